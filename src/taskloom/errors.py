@@ -1,0 +1,42 @@
+"""Exceptions raised by taskloom.
+
+Every error a user can provoke names the thing at fault (task id, context key,
+argument) and says what to do about it, so the classes here are thin: the
+message carries the information.
+"""
+
+from __future__ import annotations
+
+
+class TaskloomError(Exception):
+    """Base class of every error taskloom raises on purpose."""
+
+
+class WorkflowValidationError(TaskloomError, ValueError):
+    """A workflow definition is invalid (missing dependency, cycle, empty, ...).
+
+    Subclasses ``ValueError`` because Cloaca raises ``ValueError`` there.
+    """
+
+
+class TaskTimeoutError(TaskloomError, TimeoutError):
+    """An attempt of a task ran longer than its timeout.
+
+    Subclasses ``TimeoutError`` so that transient-error retry conditions
+    treat it as transient.
+    """
+
+
+class TaskFailedError(TaskloomError):
+    """Raised where a caller asked for a task's value but the task failed."""
+
+
+class RunNotFoundError(TaskloomError, KeyError):
+    """No run with the given id is recorded in the journal."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want the plain message
+        return str(self.args[0]) if self.args else "run not found"
+
+
+class JournalError(TaskloomError):
+    """The journal could not be opened, migrated or written."""
