@@ -1,1 +1,88 @@
-"""taskloom."""
+"""taskloom: a durable workflow engine that is just a library.
+
+Decorate functions with ``@task``, group them into workflows, run them; every
+run is recorded in an embedded SQLite journal (WAL) so it survives a crash.
+
+Cloaca code runs with ``import taskloom as cloaca``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from taskloom.authoring.context import Context
+from taskloom.authoring.registry import register_workflow_constructor
+from taskloom.authoring.retry import (
+    BackoffStrategy,
+    Jitter,
+    RetryCondition,
+    RetryPolicy,
+    RetryPolicyBuilder,
+)
+from taskloom.authoring.task import TaskDefinition, task
+from taskloom.authoring.triggers import (
+    ConditionOperator,
+    TriggerRule,
+    all_of,
+    always,
+    any_of,
+    context_value,
+    none_of,
+    task_failed,
+    task_skipped,
+    task_success,
+)
+from taskloom.authoring.workflow import Workflow, WorkflowBuilder
+from taskloom.errors import (
+    JournalError,
+    RunNotFoundError,
+    TaskFailedError,
+    TaskloomError,
+    TaskTimeoutError,
+    WorkflowValidationError,
+)
+from taskloom.execution.handle import TaskHandle
+from taskloom.execution.result import TaskOutcome, WorkflowResult
+from taskloom.execution.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
+
+# Library etiquette: never configure logging for the application.
+logging.getLogger("taskloom").addHandler(logging.NullHandler())
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackoffStrategy",
+    "ConditionOperator",
+    "Context",
+    "DefaultRunner",
+    "DefaultRunnerConfig",
+    "Jitter",
+    "JournalError",
+    "RetryCondition",
+    "RetryPolicy",
+    "RetryPolicyBuilder",
+    "RunHandle",
+    "RunNotFoundError",
+    "TaskDefinition",
+    "TaskFailedError",
+    "TaskHandle",
+    "TaskOutcome",
+    "TaskTimeoutError",
+    "TaskloomError",
+    "TriggerRule",
+    "Workflow",
+    "WorkflowBuilder",
+    "WorkflowResult",
+    "WorkflowValidationError",
+    "__version__",
+    "all_of",
+    "always",
+    "any_of",
+    "context_value",
+    "none_of",
+    "register_workflow_constructor",
+    "task",
+    "task_failed",
+    "task_skipped",
+    "task_success",
+]

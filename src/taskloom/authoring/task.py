@@ -1,0 +1,333 @@
+"""The ``@task`` decorator: one decorator for every authoring style.
+
+A decorated function becomes a :class:`TaskDefinition` -- the function plus
+its normalised options -- and stays callable with its original signature.
+Options are checked here, at decoration time, so a typo fails at import
+rather than in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from taskloom.authoring import registry
+from taskloom.authoring.retry import RetryPolicy
+from taskloom.authoring.triggers import TriggerRule, all_of, from_dict
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: A second parameter with one of these names receives a ``TaskHandle``.
+HANDLE_PARAMETER_NAMES = ("handle", "task_handle")
+
+
+class TaskDefinition(Generic[P, R]):
+    """A task: the user's function plus the options it was declared with.
+
+    Calling it calls the function directly (``my_task(Context())`` runs the
+    body), which is how Cloaca users unit-test their tasks.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        task_id: str,
+        dependencies: tuple[str, ...],
+        retry: RetryPolicy | None,
+        timeout: float | None,
+        on_success: Callable[..., Any] | None,
+        on_failure: Callable[..., Any] | None,
+        trigger_rule: TriggerRule | None,
+        priority: int,
+    ) -> None:
+        self.fn = fn
+        self.task_id = task_id
+        self.dependencies = dependencies
+        self.explicit_retry = retry
+        self.timeout = timeout
+        self.on_success = on_success
+        self.on_failure = on_failure
+        self.trigger_rule = trigger_rule
+        self.priority = priority
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.handle_parameter = _handle_parameter(fn)
+        functools.update_wrapper(self, fn)
+
+    @property
+    def id(self) -> str:
+        """Cloaca's name for :attr:`task_id`."""
+        return self.task_id
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The policy used when the task runs inside a workflow.
+
+        Cloaca gives builder tasks 3 attempts with exponential backoff unless
+        told otherwise, so that is the default here too.
+        """
+        if self.explicit_retry is not None:
+            return self.explicit_retry
+        return _CLOACA_DEFAULT_RETRY
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<task {self.task_id!r}>"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this task's behaviour, for a workflow's version hash."""
+        code = getattr(self.fn, "__code__", None)
+        code_hash = hashlib.sha256(code.co_code).hexdigest()[:16] if code is not None else ""
+        return {
+            "id": self.task_id,
+            "fn": f"{getattr(self.fn, '__module__', '?')}.{getattr(self.fn, '__qualname__', '?')}",
+            "code": code_hash,
+            "retry": self.retry_policy.to_dict(),
+            "timeout": self.timeout,
+            "trigger": self.trigger_rule.to_dict() if self.trigger_rule else None,
+            "priority": self.priority,
+        }
+
+
+_CLOACA_DEFAULT_RETRY = RetryPolicy.from_cloaca_options()
+
+
+def _handle_parameter(fn: Callable[..., Any]) -> str | None:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if len(params) >= 2 and params[1].name in HANDLE_PARAMETER_NAMES:
+        return params[1].name
+    return None
+
+
+@overload
+def task(func: Callable[P, R], /) -> TaskDefinition[P, R]: ...
+
+
+@overload
+def task(
+    func: None = None,
+    /,
+    *,
+    id: str | None = None,
+    name: str | None = None,
+    dependencies: Iterable[str | TaskDefinition[Any, Any] | Callable[..., Any]] | None = None,
+    retry: RetryPolicy | None = None,
+    retry_policy: RetryPolicy | None = None,
+    retry_attempts: int | None = None,
+    retry_backoff: str | float | None = None,
+    retry_delay_ms: int | float | None = None,
+    retry_max_delay_ms: int | float | None = None,
+    retry_condition: str | None = None,
+    retry_jitter: bool | float | None = None,
+    retries: int | None = None,
+    timeout: float | None = None,
+    on_success: Callable[..., Any] | None = None,
+    on_failure: Callable[..., Any] | None = None,
+    trigger_rules: TriggerRule | Iterable[TriggerRule] | dict[str, Any] | None = None,
+    priority: int = 0,
+) -> Callable[[Callable[P, R]], TaskDefinition[P, R]]: ...
+
+
+def task(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    id: str | None = None,
+    name: str | None = None,
+    dependencies: Iterable[str | TaskDefinition[Any, Any] | Callable[..., Any]] | None = None,
+    retry: RetryPolicy | None = None,
+    retry_policy: RetryPolicy | None = None,
+    retry_attempts: int | None = None,
+    retry_backoff: str | float | None = None,
+    retry_delay_ms: int | float | None = None,
+    retry_max_delay_ms: int | float | None = None,
+    retry_condition: str | None = None,
+    retry_jitter: bool | float | None = None,
+    retries: int | None = None,
+    timeout: float | None = None,
+    on_success: Callable[..., Any] | None = None,
+    on_failure: Callable[..., Any] | None = None,
+    trigger_rules: TriggerRule | Iterable[TriggerRule] | dict[str, Any] | None = None,
+    priority: int = 0,
+) -> Any:
+    """Declare a task. Usable bare (``@task``) or with options (``@task(id=...)``).
+
+    Inside an open ``WorkflowBuilder`` block the task joins that workflow.
+    Every task is also registered by id so ``WorkflowBuilder.add_task("id")``
+    finds it.
+    """
+    if id is not None and name is not None and id != name:
+        raise ValueError(f"@task got id={id!r} and name={name!r}; give one of them")
+    policy = _resolve_retry(
+        retry=retry,
+        retry_policy=retry_policy,
+        retry_attempts=retry_attempts,
+        retry_backoff=retry_backoff,
+        retry_delay_ms=retry_delay_ms,
+        retry_max_delay_ms=retry_max_delay_ms,
+        retry_condition=retry_condition,
+        retry_jitter=retry_jitter,
+        retries=retries,
+    )
+    rule = _resolve_trigger(trigger_rules)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise ValueError(f"@task timeout={timeout!r}: give a positive number of seconds or None")
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"@task priority={priority!r}: priority must be an int")
+    for label, callback in (("on_success", on_success), ("on_failure", on_failure)):
+        if callback is not None and not callable(callback):
+            raise TypeError(f"@task {label}={callback!r} is not callable; pass a function")
+
+    def decorate(fn: Callable[..., Any]) -> TaskDefinition[Any, Any]:
+        if isinstance(fn, TaskDefinition):
+            fn = fn.fn
+        if not callable(fn):
+            raise TypeError(f"@task must decorate a function, got {type(fn).__name__}")
+        task_id = id if id is not None else name if name is not None else fn.__name__
+        if not isinstance(task_id, str) or not task_id.strip():
+            raise ValueError(f"@task id={task_id!r}: a task id must be a non-empty str")
+        definition: TaskDefinition[Any, Any] = TaskDefinition(
+            fn,
+            task_id=task_id,
+            dependencies=_dependency_ids(task_id, dependencies),
+            retry=policy,
+            timeout=float(timeout) if timeout is not None else None,
+            on_success=on_success,
+            on_failure=on_failure,
+            trigger_rule=rule,
+            priority=priority,
+        )
+        registry.register_task(definition)
+        builder = registry.current_builder()
+        if builder is not None:
+            builder.add_task(definition)
+        return definition
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+def _dependency_ids(task_id: str, dependencies: Iterable[Any] | None) -> tuple[str, ...]:
+    if dependencies is None:
+        return ()
+    if isinstance(dependencies, str | bytes) or not isinstance(dependencies, Iterable):
+        raise TypeError(
+            f"task {task_id!r}: dependencies must be a list of task ids or tasks, "
+            f"got {dependencies!r}"
+        )
+    ids: list[str] = []
+    for dep in dependencies:
+        if isinstance(dep, TaskDefinition):
+            ids.append(dep.task_id)
+        elif isinstance(dep, str) and dep:
+            ids.append(dep)
+        elif callable(dep) and hasattr(dep, "__name__"):
+            ids.append(dep.__name__)
+        else:
+            raise TypeError(
+                f"task {task_id!r}: dependency {dep!r} is neither a task id (str) nor a task"
+            )
+    if task_id in ids:
+        raise ValueError(f"task {task_id!r} lists itself as a dependency")
+    return tuple(dict.fromkeys(ids))
+
+
+def _resolve_retry(
+    *,
+    retry: RetryPolicy | None,
+    retry_policy: RetryPolicy | None,
+    retry_attempts: int | None,
+    retry_backoff: str | float | None,
+    retry_delay_ms: int | float | None,
+    retry_max_delay_ms: int | float | None,
+    retry_condition: str | None,
+    retry_jitter: bool | float | None,
+    retries: int | None,
+) -> RetryPolicy | None:
+    """Turn the retry options of any style into one ``RetryPolicy`` (or None = default)."""
+    explicit = [p for p in (retry, retry_policy) if p is not None]
+    if len(explicit) == 2 and retry is not retry_policy:
+        raise ValueError("@task got both retry= and retry_policy=; give one RetryPolicy")
+    cloaca_given = {
+        "retry_attempts": retry_attempts,
+        "retry_delay_ms": retry_delay_ms,
+        "retry_max_delay_ms": retry_max_delay_ms,
+        "retry_condition": retry_condition,
+    }
+    if isinstance(retry_backoff, str):
+        cloaca_given["retry_backoff"] = retry_backoff
+    if isinstance(retry_jitter, bool):
+        cloaca_given["retry_jitter"] = retry_jitter
+    cloaca_set = sorted(k for k, v in cloaca_given.items() if v is not None)
+    dataflow_given = {"retries": retries}
+    if retry_backoff is not None and not isinstance(retry_backoff, str):
+        dataflow_given["retry_backoff"] = retry_backoff  # type: ignore[assignment]
+    if retry_jitter is not None and not isinstance(retry_jitter, bool):
+        dataflow_given["retry_jitter"] = retry_jitter  # type: ignore[assignment]
+    dataflow_set = sorted(k for k, v in dataflow_given.items() if v is not None)
+
+    if explicit:
+        others = cloaca_set + dataflow_set
+        if others:
+            raise ValueError(
+                f"@task got a RetryPolicy and also {', '.join(others)}; "
+                "put every retry setting in the RetryPolicy"
+            )
+        policy = explicit[0]
+        if not isinstance(policy, RetryPolicy):
+            raise TypeError(f"@task retry={policy!r} must be a taskloom RetryPolicy")
+        return policy
+    if cloaca_set and dataflow_set:
+        raise ValueError(
+            f"@task mixes retry styles: {', '.join(dataflow_set)} (retries count extra attempts) "
+            f"with {', '.join(cloaca_set)} (retry_attempts counts all attempts); use one style"
+        )
+    if cloaca_set:
+        return RetryPolicy.from_cloaca_options(
+            retry_attempts=retry_attempts,
+            retry_backoff=retry_backoff if isinstance(retry_backoff, str) else None,
+            retry_delay_ms=retry_delay_ms,
+            retry_max_delay_ms=retry_max_delay_ms,
+            retry_condition=retry_condition,
+            retry_jitter=retry_jitter if isinstance(retry_jitter, bool) else None,
+        )
+    if dataflow_set:
+        return RetryPolicy.from_dataflow_options(
+            retries=retries or 0,
+            retry_backoff=float(retry_backoff or 0.0),  # type: ignore[arg-type]
+            retry_jitter=float(retry_jitter or 0.0),
+        )
+    return None
+
+
+def _resolve_trigger(rules: Any) -> TriggerRule | None:
+    if rules is None:
+        return None
+    if isinstance(rules, TriggerRule):
+        return rules
+    if isinstance(rules, dict):
+        return from_dict(rules)
+    if isinstance(rules, list | tuple):
+        for rule in rules:
+            if not isinstance(rule, TriggerRule):
+                raise TypeError(
+                    f"trigger_rules item {rule!r} is not a trigger rule; build rules with "
+                    "taskloom.always(), task_success(id), context_value(...), all_of(...)"
+                )
+        return rules[0] if len(rules) == 1 else all_of(*rules)
+    raise TypeError(
+        f"trigger_rules={rules!r} is not a trigger rule; build rules with taskloom.always(), "
+        "task_success(id), context_value(...), all_of(...)"
+    )

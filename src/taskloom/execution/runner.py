@@ -1,0 +1,211 @@
+"""Cloaca's ``DefaultRunner``: execute registered workflows on a journal.
+
+A thin facade over :class:`~taskloom.execution.engine.Engine`: it looks
+workflows up by name, turns contexts into JSON, and hands back Cloaca-shaped
+results. ``execute`` is safe to call from many threads at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from taskloom.authoring.context import Context, find_non_json
+from taskloom.authoring.registry import lookup_workflow, workflow_names
+from taskloom.authoring.workflow import Workflow
+from taskloom.execution.engine import Engine, register_planner
+from taskloom.execution.result import WorkflowResult
+from taskloom.execution.scheduler import RunExecution
+from taskloom.journal.records import RunRecord, RunStatus
+from taskloom.journal.urls import open_journal
+from taskloom.planning.dag import DagPlan
+
+logger = logging.getLogger("taskloom")
+
+
+@dataclass(slots=True)
+class DefaultRunnerConfig:
+    """Settings of a runner. Names follow Cloaca where Cloaca has the setting.
+
+    ``scheduler_poll_interval_ms`` and ``db_pool_size`` are accepted for
+    compatibility and have no effect: taskloom does not poll, and the SQLite
+    journal uses one connection.
+    """
+
+    max_concurrent_tasks: int = 4
+    task_timeout_seconds: float | None = None
+    workflow_timeout_seconds: float | None = None
+    enable_recovery: bool = True
+    recovery_interval_seconds: float = 1.0
+    heartbeat_interval_seconds: float = 5.0
+    owner_lease_seconds: float = 30.0
+    shutdown_timeout_seconds: float | None = 30.0
+    thread_pool_size: int | None = None
+    scheduler_poll_interval_ms: int | None = None
+    db_pool_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_concurrent_tasks, bool) or not isinstance(
+            self.max_concurrent_tasks, int
+        ) or self.max_concurrent_tasks < 1:
+            raise ValueError(
+                f"max_concurrent_tasks={self.max_concurrent_tasks!r}: give an int >= 1"
+            )
+        for name in ("task_timeout_seconds", "workflow_timeout_seconds"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+            ):
+                raise ValueError(f"{name}={value!r}: give a positive number of seconds or None")
+
+
+class RunHandle:
+    """A started run: poll it, wait for it, or cancel it."""
+
+    def __init__(self, runner: DefaultRunner, execution: RunExecution) -> None:
+        self._runner = runner
+        self._execution = execution
+        self.run_id = execution.run_id
+
+    def status(self) -> str:
+        """"Running", "Completed", "Failed" or "Cancelled"."""
+        return self._execution.run.status
+
+    def result(self, timeout: float | None = None) -> WorkflowResult:
+        """Block until the run ends (``TimeoutError`` after ``timeout`` seconds)."""
+        return self._execution.future.result(timeout)
+
+    async def result_async(self) -> WorkflowResult:
+        return await asyncio.wrap_future(self._execution.future)
+
+    def cancel(self) -> bool:
+        """Cancel the run; False if it had already finished."""
+        return self._runner._engine.cancel(self.run_id)
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.run_id} {self.status()}>"
+
+
+class DefaultRunner:
+    """Executes workflows, recording every run in the journal at ``url``.
+
+    ``url`` defaults to ``$TASKLOOM_DATABASE_URL`` or ``sqlite://taskloom.db``.
+    """
+
+    def __init__(self, url: str | None = None, config: DefaultRunnerConfig | None = None) -> None:
+        self.config = config or DefaultRunnerConfig()
+        self.journal = open_journal(url)
+        self.url = self.journal.url
+        self._engine = Engine(
+            self.journal,
+            max_concurrent_tasks=self.config.max_concurrent_tasks,
+            workflow_timeout=self.config.workflow_timeout_seconds,
+            task_timeout=self.config.task_timeout_seconds,
+            enable_recovery=self.config.enable_recovery,
+            recovery_interval=self.config.recovery_interval_seconds,
+            heartbeat_interval=self.config.heartbeat_interval_seconds,
+            owner_lease=self.config.owner_lease_seconds,
+            thread_pool_size=self.config.thread_pool_size,
+        )
+
+    @classmethod
+    def with_config(cls, url: str | None, config: DefaultRunnerConfig) -> DefaultRunner:
+        return cls(url, config)
+
+    # -- running ----------------------------------------------------------
+
+    def start(self, workflow_name: str | Workflow, context: Any = None) -> RunHandle:
+        """Start a run and return at once with a handle."""
+        plan = self._plan(workflow_name)
+        execution = self._engine.submit(plan, _context_json(context))
+        return RunHandle(self, execution)
+
+    def execute(self, workflow_name: str | Workflow, context: Any = None) -> WorkflowResult:
+        """Run a workflow to its end. A failed task does not raise: see ``result.status``."""
+        return self.start(workflow_name, context).result()
+
+    async def execute_async(
+        self, workflow_name: str | Workflow, context: Any = None
+    ) -> WorkflowResult:
+        """``execute`` for async code: the calling event loop is never blocked."""
+        plan = self._plan(workflow_name)
+        input_json = _context_json(context)
+        execution = await asyncio.to_thread(self._engine.submit, plan, input_json)
+        return await asyncio.wrap_future(execution.future)
+
+    def result(self, run_id: str, timeout: float | None = None) -> WorkflowResult:
+        """Wait for any run on this database, including one resumed after a crash."""
+        return self._engine.wait(run_id, timeout)
+
+    def cancel(self, run_id: str) -> bool:
+        return self._engine.cancel(run_id)
+
+    def recover(self) -> list[str]:
+        """Resume orphaned runs now (the runner also does this every second)."""
+        resumed: list[str] = self._engine.call(self._engine.recover).result()
+        return resumed
+
+    def _plan(self, workflow: str | Workflow) -> DagPlan:
+        if isinstance(workflow, Workflow):
+            found = workflow
+        else:
+            if not isinstance(workflow, str):
+                raise TypeError(
+                    f"workflow must be a name (str) or a Workflow, got {type(workflow).__name__}"
+                )
+            found_or_none = lookup_workflow(workflow)
+            if found_or_none is None:
+                known = ", ".join(repr(n) for n in workflow_names()) or "none"
+                raise ValueError(
+                    f"unknown workflow {workflow!r}; registered workflows: {known}. Define it "
+                    "in a WorkflowBuilder block (or import the module that does) first"
+                )
+            found = found_or_none
+        return DagPlan(found, default_timeout=self.config.task_timeout_seconds)
+
+    # -- lifecycle --------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Finish active runs (up to ``shutdown_timeout_seconds``), then release everything."""
+        self._engine.shutdown(wait=True, timeout=self.config.shutdown_timeout_seconds)
+
+    def __enter__(self) -> DefaultRunner:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+
+def _context_json(context: Any) -> str:
+    """Validate a run's input context and turn it into JSON text."""
+    if context is None:
+        return "{}"
+    if isinstance(context, Context):
+        return context.to_json()
+    if isinstance(context, dict):
+        problem = find_non_json(context, "")
+        if problem is not None:
+            raise TypeError(f"context is not JSON-serialisable: {problem}")
+        return json.dumps(context)
+    raise TypeError(f"context must be a taskloom Context or a dict, got {type(context).__name__}")
+
+
+def _dag_planner(run: RunRecord, engine: Engine) -> DagPlan | None:
+    workflow = lookup_workflow(run.workflow_name)
+    if workflow is None or workflow.version != run.workflow_version:
+        return None
+    return DagPlan(workflow, default_timeout=engine.task_timeout)
+
+
+register_planner("dag", _dag_planner)
+
+__all__ = ["DefaultRunner", "DefaultRunnerConfig", "RunHandle", "RunStatus"]

@@ -1,0 +1,491 @@
+"""Layer 3, execution: drive one run of a plan to its end.
+
+The scheduler is event-driven and linear in the size of the graph: each node
+keeps a count of unfinished dependencies, and finishing a node decrements
+its dependents' counts -- no rescans, no polling. Timers exist only for
+retry backoff and the workflow timeout.
+
+Durability rule: a node's completion is committed before any dependent
+starts, so after a crash a completed node is never run again. All methods
+run on the engine's event-loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from taskloom.execution.body import run_body
+from taskloom.execution.handle import TaskHandle
+from taskloom.execution.result import TaskOutcome, WorkflowResult, to_datetime
+from taskloom.execution.slots import SlotLease
+from taskloom.journal.records import (
+    EventRecord,
+    RunRecord,
+    RunStatus,
+    RunUpdate,
+    TaskRecord,
+    TaskStatus,
+)
+from taskloom.planning import graph
+from taskloom.planning.plan import Invocation, Plan, PlanNode
+
+if TYPE_CHECKING:
+    from taskloom.execution.engine import Engine
+
+logger = logging.getLogger("taskloom")
+
+TERMINAL = TaskStatus.TERMINAL
+
+
+class _StatusView(Mapping[str, str]):
+    """Read-only ``task id -> status`` view for trigger rules, without copying."""
+
+    def __init__(self, tasks: dict[str, TaskRecord]) -> None:
+        self._tasks = tasks
+
+    def __getitem__(self, key: str) -> str:
+        return self._tasks[key].status
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+class RunExecution:
+    """The live state of one run inside an engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        plan: Plan,
+        run: RunRecord,
+        records: list[TaskRecord] | None = None,
+        workflow_timeout: float | None = None,
+    ) -> None:
+        self.engine = engine
+        self.plan = plan
+        self.run = run
+        self.run_id = run.run_id
+        self.future: concurrent.futures.Future[WorkflowResult] = concurrent.futures.Future()
+        self.workflow_timeout = workflow_timeout
+        if records is None:
+            self.tasks = {
+                key: TaskRecord(run.run_id, key, TaskStatus.PENDING, seq=i)
+                for i, key in enumerate(plan.nodes)
+            }
+        else:
+            self.tasks = {r.task_key: r for r in records}
+        self.outputs: dict[str, str] = {
+            k: r.output_json
+            for k, r in self.tasks.items()
+            if r.status == TaskStatus.COMPLETED and r.output_json is not None
+        }
+        self.dependents = graph.dependents_of({k: n.deps for k, n in plan.nodes.items()})
+        self.remaining: dict[str, int] = {}
+        self.open = 0
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.prepared: dict[str, Invocation] = {}
+        self.callbacks: set[asyncio.Future[Any]] = set()
+        self.finished = False
+        self._cancel: tuple[str, str] | None = None
+        self._ready_queue: deque[str] = deque()
+        self._draining = False
+        self._timeout_timer: asyncio.TimerHandle | None = None
+        self._statuses = _StatusView(self.tasks)
+
+    # -- lifecycle --------------------------------------------------------
+
+    def new_task_records(self) -> list[TaskRecord]:
+        return list(self.tasks.values())
+
+    def start(self, recovering: bool = False) -> None:
+        """Begin (or, after a crash, resume) the run."""
+        now = time.time()
+        for key, record in self.tasks.items():
+            if recovering and record.status == TaskStatus.RUNNING:
+                # The attempt in flight when the owner died does not count.
+                record.status = TaskStatus.PENDING
+                record.attempt = max(0, record.attempt - 1)
+                self._write(record, "attempt_interrupted")
+            if record.status not in TERMINAL:
+                self.open += 1
+        initial: list[str] = []
+        for key, node in self.plan.nodes.items():
+            if self.tasks[key].status in TERMINAL:
+                continue
+            count = sum(1 for d in node.deps if self.tasks[d].status not in TERMINAL)
+            self.remaining[key] = count
+            if count == 0:
+                initial.append(key)
+        if self.workflow_timeout is not None:
+            elapsed = max(0.0, now - self.run.created_at)
+            self._timeout_timer = self.engine.loop.call_later(
+                max(0.0, self.workflow_timeout - elapsed), self._workflow_timed_out
+            )
+        self._ready_queue.extend(initial)
+        self._drain()
+        if self.open == 0 and not self.finished:
+            self._finish()
+
+    def cancel(self, reason: str = "cancelled", status: str = RunStatus.CANCELLED) -> None:
+        """Stop the run: pending tasks are cancelled, running async bodies too."""
+        if self.finished or self._cancel is not None:
+            return
+        self._cancel = (status, reason)
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+        for running in list(self.running.values()):
+            running.cancel()
+        now = time.time()
+        for record in self.tasks.values():
+            if record.status not in TERMINAL:
+                record.status = TaskStatus.CANCELLED
+                record.ended_at = now
+                self.engine.writer.add(task=record)
+        self.open = 0
+        self._finish()
+
+    def _workflow_timed_out(self) -> None:
+        self._timeout_timer = None
+        self.cancel(
+            f"workflow {self.plan.workflow_name!r} timed out after {self.workflow_timeout:g} s",
+            status=RunStatus.FAILED,
+        )
+
+    # -- readiness --------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Process ready nodes iteratively (skips can cascade through long chains)."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._ready_queue:
+                if self.finished or self._cancel is not None:
+                    self._ready_queue.clear()
+                    break
+                self._ready(self._ready_queue.popleft())
+        finally:
+            self._draining = False
+
+    def _ready(self, key: str) -> None:
+        """All dependencies of ``key`` are terminal: skip it, or queue it for a slot."""
+        node = self.plan.nodes[key]
+        record = self.tasks[key]
+        if node.trigger_rule is None:
+            for dep in node.deps:
+                status = self.tasks[dep].status
+                if status != TaskStatus.COMPLETED:
+                    self._skip(key, f"dependency {dep!r} {status.lower()}")
+                    return
+        else:
+            try:
+                invocation = self.plan.prepare(node, self.outputs, self.run.input_json)
+                should_run = node.trigger_rule.evaluate(self._statuses, invocation.state)
+            except Exception as exc:
+                self._fail_terminal(key, exc, None)
+                return
+            if not should_run:
+                self._skip(key, f"trigger rule {node.trigger_rule} is false")
+                return
+            self.prepared[key] = invocation
+        if record.status == TaskStatus.RETRYING and record.next_retry_at is not None:
+            delay = record.next_retry_at - time.time()
+            if delay > 0:
+                self.timers[key] = self.engine.loop.call_later(delay, self._retry_due, key)
+                return
+        self._enqueue(key)
+
+    def _enqueue(self, key: str) -> None:
+        self.engine.slots.request(self.plan.nodes[key].priority, lambda: self._launch(key))
+
+    def _retry_due(self, key: str) -> None:
+        self.timers.pop(key, None)
+        if not self.finished and self._cancel is None:
+            self._enqueue(key)
+
+    # -- attempts ---------------------------------------------------------
+
+    def _launch(self, key: str) -> None:
+        """A slot is held for ``key``: start an attempt."""
+        lease = SlotLease(self.engine.slots)
+        if self.finished or self._cancel is not None:
+            lease.release()
+            return
+        node = self.plan.nodes[key]
+        invocation = self.prepared.pop(key, None)
+        if invocation is None:
+            try:
+                invocation = self.plan.prepare(node, self.outputs, self.run.input_json)
+            except Exception as exc:
+                lease.release()
+                self._fail_terminal(key, exc, None)
+                return
+        record = self.tasks[key]
+        record.attempt += 1
+        record.status = TaskStatus.RUNNING
+        record.started_at = time.time()
+        record.ended_at = None
+        record.next_retry_at = None
+        self._write(record, "task_started", {"attempt": record.attempt})
+        handle = (
+            TaskHandle(lease, self.engine.loop, node.label)
+            if node.handle_parameter is not None
+            else None
+        )
+        self.running[key] = self.engine.loop.create_task(
+            self._attempt(node, invocation, lease, handle)
+        )
+
+    async def _attempt(
+        self, node: PlanNode, invocation: Invocation, lease: SlotLease, handle: TaskHandle | None
+    ) -> None:
+        key = node.key
+        error: BaseException | None = None
+        output: str | None = None
+        try:
+            value = await run_body(node, invocation, handle, self.engine.executor)
+            output = self.plan.encode(node, invocation, value)
+        except asyncio.CancelledError:
+            if self._cancel is None and not self.finished:
+                raise
+        except BaseException as exc:
+            error = exc
+        finally:
+            if handle is not None:
+                handle._consume()
+            lease.release()
+            self.running.pop(key, None)
+        if self.finished or self._cancel is not None:
+            return
+        if error is None:
+            assert output is not None
+            self._succeed(key, output, invocation)
+        else:
+            self._failed_attempt(key, error, invocation)
+
+    def _succeed(self, key: str, output: str, invocation: Invocation) -> None:
+        record = self.tasks[key]
+        record.status = TaskStatus.COMPLETED
+        record.ended_at = time.time()
+        record.output_json = output
+        record.error = None
+        record.traceback = None
+        self.outputs[key] = output
+        node = self.plan.nodes[key]
+
+        def after_commit() -> None:
+            if node.on_success is not None:
+                state = self.plan.callback_state(invocation, output)
+                self._callback(node, node.on_success, node.label, state)
+            self._terminal(key)
+
+        self._write(record, "task_succeeded", {"duration": record.duration}, after_commit)
+
+    def _failed_attempt(self, key: str, exc: BaseException, invocation: Invocation) -> None:
+        node = self.plan.nodes[key]
+        record = self.tasks[key]
+        retry = isinstance(exc, Exception) and node.retry.should_retry(record.attempt, exc)
+        if not retry:
+            self._fail_terminal(key, exc, invocation)
+            return
+        delay = max(0.0, node.retry.calculate_delay(record.attempt))
+        record.status = TaskStatus.RETRYING
+        record.next_retry_at = time.time() + delay
+        record.error = _describe(exc)
+        record.traceback = _format_traceback(exc)
+        logger.info(
+            "task %r of run %s failed (attempt %d), retrying in %.3f s: %s",
+            node.label, self.run_id, record.attempt, delay, record.error,
+        )
+
+        def after_commit() -> None:
+            if not self.finished and self._cancel is None:
+                self.timers[key] = self.engine.loop.call_later(delay, self._retry_due, key)
+
+        self._write(
+            record, "task_retry", {"attempt": record.attempt, "delay": delay,
+                                   "error": record.error}, after_commit
+        )
+
+    def _fail_terminal(self, key: str, exc: BaseException, invocation: Invocation | None) -> None:
+        node = self.plan.nodes[key]
+        record = self.tasks[key]
+        record.status = TaskStatus.FAILED
+        record.ended_at = time.time()
+        record.next_retry_at = None
+        record.error = _describe(exc)
+        record.traceback = _format_traceback(exc)
+        logger.warning(
+            "task %r of run %s failed after %d attempt(s): %s",
+            node.label, self.run_id, record.attempt, record.error,
+        )
+        error_text = record.error
+
+        def after_commit() -> None:
+            if node.on_failure is not None:
+                state = self.plan.callback_state(invocation, None) if invocation else None
+                self._callback(node, node.on_failure, node.label, error_text, state)
+            self._terminal(key)
+
+        self._write(record, "task_failed", {"error": record.error}, after_commit)
+
+    def _skip(self, key: str, reason: str) -> None:
+        record = self.tasks[key]
+        record.status = TaskStatus.SKIPPED
+        record.ended_at = time.time()
+        self._write(record, "task_skipped", {"reason": reason})
+        # Skipping has no side effect to protect, so dependents need not wait for the commit.
+        self._terminal(key)
+
+    def _terminal(self, key: str) -> None:
+        """``key`` reached a final state: release its dependents."""
+        if self.finished or self._cancel is not None:
+            return
+        self.open -= 1
+        for child in self.dependents[key]:
+            if self.tasks[child].status in TERMINAL:
+                continue
+            self.remaining[child] -= 1
+            if self.remaining[child] == 0:
+                self._ready_queue.append(child)
+        self._drain()
+        if self.open == 0 and not self.finished:
+            self._finish()
+
+    # -- callbacks --------------------------------------------------------
+
+    def _callback(self, node: PlanNode, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a user callback isolated from the task: errors are logged, never raised."""
+        loop = self.engine.loop
+
+        async def call() -> None:
+            try:
+                if asyncio.iscoroutinefunction(fn):
+                    await fn(*args)
+                else:
+                    result = await loop.run_in_executor(self.engine.executor, lambda: fn(*args))
+                    if asyncio.iscoroutine(result):
+                        await result
+            except Exception:
+                logger.exception(
+                    "callback %s of task %r raised; the task's outcome is unchanged",
+                    getattr(fn, "__name__", fn), node.label,
+                )
+
+        future = loop.create_task(call())
+        self.callbacks.add(future)
+        future.add_done_callback(self.callbacks.discard)
+
+    # -- the end ----------------------------------------------------------
+
+    def _finish(self) -> None:
+        self.finished = True
+        if self._timeout_timer is not None:
+            self._timeout_timer.cancel()
+            self._timeout_timer = None
+        if self._cancel is not None:
+            status, error = self._cancel
+        else:
+            failed = [k for k in self.plan.nodes if self.tasks[k].status == TaskStatus.FAILED]
+            status = RunStatus.FAILED if failed else RunStatus.COMPLETED
+            error = (
+                f"task {self.plan.nodes[failed[0]].label!r} failed: {self.tasks[failed[0]].error}"
+                if failed
+                else None
+            )
+        try:
+            final = self.plan.final_output(self.outputs, self.run.input_json)
+        except Exception as exc:
+            final = self.run.input_json
+            status, error = RunStatus.FAILED, f"could not build the run's result: {exc}"
+        self.run.status, self.run.final_json, self.run.error = status, final, error
+        self.run.ended_at = time.time()
+        update = RunUpdate(self.run_id, status, final, error, self.run.ended_at)
+        self.engine.writer.add(
+            run=update,
+            event=EventRecord(self.run_id, "run_finished", self.run.ended_at, None,
+                              json.dumps({"status": status})),
+            then=self._resolve,
+        )
+
+    def _resolve(self) -> None:
+        if self.callbacks:
+            pending = list(self.callbacks)
+            gathered = asyncio.gather(*pending, return_exceptions=True)
+            gathered.add_done_callback(lambda _: self._resolve_now())
+        else:
+            self._resolve_now()
+
+    def _resolve_now(self) -> None:
+        result = self.result()
+        logger.info(
+            "run %s of %r finished: %s%s", self.run_id, self.plan.workflow_name, result.status,
+            f" ({result.error_message})" if result.error_message else "",
+        )
+        self.engine.run_finished(self)
+        if not self.future.done():
+            self.future.set_result(result)
+
+    def fail_unrecorded(self, exc: BaseException) -> None:
+        """The journal refused our writes: stop, and report it to waiters.
+
+        The run stays as last committed in the journal, so a later runner can
+        resume it; nothing recorded is lost.
+        """
+        if self.future.done():
+            return
+        self.finished = True
+        for running in list(self.running.values()):
+            running.cancel()
+        for timer in self.timers.values():
+            timer.cancel()
+        self.engine.run_finished(self)
+        self.future.set_exception(exc)
+
+    # -- reporting --------------------------------------------------------
+
+    def result(self) -> WorkflowResult:
+        return WorkflowResult(
+            run_id=self.run_id,
+            workflow_name=self.plan.workflow_name,
+            status=self.run.status,
+            start_time=to_datetime(self.run.created_at),
+            end_time=to_datetime(self.run.ended_at) if self.run.ended_at else None,
+            error_message=self.run.error,
+            output=json.loads(self.run.final_json or self.run.input_json),
+            task_results={k: TaskOutcome.from_record(r) for k, r in self.tasks.items()},
+        )
+
+    def _write(
+        self,
+        record: TaskRecord,
+        kind: str,
+        data: dict[str, Any] | None = None,
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        event = EventRecord(
+            self.run_id, kind, time.time(), record.task_key,
+            json.dumps(data) if data is not None else None,
+        )
+        self.engine.writer.add(task=record, event=event, then=then)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _format_traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))

@@ -1,0 +1,80 @@
+"""Group-commit of journal writes, one transaction per event-loop turn.
+
+Everything the scheduler records while handling one turn of the loop
+(several tasks finishing together, their dependents starting) goes into one
+batch; continuations -- the work that must only happen once those records
+are durable, such as starting a dependent task -- run after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from taskloom.journal.base import Journal
+from taskloom.journal.records import Batch, EventRecord, RunUpdate, TaskRecord
+
+logger = logging.getLogger("taskloom")
+
+
+class JournalWriter:
+    """Buffers records and commits them in one ``Journal.write`` per loop turn."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        loop: asyncio.AbstractEventLoop,
+        on_error: Callable[[BaseException, Batch], None],
+    ) -> None:
+        self._journal = journal
+        self._loop = loop
+        self._on_error = on_error
+        self._tasks: dict[tuple[str, str], TaskRecord] = {}
+        self._events: list[EventRecord] = []
+        self._runs: list[RunUpdate] = []
+        self._then: list[Callable[[], None]] = []
+        self._scheduled = False
+
+    def add(
+        self,
+        task: TaskRecord | None = None,
+        event: EventRecord | None = None,
+        run: RunUpdate | None = None,
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        """Queue records; ``then`` runs after they are committed.
+
+        A task record is written in the state it has at commit time, so
+        adding the same record twice in one turn writes it once.
+        """
+        if task is not None:
+            self._tasks[(task.run_id, task.task_key)] = task
+        if event is not None:
+            self._events.append(event)
+        if run is not None:
+            self._runs.append(run)
+        if then is not None:
+            self._then.append(then)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Commit what is queued, then run the continuations in order."""
+        self._scheduled = False
+        batch = Batch(list(self._tasks.values()), self._events, self._runs)
+        continuations = self._then
+        self._tasks, self._events, self._runs, self._then = {}, [], [], []
+        if batch:
+            try:
+                self._journal.write(batch)
+            except Exception as exc:
+                logger.critical("taskloom could not write to its journal: %s", exc, exc_info=True)
+                self._on_error(exc, batch)
+                return
+        for continuation in continuations:
+            try:
+                continuation()
+            except Exception:
+                logger.exception("taskloom internal error after a journal commit")

@@ -1,0 +1,82 @@
+"""The journal interface: the durable record every backend implements.
+
+The engine talks only to this interface. A backend must make each
+:meth:`Journal.write` atomic (all of a batch or none of it) and must let
+several processes share one database without losing writes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from taskloom.journal.records import (
+    Batch,
+    EventRecord,
+    RunnerRecord,
+    RunRecord,
+    TaskRecord,
+)
+
+
+class Journal(ABC):
+    """Durable store of runs, task states and events."""
+
+    #: The URL the journal was opened from (for messages and the CLI).
+    url: str
+
+    @abstractmethod
+    def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
+        """Record a new run and its initial task rows in one transaction."""
+
+    @abstractmethod
+    def write(self, batch: Batch) -> None:
+        """Apply a batch of task upserts, events and run updates atomically."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run with that id, or ``None``."""
+
+    @abstractmethod
+    def list_runs(self, limit: int = 20, status: str | None = None) -> list[RunRecord]:
+        """Most recent runs first."""
+
+    @abstractmethod
+    def get_tasks(self, run_id: str) -> list[TaskRecord]:
+        """Every task row of a run, in the order they were created."""
+
+    @abstractmethod
+    def get_events(self, run_id: str) -> list[EventRecord]:
+        """The run's event log, oldest first."""
+
+    @abstractmethod
+    def register_runner(self, runner: RunnerRecord) -> None:
+        """Announce a live runner (insert or refresh)."""
+
+    @abstractmethod
+    def heartbeat(self, runner_id: str, at: float) -> None:
+        """Refresh a runner's liveness timestamp."""
+
+    @abstractmethod
+    def unregister_runner(self, runner_id: str) -> None:
+        """Forget a runner that shut down cleanly."""
+
+    @abstractmethod
+    def list_runners(self) -> list[RunnerRecord]:
+        """Every registered runner."""
+
+    @abstractmethod
+    def unfinished_runs(self) -> list[RunRecord]:
+        """Runs whose status is not terminal, oldest first."""
+
+    @abstractmethod
+    def claim_run(self, run_id: str, new_owner: str, expected_owner: str | None) -> bool:
+        """Take ownership of an unfinished run if it still belongs to ``expected_owner``.
+
+        Compare-and-set, so two runners racing to recover one orphan cannot
+        both win.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. The journal is unusable afterwards."""

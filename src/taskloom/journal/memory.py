@@ -1,0 +1,122 @@
+"""A journal that lives in the process's memory.
+
+For tests of user code and for runs that need no durability: same semantics
+as the SQLite journal, nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+
+from taskloom.journal.base import Journal
+from taskloom.journal.records import (
+    Batch,
+    EventRecord,
+    RunnerRecord,
+    RunRecord,
+    RunStatus,
+    TaskRecord,
+)
+
+
+class MemoryJournal(Journal):
+    """Dict-backed journal; every method copies records in and out."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._runs: dict[str, RunRecord] = {}
+        self._tasks: dict[str, dict[str, TaskRecord]] = {}
+        self._events: dict[str, list[EventRecord]] = {}
+        self._runners: dict[str, RunnerRecord] = {}
+        self._next_event_id = 1
+
+    def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
+        with self._lock:
+            if run.run_id in self._runs:
+                raise ValueError(f"run {run.run_id!r} already exists")
+            self._runs[run.run_id] = dataclasses.replace(run)
+            self._tasks[run.run_id] = {t.task_key: dataclasses.replace(t) for t in tasks}
+            self._events[run.run_id] = []
+
+    def write(self, batch: Batch) -> None:
+        with self._lock:
+            for t in batch.tasks:
+                rows = self._tasks.setdefault(t.run_id, {})
+                old = rows.get(t.task_key)
+                new = dataclasses.replace(t)
+                if old is not None:
+                    new.seq = old.seq
+                rows[t.task_key] = new
+            for e in batch.events:
+                stored = dataclasses.replace(e, event_id=self._next_event_id)
+                self._next_event_id += 1
+                self._events.setdefault(e.run_id, []).append(stored)
+            for r in batch.runs:
+                run = self._runs.get(r.run_id)
+                if run is None:
+                    continue
+                run.status = r.status
+                if r.final_json is not None:
+                    run.final_json = r.final_json
+                run.error = r.error
+                run.ended_at = r.ended_at
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._lock:
+            run = self._runs.get(run_id)
+            return dataclasses.replace(run) if run else None
+
+    def list_runs(self, limit: int = 20, status: str | None = None) -> list[RunRecord]:
+        with self._lock:
+            runs = [r for r in self._runs.values() if status is None or r.status == status]
+        runs.reverse()
+        runs.sort(key=lambda r: r.created_at, reverse=True)
+        return [dataclasses.replace(r) for r in runs[:limit]]
+
+    def get_tasks(self, run_id: str) -> list[TaskRecord]:
+        with self._lock:
+            rows = list(self._tasks.get(run_id, {}).values())
+        rows.sort(key=lambda t: t.seq)
+        return [dataclasses.replace(t) for t in rows]
+
+    def get_events(self, run_id: str) -> list[EventRecord]:
+        with self._lock:
+            return [dataclasses.replace(e) for e in self._events.get(run_id, [])]
+
+    def register_runner(self, runner: RunnerRecord) -> None:
+        with self._lock:
+            self._runners[runner.runner_id] = dataclasses.replace(runner)
+
+    def heartbeat(self, runner_id: str, at: float) -> None:
+        with self._lock:
+            runner = self._runners.get(runner_id)
+            if runner is not None:
+                runner.heartbeat_at = at
+
+    def unregister_runner(self, runner_id: str) -> None:
+        with self._lock:
+            self._runners.pop(runner_id, None)
+
+    def list_runners(self) -> list[RunnerRecord]:
+        with self._lock:
+            return [dataclasses.replace(r) for r in self._runners.values()]
+
+    def unfinished_runs(self) -> list[RunRecord]:
+        with self._lock:
+            runs = [r for r in self._runs.values() if r.status == RunStatus.RUNNING]
+        runs.sort(key=lambda r: r.created_at)
+        return [dataclasses.replace(r) for r in runs]
+
+    def claim_run(self, run_id: str, new_owner: str, expected_owner: str | None) -> bool:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run.status != RunStatus.RUNNING or run.owner_id != expected_owner:
+                return False
+            run.owner_id = new_owner
+            return True
+
+    def close(self) -> None:
+        """Nothing to release."""

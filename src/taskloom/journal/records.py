@@ -1,0 +1,129 @@
+"""Plain records that travel between the engine and a journal backend.
+
+They are deliberately dumb (no behaviour, no database types) so that every
+backend -- memory, SQLite, PostgreSQL -- reads and writes the same shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class RunStatus:
+    """Status strings of a run, as Cloaca spells them."""
+
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+
+
+class TaskStatus:
+    """Status strings of one task (node or operation) within a run."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    RETRYING = "Retrying"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    SKIPPED = "Skipped"
+    CANCELLED = "Cancelled"
+
+    TERMINAL = frozenset({COMPLETED, FAILED, SKIPPED, CANCELLED})
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One workflow run as the journal holds it."""
+
+    run_id: str
+    workflow_name: str
+    workflow_version: str
+    kind: str
+    status: str
+    input_json: str
+    created_at: float
+    final_json: str | None = None
+    error: str | None = None
+    owner_id: str | None = None
+    ended_at: float | None = None
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """The latest state of one task of a run.
+
+    ``attempt`` counts attempts started so far; ``next_retry_at`` is the wall
+    clock time a waiting retry is due, which is what makes retry timers durable.
+    """
+
+    run_id: str
+    task_key: str
+    status: str
+    attempt: int = 0
+    next_retry_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    output_json: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    seq: int = 0
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds between the last attempt's start and the task's end."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, self.ended_at - self.started_at)
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """One entry of the append-only event log."""
+
+    run_id: str
+    kind: str
+    at: float
+    task_key: str | None = None
+    data_json: str | None = None
+    event_id: int | None = None
+
+
+@dataclass(slots=True)
+class RunUpdate:
+    """A change of a run's status (and, at its end, its final output)."""
+
+    run_id: str
+    status: str
+    final_json: str | None = None
+    error: str | None = None
+    ended_at: float | None = None
+
+
+@dataclass(slots=True)
+class RunnerRecord:
+    """A live engine process that owns runs; used to find orphaned runs."""
+
+    runner_id: str
+    hostname: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+
+
+@dataclass(slots=True)
+class Batch:
+    """Writes that must become durable together, in one transaction.
+
+    The scheduler gathers everything that happened in one turn of its event
+    loop into a batch, so several tasks finishing together cost one commit.
+    """
+
+    tasks: list[TaskRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    runs: list[RunUpdate] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks or self.events or self.runs)

@@ -1,0 +1,73 @@
+-- Named queries of the SQLite journal. Each starts with a "-- name:" line.
+
+-- name: insert_run
+INSERT INTO runs (run_id, workflow_name, workflow_version, kind, status, input_json,
+                  final_json, error, owner_id, created_at, ended_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: upsert_task
+INSERT INTO task_runs (run_id, task_key, status, attempt, next_retry_at, started_at,
+                       ended_at, output_json, error, traceback, seq)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id, task_key) DO UPDATE SET
+    status = excluded.status,
+    attempt = excluded.attempt,
+    next_retry_at = excluded.next_retry_at,
+    started_at = excluded.started_at,
+    ended_at = excluded.ended_at,
+    output_json = excluded.output_json,
+    error = excluded.error,
+    traceback = excluded.traceback;
+
+-- name: insert_event
+INSERT INTO events (run_id, task_key, kind, at, data_json) VALUES (?, ?, ?, ?, ?);
+
+-- name: update_run
+UPDATE runs SET status = ?, final_json = COALESCE(?, final_json), error = ?, ended_at = ?
+WHERE run_id = ?;
+
+-- name: get_run
+SELECT run_id, workflow_name, workflow_version, kind, status, input_json, created_at,
+       final_json, error, owner_id, ended_at
+FROM runs WHERE run_id = ?;
+
+-- name: list_runs
+SELECT run_id, workflow_name, workflow_version, kind, status, input_json, created_at,
+       final_json, error, owner_id, ended_at
+FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?;
+
+-- name: list_runs_by_status
+SELECT run_id, workflow_name, workflow_version, kind, status, input_json, created_at,
+       final_json, error, owner_id, ended_at
+FROM runs WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?;
+
+-- name: unfinished_runs
+SELECT run_id, workflow_name, workflow_version, kind, status, input_json, created_at,
+       final_json, error, owner_id, ended_at
+FROM runs WHERE status = 'Running' ORDER BY created_at;
+
+-- name: get_tasks
+SELECT run_id, task_key, status, attempt, next_retry_at, started_at, ended_at,
+       output_json, error, traceback, seq
+FROM task_runs WHERE run_id = ? ORDER BY seq;
+
+-- name: get_events
+SELECT run_id, kind, at, task_key, data_json, event_id
+FROM events WHERE run_id = ? ORDER BY event_id;
+
+-- name: upsert_runner
+INSERT INTO runners (runner_id, hostname, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (runner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+
+-- name: heartbeat
+UPDATE runners SET heartbeat_at = ? WHERE runner_id = ?;
+
+-- name: delete_runner
+DELETE FROM runners WHERE runner_id = ?;
+
+-- name: list_runners
+SELECT runner_id, hostname, pid, started_at, heartbeat_at FROM runners;
+
+-- name: claim_run
+UPDATE runs SET owner_id = ?
+WHERE run_id = ? AND status = 'Running' AND owner_id IS ?;

@@ -1,0 +1,75 @@
+"""Layer 2, planning: what the scheduler runs, independent of authoring style.
+
+A :class:`Plan` is a graph of :class:`PlanNode` plus the style-specific rules
+for turning upstream outputs into a node's call and a node's return value
+into a recorded (JSON) output. The scheduler knows nothing else, which is
+what lets the DAG, dataflow and step styles share one engine and journal.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskloom.authoring.retry import RetryPolicy
+from taskloom.authoring.triggers import TriggerRule
+
+
+@dataclass(slots=True)
+class PlanNode:
+    """One schedulable unit: a task call with its options resolved."""
+
+    key: str
+    deps: tuple[str, ...]
+    fn: Callable[..., Any]
+    is_async: bool
+    retry: RetryPolicy
+    timeout: float | None = None
+    priority: int = 0
+    trigger_rule: TriggerRule | None = None
+    handle_parameter: str | None = None
+    on_success: Callable[..., Any] | None = None
+    on_failure: Callable[..., Any] | None = None
+    label: str = ""
+
+
+@dataclass(slots=True)
+class Invocation:
+    """Everything needed to call a node's function once."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: What the style shows callbacks and uses to build the output.
+    state: Any = None
+
+
+class Plan(ABC):
+    """A runnable graph for one run, produced by an authoring style."""
+
+    #: Run kind recorded in the journal ("dag", "flow", ...); picks the planner on recovery.
+    kind: str
+    workflow_name: str
+    workflow_version: str
+    #: Nodes in a topological order.
+    nodes: dict[str, PlanNode]
+
+    @abstractmethod
+    def prepare(self, node: PlanNode, dep_outputs: Mapping[str, str], run_input: str) -> Invocation:
+        """Build the call of ``node`` from its completed dependencies' JSON outputs."""
+
+    @abstractmethod
+    def encode(self, node: PlanNode, invocation: Invocation, value: Any) -> str:
+        """Turn the function's return value into the JSON text to record.
+
+        Raise ``TypeError`` naming the task when the value cannot be recorded.
+        """
+
+    @abstractmethod
+    def final_output(self, outputs: Mapping[str, str], run_input: str) -> str:
+        """The run's result, as JSON text, from the completed nodes' outputs."""
+
+    def callback_state(self, invocation: Invocation, output: str | None) -> Any:
+        """What ``on_success``/``on_failure`` receive as their context argument."""
+        return invocation.state
