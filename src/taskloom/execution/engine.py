@@ -284,8 +284,8 @@ class Engine:
             for timer in self._timers:
                 timer.cancel()
             for execution in list(self.active.values()):
-                for running in execution.running.values():
-                    running.cancel()
+                for running in list(execution.running.values()):
+                    running.abandon()
             self.writer.flush()
 
         try:

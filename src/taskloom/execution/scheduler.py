@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from taskloom.execution.body import run_body
+from taskloom.execution.attempt import Attempt
 from taskloom.execution.handle import TaskHandle
 from taskloom.execution.result import TaskOutcome, WorkflowResult, to_datetime
 from taskloom.execution.slots import SlotLease
@@ -93,7 +93,7 @@ class RunExecution:
         self.dependents = graph.dependents_of({k: n.deps for k, n in plan.nodes.items()})
         self.remaining: dict[str, int] = {}
         self.open = 0
-        self.running: dict[str, asyncio.Task[None]] = {}
+        self.running: dict[str, Attempt] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.prepared: dict[str, Invocation] = {}
         self.callbacks: set[asyncio.Future[Any]] = set()
@@ -147,7 +147,8 @@ class RunExecution:
             timer.cancel()
         self.timers.clear()
         for running in list(self.running.values()):
-            running.cancel()
+            running.abandon()
+        self.running.clear()
         now = time.time()
         for record in self.tasks.values():
             if record.status not in TERMINAL:
@@ -239,42 +240,33 @@ class RunExecution:
         record.started_at = time.time()
         record.ended_at = None
         record.next_retry_at = None
-        self._write(record, "task_started", {"attempt": record.attempt})
+        self._write(record, "task_started", f'{{"attempt":{record.attempt}}}', lazy=True)
         handle = (
             TaskHandle(lease, self.engine.loop, node.label)
             if node.handle_parameter is not None
             else None
         )
-        self.running[key] = self.engine.loop.create_task(
-            self._attempt(node, invocation, lease, handle)
+        attempt = Attempt(
+            node, invocation, lease, handle, self.engine.loop, self.engine.executor,
+            self._attempt_done,
         )
+        self.running[key] = attempt
+        attempt.start()
 
-    async def _attempt(
-        self, node: PlanNode, invocation: Invocation, lease: SlotLease, handle: TaskHandle | None
-    ) -> None:
-        key = node.key
-        error: BaseException | None = None
-        output: str | None = None
-        try:
-            value = await run_body(node, invocation, handle, self.engine.executor)
-            output = self.plan.encode(node, invocation, value)
-        except asyncio.CancelledError:
-            if self._cancel is None and not self.finished:
-                raise
-        except BaseException as exc:
-            error = exc
-        finally:
-            if handle is not None:
-                handle._consume()
-            lease.release()
-            self.running.pop(key, None)
+    def _attempt_done(self, attempt: Attempt, value: Any, error: BaseException | None) -> None:
+        node = attempt.node
+        self.running.pop(node.key, None)
         if self.finished or self._cancel is not None:
             return
         if error is None:
-            assert output is not None
-            self._succeed(key, output, invocation)
-        else:
-            self._failed_attempt(key, error, invocation)
+            try:
+                output = self.plan.encode(node, attempt.invocation, value)
+            except Exception as exc:
+                error = exc
+            else:
+                self._succeed(node.key, output, attempt.invocation)
+                return
+        self._failed_attempt(node.key, error, attempt.invocation)
 
     def _succeed(self, key: str, output: str, invocation: Invocation) -> None:
         record = self.tasks[key]
@@ -292,7 +284,7 @@ class RunExecution:
                 self._callback(node, node.on_success, node.label, state)
             self._terminal(key)
 
-        self._write(record, "task_succeeded", {"duration": record.duration}, after_commit)
+        self._write(record, "task_succeeded", f'{{"attempt":{record.attempt}}}', after_commit)
 
     def _failed_attempt(self, key: str, exc: BaseException, invocation: Invocation) -> None:
         node = self.plan.nodes[key]
@@ -449,7 +441,7 @@ class RunExecution:
             return
         self.finished = True
         for running in list(self.running.values()):
-            running.cancel()
+            running.abandon()
         for timer in self.timers.values():
             timer.cancel()
         self.engine.run_finished(self)
@@ -473,14 +465,15 @@ class RunExecution:
         self,
         record: TaskRecord,
         kind: str,
-        data: dict[str, Any] | None = None,
+        data: dict[str, Any] | str | None = None,
         then: Callable[[], None] | None = None,
+        lazy: bool = False,
     ) -> None:
         event = EventRecord(
             self.run_id, kind, time.time(), record.task_key,
-            json.dumps(data) if data is not None else None,
+            data if data is None or isinstance(data, str) else json.dumps(data),
         )
-        self.engine.writer.add(task=record, event=event, then=then)
+        self.engine.writer.add(task=record, event=event, then=then, lazy=lazy)
 
 
 def _describe(exc: BaseException) -> str:

@@ -35,6 +35,9 @@ class JournalWriter:
         self._runs: list[RunUpdate] = []
         self._then: list[Callable[[], None]] = []
         self._scheduled = False
+        self._lazy_timer: asyncio.TimerHandle | None = None
+        #: Longest time a lazy record waits for a commit to ride along with.
+        self.lazy_delay = 0.05
 
     def add(
         self,
@@ -42,11 +45,16 @@ class JournalWriter:
         event: EventRecord | None = None,
         run: RunUpdate | None = None,
         then: Callable[[], None] | None = None,
+        lazy: bool = False,
     ) -> None:
         """Queue records; ``then`` runs after they are committed.
 
         A task record is written in the state it has at commit time, so
-        adding the same record twice in one turn writes it once.
+        adding the same record twice in one turn writes it once. ``lazy``
+        records (a task *starting*) need not be durable before anything
+        else happens: they ride along with the next commit, or are written
+        after ``lazy_delay`` seconds at the latest, so a task's start costs
+        no commit of its own.
         """
         if task is not None:
             self._tasks[(task.run_id, task.task_key)] = task
@@ -56,13 +64,19 @@ class JournalWriter:
             self._runs.append(run)
         if then is not None:
             self._then.append(then)
-        if not self._scheduled:
+        if lazy:
+            if not self._scheduled and self._lazy_timer is None:
+                self._lazy_timer = self._loop.call_later(self.lazy_delay, self.flush)
+        elif not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Commit what is queued, then run the continuations in order."""
         self._scheduled = False
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
         batch = Batch(list(self._tasks.values()), self._events, self._runs)
         continuations = self._then
         self._tasks, self._events, self._runs, self._then = {}, [], [], []

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS task_runs (
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS events (
-    event_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id  INTEGER PRIMARY KEY,
     run_id    TEXT NOT NULL,
     task_key  TEXT,
     kind      TEXT NOT NULL,
