@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from taskloom.authoring.task import TaskDefinition
     from taskloom.authoring.workflow import Workflow, WorkflowBuilder
 
 _lock = threading.RLock()
-_tasks: dict[str, TaskDefinition] = {}
+_tasks: dict[str, TaskDefinition[Any, Any]] = {}
 _workflows: dict[str, Workflow] = {}
 _constructors: dict[str, Callable[[], Workflow]] = {}
 _open_builders: contextvars.ContextVar[tuple[WorkflowBuilder, ...]] = contextvars.ContextVar(
@@ -40,13 +40,13 @@ def pop_builder(token: contextvars.Token[tuple[WorkflowBuilder, ...]]) -> None:
     _open_builders.reset(token)
 
 
-def register_task(definition: TaskDefinition) -> None:
+def register_task(definition: TaskDefinition[Any, Any]) -> None:
     """Make a task findable by id (``WorkflowBuilder.add_task("id")``)."""
     with _lock:
         _tasks[definition.task_id] = definition
 
 
-def lookup_task(task_id: str) -> TaskDefinition | None:
+def lookup_task(task_id: str) -> TaskDefinition[Any, Any] | None:
     with _lock:
         return _tasks.get(task_id)
 

@@ -305,9 +305,13 @@ def _resolve_retry(
         )
     if dataflow_set:
         return RetryPolicy.from_dataflow_options(
-            retries=retries or 0,
-            retry_backoff=float(retry_backoff or 0.0),  # type: ignore[arg-type]
-            retry_jitter=float(retry_jitter or 0.0),
+            retries=retries if retries is not None else 0,
+            retry_backoff=(
+                retry_backoff
+                if retry_backoff is not None and not isinstance(retry_backoff, str)
+                else 0.0
+            ),
+            retry_jitter=retry_jitter if retry_jitter is not None else 0.0,
         )
     return None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -83,10 +84,9 @@ class Attempt:
 
     def _thread_done(self, future: concurrent.futures.Future[Any]) -> None:
         """Runs in the worker thread: hop back to the loop."""
-        try:
+        # RuntimeError: the loop was closed by shutdown; nothing to report to.
+        with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self._collect, future)
-        except RuntimeError:  # the loop was closed by shutdown; nothing to report to
-            pass
 
     def _collect(self, future: concurrent.futures.Future[Any]) -> None:
         if self.done:

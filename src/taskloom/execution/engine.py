@@ -87,9 +87,7 @@ class Engine:
         self._unplannable: set[str] = set()
         self._timers: list[asyncio.TimerHandle] = []
         self._last_heartbeat = 0.0
-        self._thread = threading.Thread(
-            target=self._run_loop, name="taskloom-engine", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run_loop, name="taskloom-engine", daemon=True)
         self._thread.start()
         now = time.time()
         journal.register_runner(RunnerRecord(self.runner_id, HOSTNAME, os.getpid(), now, now))
@@ -122,9 +120,7 @@ class Engine:
 
     # -- runs -------------------------------------------------------------
 
-    def submit(
-        self, plan: Plan, input_json: str, run_id: str | None = None
-    ) -> RunExecution:
+    def submit(self, plan: Plan, input_json: str, run_id: str | None = None) -> RunExecution:
         """Record a new run and start it. Safe from any thread but the loop's own."""
         if self._closed:
             raise RuntimeError("this runner has been shut down; create a new one")
@@ -236,7 +232,9 @@ class Engine:
                     logger.info(
                         "run %s of %r (version %s) is orphaned but this process does not "
                         "define that workflow version; leaving it for another runner",
-                        run.run_id, run.workflow_name, run.workflow_version,
+                        run.run_id,
+                        run.workflow_name,
+                        run.workflow_version,
                     )
                 continue
             if not self.journal.claim_run(run.run_id, self.runner_id, run.owner_id):
@@ -248,11 +246,15 @@ class Engine:
             )
             self.active[run.run_id] = execution
             self.writer.add(
-                event=EventRecord(run.run_id, "run_resumed", time.time(), None,
-                                  json.dumps({"runner": self.runner_id}))
+                event=EventRecord(
+                    run.run_id,
+                    "run_resumed",
+                    time.time(),
+                    None,
+                    json.dumps({"runner": self.runner_id}),
+                )
             )
-            logger.info("resuming run %s of %r after its owner died", run.run_id,
-                        run.workflow_name)
+            logger.info("resuming run %s of %r after its owner died", run.run_id, run.workflow_name)
             execution.start(recovering=True)
             resumed.append(run.run_id)
         return resumed

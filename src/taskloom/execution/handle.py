@@ -80,7 +80,12 @@ class TaskHandle:
         while not self._holds_check(condition):
             await asyncio.sleep(interval)
         granted: asyncio.Future[None] = self._loop.create_future()
-        self._request_slot(lambda: granted.done() or granted.set_result(None))
+
+        def wake() -> None:
+            if not granted.done():
+                granted.set_result(None)
+
+        self._request_slot(wake)
         await granted
 
     def _request_slot(self, then: Callable[[], Any]) -> None:

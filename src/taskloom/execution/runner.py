@@ -49,9 +49,11 @@ class DefaultRunnerConfig:
     db_pool_size: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_concurrent_tasks, bool) or not isinstance(
-            self.max_concurrent_tasks, int
-        ) or self.max_concurrent_tasks < 1:
+        if (
+            isinstance(self.max_concurrent_tasks, bool)
+            or not isinstance(self.max_concurrent_tasks, int)
+            or self.max_concurrent_tasks < 1
+        ):
             raise ValueError(
                 f"max_concurrent_tasks={self.max_concurrent_tasks!r}: give an int >= 1"
             )
@@ -72,7 +74,7 @@ class RunHandle:
         self.run_id = execution.run_id
 
     def status(self) -> str:
-        """"Running", "Completed", "Failed" or "Cancelled"."""
+        """ "Running", "Completed", "Failed" or "Cancelled"."""
         return self._execution.run.status
 
     def result(self, timeout: float | None = None) -> WorkflowResult:

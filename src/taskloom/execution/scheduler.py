@@ -112,7 +112,7 @@ class RunExecution:
     def start(self, recovering: bool = False) -> None:
         """Begin (or, after a crash, resume) the run."""
         now = time.time()
-        for key, record in self.tasks.items():
+        for record in self.tasks.values():
             if recovering and record.status == TaskStatus.RUNNING:
                 # The attempt in flight when the owner died does not count.
                 record.status = TaskStatus.PENDING
@@ -247,7 +247,12 @@ class RunExecution:
             else None
         )
         attempt = Attempt(
-            node, invocation, lease, handle, self.engine.loop, self.engine.executor,
+            node,
+            invocation,
+            lease,
+            handle,
+            self.engine.loop,
+            self.engine.executor,
             self._attempt_done,
         )
         self.running[key] = attempt
@@ -300,7 +305,11 @@ class RunExecution:
         record.traceback = _format_traceback(exc)
         logger.info(
             "task %r of run %s failed (attempt %d), retrying in %.3f s: %s",
-            node.label, self.run_id, record.attempt, delay, record.error,
+            node.label,
+            self.run_id,
+            record.attempt,
+            delay,
+            record.error,
         )
 
         def after_commit() -> None:
@@ -308,8 +317,10 @@ class RunExecution:
                 self.timers[key] = self.engine.loop.call_later(delay, self._retry_due, key)
 
         self._write(
-            record, "task_retry", {"attempt": record.attempt, "delay": delay,
-                                   "error": record.error}, after_commit
+            record,
+            "task_retry",
+            {"attempt": record.attempt, "delay": delay, "error": record.error},
+            after_commit,
         )
 
     def _fail_terminal(self, key: str, exc: BaseException, invocation: Invocation | None) -> None:
@@ -322,7 +333,10 @@ class RunExecution:
         record.traceback = _format_traceback(exc)
         logger.warning(
             "task %r of run %s failed after %d attempt(s): %s",
-            node.label, self.run_id, record.attempt, record.error,
+            node.label,
+            self.run_id,
+            record.attempt,
+            record.error,
         )
         error_text = record.error
 
@@ -374,7 +388,8 @@ class RunExecution:
             except Exception:
                 logger.exception(
                     "callback %s of task %r raised; the task's outcome is unchanged",
-                    getattr(fn, "__name__", fn), node.label,
+                    getattr(fn, "__name__", fn),
+                    node.label,
                 )
 
         future = loop.create_task(call())
@@ -388,6 +403,7 @@ class RunExecution:
         if self._timeout_timer is not None:
             self._timeout_timer.cancel()
             self._timeout_timer = None
+        error: str | None
         if self._cancel is not None:
             status, error = self._cancel
         else:
@@ -408,8 +424,9 @@ class RunExecution:
         update = RunUpdate(self.run_id, status, final, error, self.run.ended_at)
         self.engine.writer.add(
             run=update,
-            event=EventRecord(self.run_id, "run_finished", self.run.ended_at, None,
-                              json.dumps({"status": status})),
+            event=EventRecord(
+                self.run_id, "run_finished", self.run.ended_at, None, json.dumps({"status": status})
+            ),
             then=self._resolve,
         )
 
@@ -424,7 +441,10 @@ class RunExecution:
     def _resolve_now(self) -> None:
         result = self.result()
         logger.info(
-            "run %s of %r finished: %s%s", self.run_id, self.plan.workflow_name, result.status,
+            "run %s of %r finished: %s%s",
+            self.run_id,
+            self.plan.workflow_name,
+            result.status,
             f" ({result.error_message})" if result.error_message else "",
         )
         self.engine.run_finished(self)
@@ -470,7 +490,10 @@ class RunExecution:
         lazy: bool = False,
     ) -> None:
         event = EventRecord(
-            self.run_id, kind, time.time(), record.task_key,
+            self.run_id,
+            kind,
+            time.time(),
+            record.task_key,
             data if data is None or isinstance(data, str) else json.dumps(data),
         )
         self.engine.writer.add(task=record, event=event, then=then, lazy=lazy)

@@ -51,9 +51,8 @@ class SQLiteJournal(Journal):
     ) -> None:
         mode = synchronous.upper()
         if mode not in _SYNCHRONOUS_MODES:
-            raise ValueError(
-                f"synchronous={synchronous!r} is not valid; use one of {', '.join(_SYNCHRONOUS_MODES)}"
-            )
+            valid = ", ".join(_SYNCHRONOUS_MODES)
+            raise ValueError(f"synchronous={synchronous!r} is not valid; use one of {valid}")
         self.path = path
         self.url = url or f"sqlite:///{path}"
         self._q = load_queries("sqlite_queries.sql")
@@ -176,8 +175,13 @@ class SQLiteJournal(Journal):
         with self._transaction() as conn:
             conn.execute(
                 self._q["upsert_runner"],
-                (runner.runner_id, runner.hostname, runner.pid, runner.started_at,
-                 runner.heartbeat_at),
+                (
+                    runner.runner_id,
+                    runner.hostname,
+                    runner.pid,
+                    runner.started_at,
+                    runner.heartbeat_at,
+                ),
             )
 
     def heartbeat(self, runner_id: str, at: float) -> None:
