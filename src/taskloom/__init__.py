@@ -8,7 +8,9 @@ Cloaca code runs with ``import taskloom as cloaca``.
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from taskloom.authoring.context import Context
 from taskloom.authoring.registry import register_workflow_constructor
@@ -41,9 +43,32 @@ from taskloom.errors import (
     TaskTimeoutError,
     WorkflowValidationError,
 )
-from taskloom.execution.handle import TaskHandle
-from taskloom.execution.result import TaskOutcome, WorkflowResult
-from taskloom.execution.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
+
+if TYPE_CHECKING:
+    from taskloom.execution.handle import TaskHandle
+    from taskloom.execution.result import TaskOutcome, WorkflowResult
+    from taskloom.execution.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
+
+# The execution layer pulls in asyncio, threads and sqlite3; load it on first
+# use so that ``import taskloom`` (and decorating tasks) stays cheap.
+_LAZY = {
+    "TaskHandle": "taskloom.execution.handle",
+    "TaskOutcome": "taskloom.execution.result",
+    "WorkflowResult": "taskloom.execution.result",
+    "DefaultRunner": "taskloom.execution.runner",
+    "DefaultRunnerConfig": "taskloom.execution.runner",
+    "RunHandle": "taskloom.execution.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'taskloom' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 # Library etiquette: never configure logging for the application.
 logging.getLogger("taskloom").addHandler(logging.NullHandler())
