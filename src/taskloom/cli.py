@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from taskloom import __version__
 
@@ -116,21 +116,9 @@ def _exit_code(code: object) -> int:
 # --------------------------------------------------------------------------- parser
 
 
-class _Parser(argparse.ArgumentParser):
-    """``ArgumentParser`` whose usage errors exit with 2 and a ``taskloom`` prefix.
-
-    argparse already exits with 2; the subclass exists only so that every
-    subparser is created with the same class (argparse copies the parent's).
-    """
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The full parser. Public so that documentation tools and tests can inspect it."""
-    parser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="taskloom",
         description="Run taskloom workflows and inspect the runs recorded in a journal.",
         epilog=(
@@ -140,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"taskloom {__version__}")
     # Options every journal-backed command shares; a future `worker` reuses it too.
-    common = _Parser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--db",
         metavar="URL",
@@ -171,16 +159,12 @@ def _add_run_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         default=None,
         help="the run's input context as a JSON object, or @FILE to read it from a file",
     )
-    sub.add_argument(
-        "--json", action="store_true", help="print the result as one JSON document"
-    )
+    sub.add_argument("--json", action="store_true", help="print the result as one JSON document")
     sub.set_defaults(handler=_cmd_run)
 
 
 def _add_runs_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    sub = subparsers.add_parser(
-        "runs", parents=[common], help="list recent runs, newest first"
-    )
+    sub = subparsers.add_parser("runs", parents=[common], help="list recent runs, newest first")
     sub.add_argument(
         "--limit", type=_positive_int, default=20, metavar="N", help="show at most N runs (20)"
     )
@@ -221,7 +205,9 @@ def _run_status(text: str) -> str:
     for status in RUN_STATUSES:
         if status.lower() == text.strip().lower():
             return status
-    raise argparse.ArgumentTypeError(f"{text!r} is not a run status; use one of {RUN_STATUSES}")
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a run status; use one of {', '.join(RUN_STATUSES)}"
+    )
 
 
 # --------------------------------------------------------------------------- target loading
@@ -247,7 +233,9 @@ def load_target(target: str) -> tuple[ModuleType, str]:
     """
     module_part, sep, workflow = target.rpartition(":")
     if not sep or not module_part.strip():
-        raise CliError(f"TARGET {target!r} is missing its ':WORKFLOW' part; expected {TARGET_FORMS}")
+        raise CliError(
+            f"TARGET {target!r} is missing its ':WORKFLOW' part; expected {TARGET_FORMS}"
+        )
     if not workflow.strip() or _looks_like_path(workflow):
         # "C:\flows.py" splits at the drive colon: the "workflow" is really the path.
         raise CliError(f"TARGET {target!r} names no workflow after ':'; expected {TARGET_FORMS}")
@@ -437,7 +425,7 @@ def _print_result(result: WorkflowResult) -> None:
     print(json.dumps(result.final_context.to_dict(), indent=2, ensure_ascii=False))
     if result.status != "Completed":
         print()
-        print(f"See tracebacks with: taskloom show {result.run_id}")
+        print(f"Inspect it (tracebacks, events) with: taskloom show {result.run_id} --events")
 
 
 # --------------------------------------------------------------------------- runs
@@ -659,6 +647,8 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds < 0.001:
+        return "<1ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:

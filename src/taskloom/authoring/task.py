@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import types
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -83,7 +84,11 @@ class TaskDefinition(Generic[P, R]):
     def fingerprint(self) -> dict[str, Any]:
         """What identifies this task's behaviour, for a workflow's version hash."""
         code = getattr(self.fn, "__code__", None)
-        code_hash = hashlib.sha256(code.co_code).hexdigest()[:16] if code is not None else ""
+        code_hash = ""
+        if isinstance(code, types.CodeType):
+            digest = hashlib.sha256()
+            _hash_code(code, digest)
+            code_hash = digest.hexdigest()[:16]
         return {
             "id": self.task_id,
             "fn": f"{getattr(self.fn, '__module__', '?')}.{getattr(self.fn, '__qualname__', '?')}",
@@ -96,6 +101,21 @@ class TaskDefinition(Generic[P, R]):
 
 
 _CLOACA_DEFAULT_RETRY = RetryPolicy.from_cloaca_options()
+
+
+def _hash_code(code: types.CodeType, digest: Any) -> None:
+    """Feed what a function does into ``digest``: bytecode, constants, names.
+
+    Nested code objects (lambdas, comprehensions) are hashed recursively
+    because their ``repr`` contains a memory address that differs per process.
+    """
+    digest.update(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _hash_code(const, digest)
+        else:
+            digest.update(repr(const).encode())
 
 
 def _handle_parameter(fn: Callable[..., Any]) -> str | None:
