@@ -114,6 +114,8 @@ def _hash_code(code: types.CodeType, digest: Any) -> None:
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             _hash_code(const, digest)
+        elif isinstance(const, frozenset):  # set order varies with hash randomisation
+            digest.update(repr(sorted(map(repr, const))).encode())
         else:
             digest.update(repr(const).encode())
 
