@@ -47,9 +47,9 @@ from taskloom.errors import (
 )
 
 if TYPE_CHECKING:
+    from taskloom.execution.flow_runner import resume
     from taskloom.execution.handle import TaskHandle
     from taskloom.execution.result import TaskOutcome, WorkflowResult
-    from taskloom.execution.flow_runner import resume
     from taskloom.execution.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
 
 # The execution layer pulls in asyncio, threads and sqlite3; load it on first
