@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from taskloom.authoring.context import Context
+from taskloom.authoring.flow import Flow, Node, fan_out, flow
 from taskloom.authoring.registry import register_workflow_constructor
 from taskloom.authoring.retry import (
     BackoffStrategy,
@@ -36,6 +37,7 @@ from taskloom.authoring.triggers import (
 )
 from taskloom.authoring.workflow import Workflow, WorkflowBuilder
 from taskloom.errors import (
+    AggregateTaskError,
     JournalError,
     RunNotFoundError,
     TaskFailedError,
@@ -45,6 +47,7 @@ from taskloom.errors import (
 )
 
 if TYPE_CHECKING:
+    from taskloom.execution.flow_runner import resume
     from taskloom.execution.handle import TaskHandle
     from taskloom.execution.result import TaskOutcome, WorkflowResult
     from taskloom.execution.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
@@ -58,6 +61,7 @@ _LAZY = {
     "DefaultRunner": "taskloom.execution.runner",
     "DefaultRunnerConfig": "taskloom.execution.runner",
     "RunHandle": "taskloom.execution.runner",
+    "resume": "taskloom.execution.flow_runner",
 }
 
 
@@ -76,13 +80,16 @@ logging.getLogger("taskloom").addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 
 __all__ = [
+    "AggregateTaskError",
     "BackoffStrategy",
     "ConditionOperator",
     "Context",
     "DefaultRunner",
     "DefaultRunnerConfig",
+    "Flow",
     "Jitter",
     "JournalError",
+    "Node",
     "RetryCondition",
     "RetryPolicy",
     "RetryPolicyBuilder",
@@ -104,8 +111,11 @@ __all__ = [
     "always",
     "any_of",
     "context_value",
+    "fan_out",
+    "flow",
     "none_of",
     "register_workflow_constructor",
+    "resume",
     "task",
     "task_failed",
     "task_skipped",

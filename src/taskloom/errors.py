@@ -40,3 +40,14 @@ class RunNotFoundError(TaskloomError, KeyError):
 
 class JournalError(TaskloomError):
     """The journal could not be opened, migrated or written."""
+
+
+class AggregateTaskError(TaskloomError):
+    """Several tasks of a flow run failed (``failure_policy="aggregate"``).
+
+    ``errors`` maps each failed node (``"task#n"``) to its exception.
+    """
+
+    def __init__(self, message: str, errors: dict[str, BaseException]) -> None:
+        super().__init__(message)
+        self.errors = errors

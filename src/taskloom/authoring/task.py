@@ -13,9 +13,9 @@ import hashlib
 import inspect
 import types
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
-from taskloom.authoring import registry
+from taskloom.authoring import flow_context, registry
 from taskloom.authoring.retry import RetryPolicy
 from taskloom.authoring.triggers import TriggerRule, all_of, from_dict
 
@@ -25,12 +25,21 @@ R = TypeVar("R")
 #: A second parameter with one of these names receives a ``TaskHandle``.
 HANDLE_PARAMETER_NAMES = ("handle", "task_handle")
 
+#: auto_workflow's execution modes.
+RUN_IN_CHOICES = ("async", "thread", "process")
+
 
 class TaskDefinition(Generic[P, R]):
     """A task: the user's function plus the options it was declared with.
 
-    Calling it calls the function directly (``my_task(Context())`` runs the
-    body), which is how Cloaca users unit-test their tasks.
+    Calling it depends on where and how it was declared:
+
+    * inside a ``@flow`` body it records a call and returns a ``Node``;
+    * a Cloaca task (Cloaca-only options, or declared in a ``WorkflowBuilder``)
+      calls the function directly (``my_task(Context())`` runs the body), which
+      is how Cloaca users unit-test their tasks;
+    * any other task runs at once honouring its retries, timeout, cache and
+      persistence, as auto_workflow does.
     """
 
     def __init__(
@@ -45,6 +54,11 @@ class TaskDefinition(Generic[P, R]):
         on_failure: Callable[..., Any] | None,
         trigger_rule: TriggerRule | None,
         priority: int,
+        run_in: str = "async",
+        cache_ttl: float | None = None,
+        cache_key_fn: Callable[..., Any] | None = None,
+        persist: bool = False,
+        cloaca_style: bool = False,
     ) -> None:
         self.fn = fn
         self.task_id = task_id
@@ -55,8 +69,14 @@ class TaskDefinition(Generic[P, R]):
         self.on_failure = on_failure
         self.trigger_rule = trigger_rule
         self.priority = priority
+        self.run_in = run_in
+        self.cache_ttl = cache_ttl
+        self.cache_key_fn = cache_key_fn
+        self.persist = persist
         self.is_async = inspect.iscoroutinefunction(fn)
         self.handle_parameter = _handle_parameter(fn)
+        #: Called outside a flow, a Cloaca task runs its bare function.
+        self.cloaca_style = cloaca_style or self.handle_parameter is not None
         functools.update_wrapper(self, fn)
 
     @property
@@ -75,8 +95,22 @@ class TaskDefinition(Generic[P, R]):
             return self.explicit_retry
         return _CLOACA_DEFAULT_RETRY
 
+    @property
+    def dataflow_retry(self) -> RetryPolicy:
+        """The policy in a flow or an immediate call: auto_workflow's default is no retry."""
+        if self.explicit_retry is not None:
+            return self.explicit_retry
+        return _SINGLE_ATTEMPT
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self.fn(*args, **kwargs)
+        builder = flow_context.current_flow_builder()
+        if builder is not None:
+            return cast(R, builder.add_call(self, args, dict(kwargs)))
+        if self.cloaca_style:
+            return self.fn(*args, **kwargs)
+        from taskloom.execution.immediate import call_now
+
+        return cast(R, call_now(self, args, dict(kwargs)))
 
     def __repr__(self) -> str:
         return f"<task {self.task_id!r}>"
@@ -101,6 +135,7 @@ class TaskDefinition(Generic[P, R]):
 
 
 _CLOACA_DEFAULT_RETRY = RetryPolicy.from_cloaca_options()
+_SINGLE_ATTEMPT = RetryPolicy.single()
 
 
 def _hash_code(code: types.CodeType, digest: Any) -> None:
@@ -156,6 +191,10 @@ def task(
     on_failure: Callable[..., Any] | None = None,
     trigger_rules: TriggerRule | Iterable[TriggerRule] | dict[str, Any] | None = None,
     priority: int = 0,
+    run_in: str = "async",
+    cache_ttl: float | None = None,
+    cache_key_fn: Callable[..., Any] | None = None,
+    persist: bool = False,
 ) -> Callable[[Callable[P, R]], TaskDefinition[P, R]]: ...
 
 
@@ -180,12 +219,18 @@ def task(
     on_failure: Callable[..., Any] | None = None,
     trigger_rules: TriggerRule | Iterable[TriggerRule] | dict[str, Any] | None = None,
     priority: int = 0,
+    run_in: str = "async",
+    cache_ttl: float | None = None,
+    cache_key_fn: Callable[..., Any] | None = None,
+    persist: bool = False,
 ) -> Any:
     """Declare a task. Usable bare (``@task``) or with options (``@task(id=...)``).
 
     Inside an open ``WorkflowBuilder`` block the task joins that workflow.
     Every task is also registered by id so ``WorkflowBuilder.add_task("id")``
-    finds it.
+    finds it. ``run_in``, ``cache_ttl``, ``cache_key_fn`` and ``persist`` are
+    auto_workflow's options; they are checked when the function is decorated,
+    so their errors can name the task.
     """
     if id is not None and name is not None and id != name:
         raise ValueError(f"@task got id={id!r} and name={name!r}; give one of them")
@@ -211,6 +256,20 @@ def task(
         if callback is not None and not callable(callback):
             raise TypeError(f"@task {label}={callback!r} is not callable; pass a function")
 
+    cloaca_only = (
+        id is not None
+        or dependencies is not None
+        or trigger_rules is not None
+        or on_success is not None
+        or on_failure is not None
+        or isinstance(retry_backoff, str)
+        or isinstance(retry_jitter, bool)
+        or any(
+            v is not None
+            for v in (retry_attempts, retry_delay_ms, retry_max_delay_ms, retry_condition)
+        )
+    )
+
     def decorate(fn: Callable[..., Any]) -> TaskDefinition[Any, Any]:
         if isinstance(fn, TaskDefinition):
             fn = fn.fn
@@ -219,6 +278,8 @@ def task(
         task_id = id if id is not None else name if name is not None else fn.__name__
         if not isinstance(task_id, str) or not task_id.strip():
             raise ValueError(f"@task id={task_id!r}: a task id must be a non-empty str")
+        _check_dataflow_options(task_id, run_in, cache_ttl, cache_key_fn, persist)
+        builder = registry.current_builder()
         definition: TaskDefinition[Any, Any] = TaskDefinition(
             fn,
             task_id=task_id,
@@ -229,9 +290,13 @@ def task(
             on_failure=on_failure,
             trigger_rule=rule,
             priority=priority,
+            run_in=run_in,
+            cache_ttl=float(cache_ttl) if cache_ttl is not None else None,
+            cache_key_fn=cache_key_fn,
+            persist=persist,
+            cloaca_style=cloaca_only or builder is not None,
         )
         registry.register_task(definition)
-        builder = registry.current_builder()
         if builder is not None:
             builder.add_task(definition)
         return definition
@@ -239,6 +304,40 @@ def task(
     if func is not None:
         return decorate(func)
     return decorate
+
+
+def _check_dataflow_options(
+    task_id: str,
+    run_in: Any,
+    cache_ttl: Any,
+    cache_key_fn: Any,
+    persist: Any,
+) -> None:
+    """Reject bad auto_workflow options at decoration time, naming the task."""
+    if run_in not in RUN_IN_CHOICES:
+        raise ValueError(
+            f"task {task_id!r}: run_in={run_in!r} is not an execution mode; "
+            f"use one of {', '.join(repr(c) for c in RUN_IN_CHOICES)}"
+        )
+    if cache_ttl is not None and (
+        isinstance(cache_ttl, bool) or not isinstance(cache_ttl, int | float) or cache_ttl <= 0
+    ):
+        raise ValueError(
+            f"task {task_id!r}: cache_ttl={cache_ttl!r}; give a positive number of seconds or None"
+        )
+    if cache_key_fn is not None:
+        if not callable(cache_key_fn):
+            raise TypeError(
+                f"task {task_id!r}: cache_key_fn={cache_key_fn!r} is not callable; pass a "
+                "function (fn, args, kwargs) -> str"
+            )
+        if cache_ttl is None:
+            raise ValueError(
+                f"task {task_id!r}: cache_key_fn is set but cache_ttl is not, so nothing would "
+                "be cached; add cache_ttl=<seconds> or drop cache_key_fn"
+            )
+    if not isinstance(persist, bool):
+        raise TypeError(f"task {task_id!r}: persist={persist!r} must be True or False")
 
 
 def _dependency_ids(task_id: str, dependencies: Iterable[Any] | None) -> tuple[str, ...]:

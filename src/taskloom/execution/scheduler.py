@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from taskloom.execution.attempt import Attempt
 from taskloom.execution.handle import TaskHandle
 from taskloom.execution.result import TaskOutcome, WorkflowResult, to_datetime
-from taskloom.execution.slots import SlotLease
+from taskloom.execution.slots import SlotLease, SlotPool
 from taskloom.journal.records import (
     EventRecord,
     RunRecord,
@@ -78,6 +78,11 @@ class RunExecution:
         self.run_id = run.run_id
         self.future: concurrent.futures.Future[WorkflowResult] = concurrent.futures.Future()
         self.workflow_timeout = workflow_timeout
+        # A plan with a limit of its own gets private slots; otherwise the run
+        # shares the engine's slots with every other run.
+        self.slots = (
+            SlotPool(plan.max_concurrency) if plan.max_concurrency is not None else engine.slots
+        )
         if records is None:
             self.tasks = {
                 key: TaskRecord(run.run_id, key, TaskStatus.PENDING, seq=i)
@@ -133,7 +138,7 @@ class RunExecution:
             self._timeout_timer = self.engine.loop.call_later(
                 max(0.0, self.workflow_timeout - elapsed), self._workflow_timed_out
             )
-        self._ready_queue.extend(initial)
+        self._ready_queue.extend(self._by_priority(initial))
         self._drain()
         if self.open == 0 and not self.finished:
             self._finish()
@@ -210,7 +215,7 @@ class RunExecution:
         self._enqueue(key)
 
     def _enqueue(self, key: str) -> None:
-        self.engine.slots.request(self.plan.nodes[key].priority, lambda: self._launch(key))
+        self.slots.request(self.plan.nodes[key].priority, lambda: self._launch(key))
 
     def _retry_due(self, key: str) -> None:
         self.timers.pop(key, None)
@@ -221,7 +226,7 @@ class RunExecution:
 
     def _launch(self, key: str) -> None:
         """A slot is held for ``key``: start an attempt."""
-        lease = SlotLease(self.engine.slots)
+        lease = SlotLease(self.slots)
         if self.finished or self._cancel is not None:
             lease.release()
             return
@@ -344,6 +349,9 @@ class RunExecution:
             if node.on_failure is not None:
                 state = self.plan.callback_state(invocation, None) if invocation else None
                 self._callback(node, node.on_failure, node.label, error_text, state)
+            if self.plan.stop_on_failure:
+                self.cancel(f"task {node.label!r} failed: {error_text}", status=RunStatus.FAILED)
+                return
             self._terminal(key)
 
         self._write(record, "task_failed", {"error": record.error}, after_commit)
@@ -361,15 +369,28 @@ class RunExecution:
         if self.finished or self._cancel is not None:
             return
         self.open -= 1
+        released: list[str] = []
         for child in self.dependents[key]:
             if self.tasks[child].status in TERMINAL:
                 continue
             self.remaining[child] -= 1
             if self.remaining[child] == 0:
-                self._ready_queue.append(child)
+                released.append(child)
+        self._ready_queue.extend(self._by_priority(released))
         self._drain()
         if self.open == 0 and not self.finished:
             self._finish()
+
+    def _by_priority(self, keys: list[str]) -> list[str]:
+        """Nodes that became ready together, highest priority first (stable).
+
+        A free slot is granted to the first request at once, so without this
+        a low-priority node listed first would jump ahead of its siblings.
+        """
+        if len(keys) > 1:
+            nodes = self.plan.nodes
+            keys.sort(key=lambda k: -nodes[k].priority)
+        return keys
 
     # -- callbacks --------------------------------------------------------
 

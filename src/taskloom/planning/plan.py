@@ -54,6 +54,10 @@ class Plan(ABC):
     workflow_version: str
     #: Nodes in a topological order.
     nodes: dict[str, PlanNode]
+    #: Cancel the rest of the run as soon as one node fails for good (dataflow fail_fast).
+    stop_on_failure: bool = False
+    #: A concurrency limit of this run's own, instead of the engine's shared slots.
+    max_concurrency: int | None = None
 
     @abstractmethod
     def prepare(self, node: PlanNode, dep_outputs: Mapping[str, str], run_input: str) -> Invocation:

@@ -1,0 +1,81 @@
+"""``run_in="process"``: a sync task body in another process.
+
+The function and its arguments travel with cloudpickle, so lambdas and
+closures work. Calls without a timeout share one process pool. A call with a
+timeout gets a single-use worker of its own, so that when it runs over its
+time the worker can be killed without hurting other tasks -- the only way
+to really stop a Python function, which a thread cannot do. Workers start
+from a ``forkserver``, never by forking the multi-threaded engine process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from taskloom.errors import TaskTimeoutError
+from taskloom.execution import task_body
+
+if TYPE_CHECKING:
+    from taskloom.authoring.task import TaskDefinition
+
+_shared: concurrent.futures.ProcessPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _call_pickled(blob: bytes) -> Any:
+    """Runs in the worker: unpickle the call and make it."""
+    import cloudpickle
+
+    fn, args, kwargs = cloudpickle.loads(blob)
+    return fn(*args, **kwargs)
+
+
+def run_in_process(
+    definition: TaskDefinition[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """One attempt of ``definition`` in a worker process, honouring its timeout."""
+    import cloudpickle
+
+    blob = cloudpickle.dumps((definition.fn, args, kwargs))
+    if definition.timeout is None:
+        global _shared
+        with _lock:
+            if _shared is None:
+                _shared = concurrent.futures.ProcessPoolExecutor(mp_context=_context())
+            pool = _shared
+        return pool.submit(_call_pickled, blob).result()
+    single = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=_context())
+    try:
+        future = single.submit(_call_pickled, blob)
+        try:
+            return future.result(timeout=definition.timeout)
+        except concurrent.futures.TimeoutError:
+            for process in list(getattr(single, "_processes", {}).values()):
+                process.kill()
+            raise TaskTimeoutError(
+                f"task {definition.task_id!r} timed out after {definition.timeout:g} s "
+                "(its worker process was killed)"
+            ) from None
+    finally:
+        single.shutdown(wait=False, cancel_futures=True)
+
+
+def process_body(definition: TaskDefinition[Any, Any]) -> Callable[..., Any]:
+    """A flow node's attempt: cache and persistence here, the call in a worker."""
+
+    def body(*args: Any, **kwargs: Any) -> Any:
+        key, hit, value = task_body.before(definition, args, kwargs)
+        if hit:
+            return value
+        return task_body.after(definition, key, run_in_process(definition, args, kwargs))
+
+    return body

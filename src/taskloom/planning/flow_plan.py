@@ -1,0 +1,111 @@
+"""Plan for the dataflow style: nodes are task calls, edges are data.
+
+A node's call is its recorded argument template with every upstream node
+replaced by that node's recorded result (decoded afresh, so tasks never
+share mutable objects). Its result is recorded with
+:mod:`taskloom.planning.values` (JSON when exact, tagged pickle otherwise).
+The run's result is the flow body's return template resolved the same way,
+with ``None`` for nodes that did not complete.
+
+The plan also remembers, in this process only, the exception object each
+node last raised, so ``flow.run`` can re-raise the task's own exception type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from taskloom.authoring.flow import Flow, FlowBuilder, nodes_in, resolve
+from taskloom.authoring.task import TaskDefinition
+from taskloom.execution import task_body
+from taskloom.planning.plan import Invocation, Plan, PlanNode
+from taskloom.planning.values import decode_value, encode_value
+
+
+class FlowPlan(Plan):
+    """One flow run's graph, ready for the scheduler."""
+
+    kind = "flow"
+
+    def __init__(
+        self,
+        flow: Flow[Any, Any],
+        builder: FlowBuilder,
+        template: Any,
+        *,
+        failure_policy: str,
+        max_concurrency: int | None,
+        default_timeout: float | None = None,
+    ) -> None:
+        self.flow = flow
+        self.workflow_name = flow.name
+        self.workflow_version = flow.version
+        self.failure_policy = failure_policy
+        self.stop_on_failure = failure_policy == "fail_fast"
+        self.max_concurrency = max_concurrency
+        self.builder = builder
+        self.template = template
+        #: The exception each node's latest attempt raised (this process only).
+        self.errors: dict[str, BaseException] = {}
+        self.nodes = {}
+        for key, call in builder.calls.items():
+            definition = call.node.task
+            timeout = definition.timeout if definition.timeout is not None else default_timeout
+            self.nodes[key] = PlanNode(
+                key=key,
+                deps=call.node.deps,
+                fn=self._body(key, definition),
+                is_async=definition.is_async,
+                retry=definition.dataflow_retry,
+                timeout=timeout,
+                priority=definition.priority,
+                label=key,
+            )
+        self._returned = {node.key for node in nodes_in(template)}
+
+    def _body(self, key: str, definition: TaskDefinition[Any, Any]) -> Callable[..., Any]:
+        """The node's attempt: the task body, remembering the exception it raised."""
+        errors = self.errors
+        if definition.run_in == "process" and not definition.is_async:
+            from taskloom.execution.process import process_body
+
+            inner = process_body(definition)
+        elif definition.is_async:
+            inner = task_body.async_body(definition)
+
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                errors.pop(key, None)
+                try:
+                    return await inner(*args, **kwargs)
+                except Exception as exc:
+                    errors[key] = exc
+                    raise
+
+            return run_async
+        else:
+            inner = task_body.sync_body(definition)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            errors.pop(key, None)
+            try:
+                return inner(*args, **kwargs)
+            except Exception as exc:
+                errors[key] = exc
+                raise
+
+        return run
+
+    def prepare(self, node: PlanNode, dep_outputs: Mapping[str, str], run_input: str) -> Invocation:
+        call = self.builder.calls[node.key]
+        values = {dep: decode_value(dep_outputs[dep]) for dep in node.deps if dep in dep_outputs}
+        args = tuple(resolve(arg, values) for arg in call.args)
+        kwargs = {name: resolve(arg, values) for name, arg in call.kwargs.items()}
+        return Invocation(args=args, kwargs=kwargs)
+
+    def encode(self, node: PlanNode, invocation: Invocation, value: Any) -> str:
+        return encode_value(value, f"task {node.label!r}")
+
+    def final_output(self, outputs: Mapping[str, str], run_input: str) -> str:
+        values = {key: decode_value(outputs[key]) for key in self._returned if key in outputs}
+        return encode_value(resolve(self.template, values), f"flow {self.workflow_name!r}")
