@@ -68,17 +68,21 @@ class TaskHandle:
             return False
 
     def _defer_blocking(self, condition: Callable[[], Any], interval: float) -> None:
-        self._loop.call_soon_threadsafe(self._lease.release)
-        while not self._holds_check(condition):
+        self._lease.release_from_thread(self._loop)
+        while not self._consumed and not self._holds_check(condition):
             time.sleep(interval)
+        if self._consumed:  # the attempt timed out meanwhile: no slot to take back
+            return
         reacquired = threading.Event()
         self._loop.call_soon_threadsafe(self._request_slot, reacquired.set)
         reacquired.wait()
 
     async def _defer_async(self, condition: Callable[[], Any], interval: float) -> None:
         self._lease.release()
-        while not self._holds_check(condition):
+        while not self._consumed and not self._holds_check(condition):
             await asyncio.sleep(interval)
+        if self._consumed:
+            return
         granted: asyncio.Future[None] = self._loop.create_future()
 
         def wake() -> None:
@@ -90,7 +94,10 @@ class TaskHandle:
 
     def _request_slot(self, then: Callable[[], Any]) -> None:
         def grant() -> None:
-            self._lease.held = True
+            if self._consumed:  # the attempt ended while waiting: pass the slot on
+                self._lease.pool.release()
+            else:
+                self._lease.held = True
             then()
 
         self._lease.pool.request(RESUME_PRIORITY, grant)

@@ -60,7 +60,7 @@ class DefaultRunnerConfig:
         for name in ("task_timeout_seconds", "workflow_timeout_seconds"):
             value = getattr(self, name)
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+                isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
             ):
                 raise ValueError(f"{name}={value!r}: give a positive number of seconds or None")
 

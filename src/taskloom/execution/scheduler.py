@@ -406,7 +406,9 @@ class RunExecution:
                     result = await loop.run_in_executor(self.engine.executor, lambda: fn(*args))
                     if asyncio.iscoroutine(result):
                         await result
-            except Exception:
+            except asyncio.CancelledError:
+                raise
+            except BaseException:  # even SystemExit: a callback must not stop the engine
                 logger.exception(
                     "callback %s of task %r raised; the task's outcome is unchanged",
                     getattr(fn, "__name__", fn),

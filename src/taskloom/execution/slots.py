@@ -10,8 +10,10 @@ All methods run on the engine's event-loop thread; no locks needed.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
+import threading
 from collections.abc import Callable
 
 #: Priority used by a task taking its slot back after deferring.
@@ -53,15 +55,33 @@ class SlotPool:
 
 
 class SlotLease:
-    """One attempt's claim on a slot; released at most once per acquisition."""
+    """One attempt's claim on a slot; released at most once per acquisition.
 
-    __slots__ = ("held", "pool")
+    ``held`` changes under a lock because a deferring sync task gives its
+    slot back from its own thread while a timeout may release it from the
+    loop at the same moment: exactly one of them must return the slot.
+    """
+
+    __slots__ = ("_lock", "held", "pool")
 
     def __init__(self, pool: SlotPool) -> None:
         self.pool = pool
         self.held = True
+        self._lock = threading.Lock()
+
+    def _take_release(self) -> bool:
+        with self._lock:
+            if not self.held:
+                return False
+            self.held = False
+            return True
 
     def release(self) -> None:
-        if self.held:
-            self.held = False
+        """Give the slot back. Loop thread only."""
+        if self._take_release():
             self.pool.release()
+
+    def release_from_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Give the slot back from another thread: ``held`` is False at once."""
+        if self._take_release():
+            loop.call_soon_threadsafe(self.pool.release)
