@@ -247,7 +247,10 @@ def task(
     )
     rule = _resolve_trigger(trigger_rules)
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0 or timeout == float("inf")
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not timeout > 0
+        or timeout == float("inf")
     ):
         raise ValueError(f"@task timeout={timeout!r}: give a positive number of seconds or None")
     if isinstance(priority, bool) or not isinstance(priority, int):
