@@ -217,8 +217,11 @@ class Engine:
     def recover(self) -> list[str]:
         """Resume unfinished runs whose owner is gone; returns their ids. Loop thread only."""
         resumed: list[str] = []
+        # Runs first, runners second: a runner registers before it creates a
+        # run, so every owner of a run read here is in the runner list.
+        unfinished = self.journal.unfinished_runs()
         runners = {r.runner_id: r for r in self.journal.list_runners()}
-        for run in self.journal.unfinished_runs():
+        for run in unfinished:
             if run.run_id in self.active or run.owner_id == self.runner_id:
                 continue
             owner = runners.get(run.owner_id) if run.owner_id else None

@@ -43,6 +43,12 @@ class MemoryJournal(Journal):
 
     def write(self, batch: Batch) -> None:
         with self._lock:
+            # Look everything up before changing anything, so that a failure
+            # leaves the journal as it was (all of a batch or none of it).
+            run_updates = [(self._runs.get(r.run_id), r) for r in batch.runs]
+            for record in [*batch.tasks, *batch.runs]:
+                if not record.status:
+                    raise ValueError(f"record for run {record.run_id!r} has no status")
             for t in batch.tasks:
                 rows = self._tasks.setdefault(t.run_id, {})
                 old = rows.get(t.task_key)
@@ -54,8 +60,7 @@ class MemoryJournal(Journal):
                 stored = dataclasses.replace(e, event_id=self._next_event_id)
                 self._next_event_id += 1
                 self._events.setdefault(e.run_id, []).append(stored)
-            for r in batch.runs:
-                run = self._runs.get(r.run_id)
+            for run, r in run_updates:
                 if run is None:
                     continue
                 run.status = r.status

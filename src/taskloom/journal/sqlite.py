@@ -96,13 +96,22 @@ class SQLiteJournal(Journal):
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise JournalError(f"cannot write the journal at {self.path!r}: {exc}") from exc
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise JournalError(f"cannot write the journal at {self.path!r}: {exc}") from exc
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise JournalError(f"cannot commit to the journal at {self.path!r}: {exc}") from exc
 
     def _read(self, query: str, params: Sequence[Any]) -> list[Any]:
         with self._lock:
