@@ -46,9 +46,11 @@ class MemoryJournal(Journal):
             # Look everything up before changing anything, so that a failure
             # leaves the journal as it was (all of a batch or none of it).
             run_updates = [(self._runs.get(r.run_id), r) for r in batch.runs]
-            for record in [*batch.tasks, *batch.runs]:
-                if not record.status:
-                    raise ValueError(f"record for run {record.run_id!r} has no status")
+            statuses = [(t.run_id, t.status) for t in batch.tasks]
+            statuses += [(r.run_id, r.status) for r in batch.runs]
+            for run_id, status in statuses:
+                if not status:
+                    raise ValueError(f"record for run {run_id!r} has no status")
             for t in batch.tasks:
                 rows = self._tasks.setdefault(t.run_id, {})
                 old = rows.get(t.task_key)
