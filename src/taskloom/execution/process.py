@@ -10,6 +10,7 @@ from a ``forkserver``, never by forking the multi-threaded engine process.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import multiprocessing
 import threading
@@ -24,6 +25,17 @@ if TYPE_CHECKING:
 
 _shared: concurrent.futures.ProcessPoolExecutor | None = None
 _lock = threading.Lock()
+
+
+def _shutdown_shared() -> None:
+    global _shared
+    with _lock:
+        pool, _shared = _shared, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(_shutdown_shared)
 
 
 def _context() -> Any:
@@ -66,7 +78,9 @@ def run_in_process(
                 "(its worker process was killed)"
             ) from None
     finally:
-        single.shutdown(wait=False, cancel_futures=True)
+        # Wait: the worker is done or killed, and a pool left to the garbage
+        # collector at interpreter exit prints noise from its manager thread.
+        single.shutdown(wait=True, cancel_futures=True)
 
 
 def process_body(definition: TaskDefinition[Any, Any]) -> Callable[..., Any]:
