@@ -51,6 +51,15 @@ if TYPE_CHECKING:
     from taskloom.execution.handle import TaskHandle
     from taskloom.execution.result import TaskOutcome, WorkflowResult
     from taskloom.execution.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
+    from taskloom.steps import (
+        Directive,
+        ErrorDetails,
+        NonDeterminismError,
+        StepContext,
+        StepFailed,
+        run_workflow,
+        start_workflow,
+    )
 
 # The execution layer pulls in asyncio, threads and sqlite3; load it on first
 # use so that ``import taskloom`` (and decorating tasks) stays cheap.
@@ -62,6 +71,14 @@ _LAZY = {
     "DefaultRunnerConfig": "taskloom.execution.runner",
     "RunHandle": "taskloom.execution.runner",
     "resume": "taskloom.execution.flow_runner",
+    # Durable step workflows (grctl style); Context stays Cloaca's.
+    "StepContext": "taskloom.steps",
+    "ErrorDetails": "taskloom.steps",
+    "Directive": "taskloom.steps",
+    "StepFailed": "taskloom.steps",
+    "NonDeterminismError": "taskloom.steps",
+    "start_workflow": "taskloom.steps",
+    "run_workflow": "taskloom.steps",
 }
 
 
@@ -86,15 +103,20 @@ __all__ = [
     "Context",
     "DefaultRunner",
     "DefaultRunnerConfig",
+    "Directive",
+    "ErrorDetails",
     "Flow",
     "Jitter",
     "JournalError",
     "Node",
+    "NonDeterminismError",
     "RetryCondition",
     "RetryPolicy",
     "RetryPolicyBuilder",
     "RunHandle",
     "RunNotFoundError",
+    "StepContext",
+    "StepFailed",
     "TaskDefinition",
     "TaskFailedError",
     "TaskHandle",
@@ -116,6 +138,8 @@ __all__ = [
     "none_of",
     "register_workflow_constructor",
     "resume",
+    "run_workflow",
+    "start_workflow",
     "task",
     "task_failed",
     "task_skipped",

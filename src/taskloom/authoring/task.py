@@ -15,7 +15,7 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
-from taskloom.authoring import flow_context, registry
+from taskloom.authoring import flow_context, registry, step_context
 from taskloom.authoring.retry import RetryPolicy
 from taskloom.authoring.triggers import TriggerRule, all_of, from_dict
 
@@ -34,6 +34,8 @@ class TaskDefinition(Generic[P, R]):
 
     Calling it depends on where and how it was declared:
 
+    * inside a step of a durable step workflow it returns an awaitable that
+      journals the call as an operation (replayed after a crash);
     * inside a ``@flow`` body it records a call and returns a ``Node``;
     * a Cloaca task (Cloaca-only options, or declared in a ``WorkflowBuilder``)
       calls the function directly (``my_task(Context())`` runs the body), which
@@ -103,6 +105,9 @@ class TaskDefinition(Generic[P, R]):
         return _SINGLE_ATTEMPT
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        recorder = step_context.current_recorder()
+        if recorder is not None:
+            return cast(R, recorder.call(self, args, dict(kwargs)))
         builder = flow_context.current_flow_builder()
         if builder is not None:
             return cast(R, builder.add_call(self, args, dict(kwargs)))

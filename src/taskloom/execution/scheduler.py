@@ -89,7 +89,9 @@ class RunExecution:
                 for i, key in enumerate(plan.nodes)
             }
         else:
-            self.tasks = {r.task_key: r for r in records}
+            # Rows that are not nodes of the plan (operations journaled by the
+            # step style inside its one node) are not the scheduler's business.
+            self.tasks = {r.task_key: r for r in records if r.task_key in plan.nodes}
         self.outputs: dict[str, str] = {
             k: r.output_json
             for k, r in self.tasks.items()

@@ -1,0 +1,212 @@
+"""Starting step workflows and following them: the client API.
+
+A client is nothing but a journal URL: it submits runs to the process-wide
+engine of that database (the one ``@flow`` runs use too), so the workflow
+runs in this process, is recorded in the same journal as every other run,
+and is resumed by whichever runner on the database outlives this one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from taskloom.errors import RunNotFoundError, TaskloomError
+from taskloom.execution.engine import Engine, register_planner
+from taskloom.execution.flow_runner import engine_for
+from taskloom.journal.records import RunStatus, TaskStatus
+from taskloom.steps.directives import Directive, ErrorDetails
+from taskloom.steps.errors import StepFailed, WorkflowAlreadyRunning, WorkflowFailed
+from taskloom.steps.journal import DRIVER_KEY, RecordedRun
+from taskloom.steps.plan import KIND, StepPlan, step_planner
+from taskloom.steps.workflow import Workflow, lookup_workflow
+
+register_planner(KIND, step_planner)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowDescription:
+    """A snapshot of a step run, as ``handle.describe()`` returns it."""
+
+    workflow_id: str
+    workflow_type: str
+    status: str
+    steps: list[str]
+    result: Any
+    error: str | None
+
+
+class WorkflowHandle:
+    """A started workflow run, found by its ``workflow_id``."""
+
+    def __init__(self, engine: Engine, workflow_id: str) -> None:
+        self._engine = engine
+        self.workflow_id = workflow_id
+
+    def __repr__(self) -> str:
+        return f"<WorkflowHandle {self.workflow_id!r}>"
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the end: the ``complete()`` result, else raise ``WorkflowFailed``."""
+        self._engine.wait(self.workflow_id, timeout)
+        run = self._engine.journal.get_run(self.workflow_id)
+        assert run is not None
+        if run.status == RunStatus.COMPLETED:
+            return json.loads(run.final_json or "null")
+        failure = self._recorded_failure()
+        if failure is not None:
+            raise failure
+        details = ErrorDetails(type=run.status, message=run.error or run.status.lower())
+        raise WorkflowFailed(self.workflow_id, details)
+
+    def _recorded_failure(self) -> WorkflowFailed | None:
+        recorded = RecordedRun.load(self._engine.journal.get_tasks(self.workflow_id))
+        if not recorded.steps:
+            return None
+        name, record = recorded.steps[max(recorded.steps)]
+        if record.status != TaskStatus.COMPLETED:
+            return None
+        data = json.loads(record.output_json or "{}")
+        directive = Directive.from_dict(data["directive"])
+        if directive.kind != "fail" or directive.error is None:
+            return None
+        cls = StepFailed if data.get("uncaught") else WorkflowFailed
+        return cls(self.workflow_id, directive.error, name)
+
+    def describe(self) -> WorkflowDescription:
+        """Status, executed steps, and result or error, read from the journal."""
+        run = self._engine.journal.get_run(self.workflow_id)
+        if run is None:
+            raise RunNotFoundError(f"no workflow with id {self.workflow_id!r}")
+        recorded = RecordedRun.load(self._engine.journal.get_tasks(self.workflow_id))
+        result = json.loads(run.final_json or "null") if run.status == RunStatus.COMPLETED else None
+        return WorkflowDescription(
+            workflow_id=run.run_id,
+            workflow_type=run.workflow_name,
+            status=run.status,
+            steps=[recorded.steps[i][0] for i in sorted(recorded.steps)],
+            result=result,
+            error=run.error,
+        )
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every recorded event of the run (steps, operation attempts, outcomes), oldest first."""
+        return [
+            {
+                "kind": e.kind,
+                "at": e.at,
+                "key": e.task_key,
+                "data": json.loads(e.data_json) if e.data_json else None,
+            }
+            for e in self._engine.journal.get_events(self.workflow_id)
+            if e.task_key != DRIVER_KEY
+        ]
+
+    def cancel(self, reason: str = "cancelled by request") -> bool:
+        """Cancel the run if this process executes it; False if it is not active here."""
+        return self._engine.cancel(self.workflow_id, reason)
+
+
+class Client:
+    """Starts and finds step workflows recorded in one journal (``db``)."""
+
+    def __init__(self, db: str | None = None) -> None:
+        self._engine = engine_for(db)
+
+    def start_workflow(
+        self,
+        workflow_type: str | Workflow,
+        workflow_id: str | None = None,
+        input: Any = None,
+        *,
+        if_running: Literal["error", "return"] = "error",
+    ) -> WorkflowHandle:
+        """Record a new run of ``workflow_type`` and start it; returns at once.
+
+        A ``workflow_id`` names one run. If a run with that id is still
+        running, ``if_running="return"`` gives its handle instead of an error.
+        """
+        workflow = _resolve(workflow_type)
+        workflow.require_start()
+        workflow_id = workflow_id or uuid.uuid4().hex
+        if if_running not in ("error", "return"):
+            raise ValueError(f"if_running={if_running!r}; use 'error' or 'return'")
+        existing = self._engine.journal.get_run(workflow_id)
+        if existing is not None:
+            if existing.status == RunStatus.RUNNING and if_running == "return":
+                return WorkflowHandle(self._engine, workflow_id)
+            state = "is still running" if existing.status == RunStatus.RUNNING else "already ran"
+            raise WorkflowAlreadyRunning(
+                f"workflow id {workflow_id!r} {state} ({existing.workflow_name!r}, "
+                f"{existing.status}); use another workflow_id"
+                + (
+                    ", or if_running='return' to get its handle"
+                    if state == "is still running"
+                    else ""
+                )
+            )
+        try:
+            input_json = json.dumps(input, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"workflow {workflow.workflow_type!r}: the input cannot be recorded ({exc}); "
+                "pass JSON data"
+            ) from None
+        plan = StepPlan(workflow, workflow_id, self._engine)
+        self._engine.submit(plan, input_json, run_id=workflow_id)
+        return WorkflowHandle(self._engine, workflow_id)
+
+    def run_workflow(
+        self,
+        workflow_type: str | Workflow,
+        workflow_id: str | None = None,
+        input: Any = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """Start a workflow and wait for its result."""
+        return self.start_workflow(workflow_type, workflow_id, input).result(timeout)
+
+    def get_handle(self, workflow_id: str) -> WorkflowHandle:
+        """The handle of a recorded run (started here or by another process)."""
+        if self._engine.journal.get_run(workflow_id) is None:
+            raise RunNotFoundError(f"no workflow with id {workflow_id!r}")
+        return WorkflowHandle(self._engine, workflow_id)
+
+
+def _resolve(workflow_type: str | Workflow) -> Workflow:
+    if isinstance(workflow_type, Workflow):
+        return workflow_type
+    workflow = lookup_workflow(workflow_type)
+    if workflow is None:
+        raise TaskloomError(
+            f"no step workflow of type {workflow_type!r} is defined in this process; "
+            "import the module that creates Workflow(workflow_type=...)"
+        )
+    return workflow
+
+
+def start_workflow(
+    workflow_type: str | Workflow,
+    workflow_id: str | None = None,
+    input: Any = None,
+    *,
+    db: str | None = None,
+    if_running: Literal["error", "return"] = "error",
+) -> WorkflowHandle:
+    """``Client(db).start_workflow(...)``."""
+    return Client(db).start_workflow(workflow_type, workflow_id, input, if_running=if_running)
+
+
+def run_workflow(
+    workflow_type: str | Workflow,
+    workflow_id: str | None = None,
+    input: Any = None,
+    *,
+    db: str | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """``Client(db).run_workflow(...)``: start and wait for the result."""
+    return Client(db).run_workflow(workflow_type, workflow_id, input, timeout=timeout)

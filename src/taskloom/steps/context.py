@@ -1,0 +1,127 @@
+"""``StepContext``: what a step handler receives as ``ctx``.
+
+It is also the recorder that turns task calls into journaled operations:
+while a step runs, ``TaskDefinition.__call__`` finds the context through a
+context variable and asks it for an awaitable. The operation's position is
+taken at *call* time, not when it is awaited, so positions follow the order
+of calls -- which is deterministic for ``gather``, ``TaskGroup`` and
+``create_task`` alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random as _random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from taskloom.journal.records import TaskStatus
+from taskloom.steps.directives import NextBuilder
+from taskloom.steps.errors import NonDeterminismError
+from taskloom.steps.journal import RecordedRun, RunWriter, op_key
+from taskloom.steps.store import Store
+
+if TYPE_CHECKING:
+    from taskloom.authoring.task import TaskDefinition
+    from taskloom.steps.workflow import Workflow
+
+
+def args_digest(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """A stable hash of a call's arguments (part of the operation id)."""
+    text = json.dumps([list(args), kwargs], sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class StepContext:
+    """The context of one execution of one step (grctl's ``Context``)."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        workflow_id: str,
+        step_name: str,
+        index: int,
+        store: Store,
+        recorded: RecordedRun,
+        writer: RunWriter,
+    ) -> None:
+        self.workflow_id = workflow_id
+        self.workflow_type = workflow.workflow_type
+        self.step_name = step_name
+        self.next = NextBuilder(workflow.step_name)
+        self.store = store
+        self.index = index
+        self.recorded = recorded
+        self.writer = writer
+        self.position = 0
+        #: Set when a replayed call did not match the record; fails the run whatever happens.
+        self.nondeterminism: NonDeterminismError | None = None
+
+    # -- operations -------------------------------------------------------
+
+    def call(
+        self, task: TaskDefinition[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Awaitable[Any]:
+        from taskloom.steps.operations import run_operation
+
+        position = self._take_position()
+        return run_operation(self, task, args, kwargs, position)
+
+    def _take_position(self) -> int:
+        position = self.position
+        self.position += 1
+        return position
+
+    def check_recorded(self, position: int, name: str, digest: str) -> None:
+        """Raise ``NonDeterminismError`` if the record at ``position`` is another call."""
+        recorded = self.recorded.ops.get((self.index, position))
+        if recorded is None or (recorded.name == name and recorded.digest == digest):
+            return
+        same = "the same task with different arguments" if recorded.name == name else name
+        error = NonDeterminismError(
+            f"workflow {self.workflow_id!r}, step {self.step_name!r}: call #{position} was "
+            f"{recorded.name!r} when recorded but is now {same!r}; a step must call its tasks "
+            "in the same order with the same arguments when it is re-executed"
+        )
+        self.nondeterminism = self.nondeterminism or error
+        raise error
+
+    # -- recorded values --------------------------------------------------
+
+    def _recorded_value(self, name: str, produce: Callable[[], Any]) -> Any:
+        """A value produced once and replayed from the journal afterwards."""
+        position = self._take_position()
+        self.check_recorded(position, name, "0" * 12)
+        recorded = self.recorded.ops.get((self.index, position))
+        if recorded is not None and recorded.record.status == TaskStatus.COMPLETED:
+            return json.loads(recorded.record.output_json or "null")
+        value = produce()
+        record = self.writer.new_record(
+            op_key(self.index, position, "0" * 12, name), TaskStatus.COMPLETED
+        )
+        record.attempt = 1
+        record.started_at = record.ended_at = time.time()
+        record.output_json = json.dumps(value)
+        self.writer.save(record, "value_recorded")
+        return value
+
+    async def now(self) -> datetime:
+        """The current time (UTC), recorded: a replay sees the first execution's time."""
+        stamp = self._recorded_value("__now__", time.time)
+        return datetime.fromtimestamp(float(stamp), tz=UTC)
+
+    def random(self) -> float:
+        """A random float in [0, 1), recorded and replayed."""
+        return float(self._recorded_value("__random__", _random.random))
+
+    def uuid4(self) -> uuid.UUID:
+        """A random UUID, recorded and replayed."""
+        return uuid.UUID(self._recorded_value("__uuid4__", lambda: str(uuid.uuid4())))
+
+
+#: grctl's name for the step context.
+Context = StepContext

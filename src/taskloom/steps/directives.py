@@ -1,0 +1,84 @@
+"""Directives: what a step tells the engine to do next.
+
+A step handler returns exactly one directive; the engine records it together
+with the step's store updates in one journal row, which is what makes a
+completed step atomic and never re-executed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+DirectiveKind = Literal["complete", "fail", "step"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetails:
+    """Structured failure of a workflow (grctl's ``ErrorDetails``)."""
+
+    type: str
+    message: str
+    stack_trace: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "stack_trace": self.stack_trace}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorDetails:
+        return cls(str(data["type"]), str(data["message"]), data.get("stack_trace"))
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    """The outcome of one step: complete, fail, or go to another step."""
+
+    kind: DirectiveKind
+    result: Any = None
+    error: ErrorDetails | None = None
+    step: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "result": self.result,
+            "error": self.error.to_dict() if self.error else None,
+            "step": self.step,
+            "kwargs": self.kwargs,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Directive:
+        error = data.get("error")
+        return cls(
+            kind=data["kind"],
+            result=data.get("result"),
+            error=ErrorDetails.from_dict(error) if error else None,
+            step=data.get("step"),
+            kwargs=dict(data.get("kwargs") or {}),
+        )
+
+
+class NextBuilder:
+    """``ctx.next``: builds the directive a step returns."""
+
+    def __init__(self, step_names: Callable[[Any], str]) -> None:
+        self._step_name = step_names
+
+    def complete(self, result: Any = None) -> Directive:
+        """End the workflow successfully with ``result`` (must be JSON data)."""
+        return Directive("complete", result=result)
+
+    def fail(self, error: ErrorDetails) -> Directive:
+        """End the workflow as failed with structured details."""
+        if not isinstance(error, ErrorDetails):
+            raise TypeError(
+                f"ctx.next.fail() takes an ErrorDetails(type=..., message=...), got {error!r}"
+            )
+        return Directive("fail", error=error)
+
+    def step(self, handler: Any, **kwargs: Any) -> Directive:
+        """Continue with another step of this workflow, passing ``kwargs`` to it."""
+        return Directive("step", step=self._step_name(handler), kwargs=kwargs)

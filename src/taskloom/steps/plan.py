@@ -1,0 +1,75 @@
+"""The step style's plan: one scheduler node, the driver.
+
+Steps are decided at run time by directives, so they cannot be a graph
+planned up front. The whole run is one node whose body is the driver; the
+driver journals steps and operations itself. This keeps the scheduler,
+slots, recovery, cancellation and ``taskloom runs`` working unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from taskloom.authoring.retry import RetryPolicy
+from taskloom.planning.plan import Invocation, Plan, PlanNode
+from taskloom.steps.codec import encode_result
+from taskloom.steps.journal import DRIVER_KEY, RunWriter
+from taskloom.steps.replay import StepDriver
+from taskloom.steps.workflow import Workflow, lookup_workflow
+
+if TYPE_CHECKING:
+    from taskloom.execution.engine import Engine
+    from taskloom.journal.records import RunRecord
+
+#: Run kind of step workflows in the journal.
+KIND = "steps"
+#: Recorded versions are checked by replay (NonDeterminismError), not by a hash.
+VERSION = "1"
+
+
+class StepPlan(Plan):
+    """The plan of one step workflow run."""
+
+    kind = KIND
+
+    def __init__(self, workflow: Workflow, workflow_id: str, engine: Engine) -> None:
+        self.workflow = workflow
+        self.workflow_name = workflow.workflow_type
+        self.workflow_version = VERSION
+        self.workflow_id = workflow_id
+        self.engine = engine
+        self.driver = StepDriver(
+            workflow, workflow_id, lambda seq: RunWriter(engine, workflow_id, seq)
+        )
+        self.nodes = {
+            DRIVER_KEY: PlanNode(
+                key=DRIVER_KEY,
+                deps=(),
+                fn=self._drive,
+                is_async=True,
+                retry=RetryPolicy.single(),
+                label=workflow.workflow_type,
+            )
+        }
+
+    async def _drive(self, input_json: str) -> Any:
+        records = self.engine.journal.get_tasks(self.workflow_id)
+        return await self.driver.drive(input_json, records)
+
+    def prepare(self, node: PlanNode, dep_outputs: Mapping[str, str], run_input: str) -> Invocation:
+        return Invocation(args=(run_input,))
+
+    def encode(self, node: PlanNode, invocation: Invocation, value: Any) -> str:
+        return encode_result(value, f"workflow {self.workflow_name!r}")
+
+    def final_output(self, outputs: Mapping[str, str], run_input: str) -> str:
+        return outputs.get(DRIVER_KEY, "null")
+
+
+def step_planner(run: RunRecord, engine: Engine) -> StepPlan | None:
+    """Rebuild a recorded step run's plan, or None if its workflow is not defined here."""
+    workflow = lookup_workflow(run.workflow_name)
+    if workflow is None or run.workflow_version != VERSION:
+        return None
+    return StepPlan(workflow, run.run_id, engine)

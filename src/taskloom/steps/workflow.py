@@ -1,0 +1,126 @@
+"""``Workflow``: a named set of step handlers (grctl's authoring model).
+
+Handlers are checked when they are decorated -- one start handler, async
+functions, unique names -- so a mistake fails at import rather than in the
+middle of a run. Workflows register by ``workflow_type`` so that recovery in
+a new process can find the code of a recorded run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from taskloom.errors import WorkflowValidationError
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+_lock = threading.Lock()
+_by_type: dict[str, Workflow] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class StepDefinition:
+    """One step handler with its options."""
+
+    name: str
+    fn: Callable[..., Any]
+    timeout: float | None
+    is_start: bool
+
+
+class Workflow:
+    """A durable step workflow: ``@wf.start()`` plus any ``@wf.step()`` handlers.
+
+    Named ``taskloom.steps.Workflow`` so it does not clash with Cloaca's
+    ``taskloom.Workflow`` (a DAG of tasks).
+    """
+
+    def __init__(self, workflow_type: str) -> None:
+        if not isinstance(workflow_type, str) or not workflow_type.strip():
+            raise ValueError(f"Workflow(workflow_type={workflow_type!r}): give a non-empty str")
+        self.workflow_type = workflow_type
+        self.steps: dict[str, StepDefinition] = {}
+        self.start_step: StepDefinition | None = None
+        with _lock:
+            _by_type[workflow_type] = self
+
+    def __repr__(self) -> str:
+        return f"<steps.Workflow {self.workflow_type!r}>"
+
+    def start(self, *, timeout: float | None = None) -> Callable[[H], H]:
+        """Declare the handler that receives the workflow input. Exactly one per workflow."""
+
+        def decorate(fn: H) -> H:
+            if self.start_step is not None:
+                raise WorkflowValidationError(
+                    f"workflow {self.workflow_type!r} already has a start handler "
+                    f"({self.start_step.name!r}); a workflow has exactly one @start()"
+                )
+            self.start_step = self._add(fn, timeout, is_start=True)
+            return fn
+
+        return decorate
+
+    def step(self, *, timeout: float | None = None) -> Callable[[H], H]:
+        """Declare a step reachable with ``ctx.next.step(handler, **kwargs)``."""
+
+        def decorate(fn: H) -> H:
+            self._add(fn, timeout, is_start=False)
+            return fn
+
+        return decorate
+
+    def _add(
+        self, fn: Callable[..., Any], timeout: float | None, *, is_start: bool
+    ) -> StepDefinition:
+        kind = "start" if is_start else "step"
+        name = getattr(fn, "__name__", None)
+        if not callable(fn) or not isinstance(name, str):
+            raise TypeError(f"@{kind}() must decorate a function, got {fn!r}")
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(
+                f"workflow {self.workflow_type!r}: step {name!r} must be an async function "
+                "(async def handler(ctx, ...) -> Directive)"
+            )
+        if name in self.steps:
+            raise WorkflowValidationError(
+                f"workflow {self.workflow_type!r} already has a step named {name!r}; "
+                "step names must be unique"
+            )
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise ValueError(
+                f"workflow {self.workflow_type!r}: step {name!r} timeout={timeout!r}; "
+                "give a positive number of seconds or None"
+            )
+        definition = StepDefinition(name, fn, float(timeout) if timeout else None, is_start)
+        self.steps[name] = definition
+        return definition
+
+    def step_name(self, handler: Any) -> str:
+        """The registered name of ``handler`` (a step function or its name)."""
+        name = handler if isinstance(handler, str) else getattr(handler, "__name__", None)
+        if not isinstance(name, str) or name not in self.steps:
+            raise WorkflowValidationError(
+                f"workflow {self.workflow_type!r} has no step {handler!r}; "
+                "decorate it with @wf.step()"
+            )
+        return name
+
+    def require_start(self) -> StepDefinition:
+        if self.start_step is None:
+            raise WorkflowValidationError(
+                f"workflow {self.workflow_type!r} has no start handler; add one with @wf.start()"
+            )
+        return self.start_step
+
+
+def lookup_workflow(workflow_type: str) -> Workflow | None:
+    """The workflow registered under ``workflow_type`` in this process."""
+    with _lock:
+        return _by_type.get(workflow_type)
