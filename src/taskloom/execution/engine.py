@@ -87,6 +87,8 @@ class Engine:
         self._unplannable: set[str] = set()
         self._timers: list[asyncio.TimerHandle] = []
         self._last_heartbeat = 0.0
+        #: Signals up to this id have been seen by ``_wake_signalled``.
+        self._signal_cursor: int | None = None
         self._thread = threading.Thread(target=self._run_loop, name="taskloom-engine", daemon=True)
         self._thread.start()
         now = time.time()
@@ -166,6 +168,41 @@ class Engine:
 
         return bool(self.call(do).result())
 
+    def wake(self, run_id: str) -> None:
+        """Re-run the suspended nodes of a run active here (e.g. a signal arrived).
+
+        A no-op for runs that are not active here or not suspended. Any thread.
+        """
+
+        def do() -> None:
+            execution = self.active.get(run_id)
+            if execution is not None:
+                for key in list(execution.suspended):
+                    execution.wake(key)
+
+        self.call(do)
+
+    def _wake_signalled(self) -> None:
+        """Wake suspended runs that got a signal from another process since the last look.
+
+        SQLite cannot notify another process, so an engine re-checks the
+        signal inbox on its maintenance tick -- one indexed range query --
+        and only while it has suspended runs. A signal sent from this
+        process wakes its run at once (``wake``); one sent from elsewhere
+        within one ``recovery_interval``.
+        """
+        if self._signal_cursor is None:
+            self._signal_cursor = self.journal.latest_signal_id()
+            return
+        if not any(e.suspended for e in self.active.values()):
+            return
+        for signal_id, run_id in self.journal.signals_after(self._signal_cursor):
+            self._signal_cursor = max(self._signal_cursor, signal_id)
+            execution = self.active.get(run_id)
+            if execution is not None:
+                for key in list(execution.suspended):
+                    execution.wake(key)
+
     def wait(self, run_id: str, timeout: float | None = None, poll: float = 0.05) -> WorkflowResult:
         """The result of a run, waiting for it to finish.
 
@@ -211,6 +248,12 @@ class Engine:
                 self.recover()
             except Exception:
                 logger.exception("taskloom recovery scan failed")
+        try:
+            self._wake_signalled()
+        except NotImplementedError:
+            pass  # a backend without a signal inbox: nothing can be signalled
+        except Exception:
+            logger.exception("taskloom signal check failed")
         interval = self.recovery_interval if self.enable_recovery else self.heartbeat_interval
         self._timers = [self.loop.call_later(interval, self._maintain)]
 

@@ -26,6 +26,7 @@ from taskloom.execution.attempt import Attempt
 from taskloom.execution.handle import TaskHandle
 from taskloom.execution.result import TaskOutcome, WorkflowResult, to_datetime
 from taskloom.execution.slots import SlotLease, SlotPool
+from taskloom.execution.suspend import Suspend
 from taskloom.journal.records import (
     EventRecord,
     RunRecord,
@@ -102,6 +103,8 @@ class RunExecution:
         self.open = 0
         self.running: dict[str, Attempt] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
+        #: Nodes whose body suspended (waiting for a time or a wake-up); no slot held.
+        self.suspended: set[str] = set()
         self.prepared: dict[str, Invocation] = {}
         self.callbacks: set[asyncio.Future[Any]] = set()
         self.finished = False
@@ -125,6 +128,12 @@ class RunExecution:
                 record.status = TaskStatus.PENDING
                 record.attempt = max(0, record.attempt - 1)
                 self._write(record, "attempt_interrupted")
+            elif recovering and record.status == TaskStatus.SUSPENDED:
+                # Run it once: its body knows from its own journal whether
+                # to continue (a signal came, the time is due) or to suspend
+                # again until the recorded wake-up time.
+                record.status = TaskStatus.PENDING
+                record.next_retry_at = None
             if record.status not in TERMINAL:
                 self.open += 1
         initial: list[str] = []
@@ -224,6 +233,32 @@ class RunExecution:
         if not self.finished and self._cancel is None:
             self._enqueue(key)
 
+    def wake(self, key: str) -> bool:
+        """Re-run a suspended node now (it holds no slot; it asks for one). Loop thread."""
+        if key not in self.suspended or self.finished or self._cancel is not None:
+            return False
+        self.suspended.discard(key)
+        timer = self.timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        self._enqueue(key)
+        return True
+
+    def _suspend(self, key: str, request: Suspend) -> None:
+        """The body asked to wait: record it, give nothing back but a timer."""
+        record = self.tasks[key]
+        record.status = TaskStatus.SUSPENDED
+        # A suspension is not a failed attempt: it must not use up retries.
+        record.attempt = max(0, record.attempt - 1)
+        record.next_retry_at = request.wake_at
+        self.suspended.add(key)
+        self._write(
+            record, "task_suspended", {"wake_at": request.wake_at, "reason": request.reason}
+        )
+        if request.wake_at is not None:
+            delay = max(0.0, request.wake_at - time.time())
+            self.timers[key] = self.engine.loop.call_later(delay, self.wake, key)
+
     # -- attempts ---------------------------------------------------------
 
     def _launch(self, key: str) -> None:
@@ -269,6 +304,9 @@ class RunExecution:
         node = attempt.node
         self.running.pop(node.key, None)
         if self.finished or self._cancel is not None:
+            return
+        if isinstance(error, Suspend):
+            self._suspend(node.key, error)
             return
         if error is None:
             try:

@@ -15,6 +15,7 @@ from taskloom.journal.records import (
     EventRecord,
     RunnerRecord,
     RunRecord,
+    SignalRecord,
     TaskRecord,
 )
 
@@ -76,6 +77,26 @@ class Journal(ABC):
         Compare-and-set, so two runners racing to recover one orphan cannot
         both win.
         """
+
+    # -- signal inbox ---------------------------------------------------
+    # Not abstract, so a backend written before signals existed still loads;
+    # it only fails when a workflow actually sends or waits for an event.
+
+    def send_signal(self, run_id: str, name: str, payload_json: str, at: float) -> int:
+        """Append a signal to a run's inbox (its own transaction); returns its id."""
+        raise NotImplementedError(f"{type(self).__name__} has no signal inbox")
+
+    def get_signals(self, run_id: str, after_id: int = 0) -> list[SignalRecord]:
+        """The run's signals with an id above ``after_id``, oldest first."""
+        raise NotImplementedError(f"{type(self).__name__} has no signal inbox")
+
+    def signals_after(self, after_id: int) -> list[tuple[int, str]]:
+        """``(signal_id, run_id)`` of every signal above ``after_id`` (for wake-ups)."""
+        raise NotImplementedError(f"{type(self).__name__} has no signal inbox")
+
+    def latest_signal_id(self) -> int:
+        """The highest signal id so far (0 when none)."""
+        raise NotImplementedError(f"{type(self).__name__} has no signal inbox")
 
     @abstractmethod
     def close(self) -> None:

@@ -17,6 +17,7 @@ from taskloom.journal.records import (
     RunnerRecord,
     RunRecord,
     RunStatus,
+    SignalRecord,
     TaskRecord,
 )
 
@@ -32,6 +33,7 @@ class MemoryJournal(Journal):
         self._events: dict[str, list[EventRecord]] = {}
         self._runners: dict[str, RunnerRecord] = {}
         self._next_event_id = 1
+        self._signals: list[SignalRecord] = []
 
     def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
         with self._lock:
@@ -124,6 +126,24 @@ class MemoryJournal(Journal):
                 return False
             run.owner_id = new_owner
             return True
+
+    def send_signal(self, run_id: str, name: str, payload_json: str, at: float) -> int:
+        with self._lock:
+            signal_id = len(self._signals) + 1
+            self._signals.append(SignalRecord(signal_id, run_id, name, payload_json, at))
+            return signal_id
+
+    def get_signals(self, run_id: str, after_id: int = 0) -> list[SignalRecord]:
+        with self._lock:
+            return [dataclasses.replace(s) for s in self._signals[after_id:] if s.run_id == run_id]
+
+    def signals_after(self, after_id: int) -> list[tuple[int, str]]:
+        with self._lock:
+            return [(s.signal_id, s.run_id) for s in self._signals[after_id:]]
+
+    def latest_signal_id(self) -> int:
+        with self._lock:
+            return len(self._signals)
 
     def close(self) -> None:
         """Nothing to release."""

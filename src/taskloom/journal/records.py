@@ -30,6 +30,9 @@ class TaskStatus:
     FAILED = "Failed"
     SKIPPED = "Skipped"
     CANCELLED = "Cancelled"
+    #: Waiting without a slot (a durable sleep or an event wait); ``next_retry_at``
+    #: holds the wake-up time, if any. The engine re-runs the node to wake it.
+    SUSPENDED = "Suspended"
 
     TERMINAL = frozenset({COMPLETED, FAILED, SKIPPED, CANCELLED})
 
@@ -89,6 +92,21 @@ class EventRecord:
     task_key: str | None = None
     data_json: str | None = None
     event_id: int | None = None
+
+
+@dataclass(slots=True)
+class SignalRecord:
+    """A named message sent to a run, kept in its inbox until the run consumes it.
+
+    ``signal_id`` grows in commit order across the database, so a run can
+    consume its inbox with a cursor ("everything after id N").
+    """
+
+    signal_id: int
+    run_id: str
+    name: str
+    payload_json: str
+    sent_at: float
 
 
 @dataclass(slots=True)

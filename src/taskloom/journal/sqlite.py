@@ -28,12 +28,13 @@ from taskloom.journal.records import (
     EventRecord,
     RunnerRecord,
     RunRecord,
+    SignalRecord,
     TaskRecord,
 )
 from taskloom.journal.sqlfiles import load_queries, read_script
 
 #: Schema migrations in order; the index + 1 is the schema version.
-MIGRATIONS: tuple[str, ...] = ("sqlite_001_initial.sql",)
+MIGRATIONS: tuple[str, ...] = ("sqlite_001_initial.sql", "sqlite_002_signals.sql")
 
 _SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -208,6 +209,22 @@ class SQLiteJournal(Journal):
         with self._transaction() as conn:
             cursor = conn.execute(self._q["claim_run"], (new_owner, run_id, expected_owner))
             return cursor.rowcount == 1
+
+    # -- signal inbox -----------------------------------------------------
+
+    def send_signal(self, run_id: str, name: str, payload_json: str, at: float) -> int:
+        with self._transaction() as conn:
+            cursor = conn.execute(self._q["insert_signal"], (run_id, name, payload_json, at))
+            return int(cursor.lastrowid or 0)
+
+    def get_signals(self, run_id: str, after_id: int = 0) -> list[SignalRecord]:
+        return [SignalRecord(*row) for row in self._read("get_signals", (run_id, after_id))]
+
+    def signals_after(self, after_id: int) -> list[tuple[int, str]]:
+        return [(int(i), str(r)) for i, r in self._read("signals_after", (after_id,))]
+
+    def latest_signal_id(self) -> int:
+        return int(self._read("latest_signal_id", ())[0][0])
 
     def close(self) -> None:
         with self._lock:

@@ -71,3 +71,16 @@ SELECT runner_id, hostname, pid, started_at, heartbeat_at FROM runners;
 -- name: claim_run
 UPDATE runs SET owner_id = ?
 WHERE run_id = ? AND status = 'Running' AND owner_id IS ?;
+
+-- name: insert_signal
+INSERT INTO signals (run_id, name, payload_json, sent_at) VALUES (?, ?, ?, ?);
+
+-- name: get_signals
+SELECT signal_id, run_id, name, payload_json, sent_at
+FROM signals WHERE run_id = ? AND signal_id > ? ORDER BY signal_id;
+
+-- name: signals_after
+SELECT signal_id, run_id FROM signals WHERE signal_id > ? ORDER BY signal_id;
+
+-- name: latest_signal_id
+SELECT COALESCE(MAX(signal_id), 0) FROM signals;
