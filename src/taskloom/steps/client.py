@@ -19,6 +19,7 @@ from taskloom.execution.flow_runner import engine_for
 from taskloom.journal.records import RunStatus, TaskStatus
 from taskloom.steps.directives import Directive, ErrorDetails
 from taskloom.steps.errors import StepFailed, WorkflowAlreadyRunning, WorkflowFailed
+from taskloom.steps.events import send_event
 from taskloom.steps.journal import DRIVER_KEY, RecordedRun
 from taskloom.steps.plan import KIND, StepPlan, step_planner
 from taskloom.steps.workflow import Workflow, lookup_workflow
@@ -108,12 +109,24 @@ class WorkflowHandle:
         """Cancel the run if this process executes it; False if it is not active here."""
         return self._engine.cancel(self.workflow_id, reason)
 
+    def send(self, name: str, payload: Any = None) -> None:
+        """Send event ``name`` to the run; see :func:`send_event`."""
+        send_event(self._engine, self.workflow_id, name, payload)
+
 
 class Client:
-    """Starts and finds step workflows recorded in one journal (``db``)."""
+    """Starts and finds step workflows recorded in one journal (``db``).
 
-    def __init__(self, db: str | None = None) -> None:
-        self._engine = engine_for(db)
+    ``engine=`` runs them on an engine of your own (its slots, its journal)
+    instead of the process-wide engine of ``db``.
+    """
+
+    def __init__(self, db: str | None = None, *, engine: Engine | None = None) -> None:
+        self._engine = engine if engine is not None else engine_for(db)
+
+    def send(self, workflow_id: str, name: str, payload: Any = None) -> None:
+        """Send event ``name`` with ``payload`` to run ``workflow_id``; see :func:`send_event`."""
+        send_event(self._engine, workflow_id, name, payload)
 
     def start_workflow(
         self,

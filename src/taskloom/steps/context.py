@@ -16,11 +16,12 @@ import random as _random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from taskloom.execution.suspend import Suspend
 from taskloom.journal.records import TaskStatus
-from taskloom.steps.directives import NextBuilder
+from taskloom.steps.directives import NextBuilder, seconds_of
 from taskloom.steps.errors import NonDeterminismError
 from taskloom.steps.journal import RecordedRun, RunWriter, op_key
 from taskloom.steps.store import Store
@@ -113,6 +114,43 @@ class StepContext:
         """The current time (UTC), recorded: a replay sees the first execution's time."""
         stamp = self._recorded_value("__now__", time.time)
         return datetime.fromtimestamp(float(stamp), tz=UTC)
+
+    async def sleep(self, duration: timedelta | float) -> None:
+        """Pause the step durably: no slot, thread or coroutine is held meanwhile.
+
+        The wake-up time is recorded before the run suspends, so after a
+        restart the run wakes at that time, not a full ``duration`` later.
+        On wake-up the step is re-executed from its start (completed
+        operations replay from the journal) and this call returns. Await it
+        in the step itself, not inside ``gather`` with other operations.
+        """
+        seconds = seconds_of(duration, "ctx.sleep(...)")
+        if seconds is None:
+            raise TypeError("ctx.sleep(None): give a timedelta or a number of seconds")
+        position = self._take_position()
+        digest = args_digest((seconds,), {})
+        self.check_recorded(position, "__sleep__", digest)
+        recorded = self.recorded.ops.get((self.index, position))
+        if recorded is not None:
+            record = recorded.record
+            if record.status == TaskStatus.COMPLETED:
+                return
+            wake_at = record.next_retry_at if record.next_retry_at is not None else time.time()
+        else:
+            record = self.writer.new_record(
+                op_key(self.index, position, digest, "__sleep__"), TaskStatus.SUSPENDED
+            )
+            record.attempt = 1
+            record.started_at = time.time()
+            wake_at = record.next_retry_at = record.started_at + seconds
+            await self.writer.commit(record, "sleep_started", {"seconds": seconds})
+        if time.time() >= wake_at:
+            record.status = TaskStatus.COMPLETED
+            record.ended_at = time.time()
+            record.output_json = "null"
+            self.writer.save(record, "sleep_completed")
+            return
+        raise Suspend(wake_at, f"step {self.step_name!r} sleeps")
 
     def random(self) -> float:
         """A random float in [0, 1), recorded and replayed."""

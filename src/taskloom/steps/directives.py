@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
-DirectiveKind = Literal["complete", "fail", "step"]
+DirectiveKind = Literal["complete", "fail", "step", "wait"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +40,22 @@ class Directive:
     error: ErrorDetails | None = None
     step: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    #: ``wait`` only: seconds to wait for an event (None: forever) and the step run then.
+    timeout: float | None = None
+    on_timeout: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "kind": self.kind,
             "result": self.result,
             "error": self.error.to_dict() if self.error else None,
             "step": self.step,
             "kwargs": self.kwargs,
         }
+        if self.kind == "wait":
+            data["timeout"] = self.timeout
+            data["on_timeout"] = self.on_timeout
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Directive:
@@ -58,6 +66,8 @@ class Directive:
             error=ErrorDetails.from_dict(error) if error else None,
             step=data.get("step"),
             kwargs=dict(data.get("kwargs") or {}),
+            timeout=data.get("timeout"),
+            on_timeout=data.get("on_timeout"),
         )
 
 
@@ -82,3 +92,29 @@ class NextBuilder:
     def step(self, handler: Any, **kwargs: Any) -> Directive:
         """Continue with another step of this workflow, passing ``kwargs`` to it."""
         return Directive("step", step=self._step_name(handler), kwargs=kwargs)
+
+    def wait(self, timeout: timedelta | float | None = None, on_timeout: Any = None) -> Directive:
+        """Wait for an event (an ``@wf.event`` handler runs next), holding no slot.
+
+        After ``timeout`` (a ``timedelta`` or seconds; None waits forever)
+        without an event, the step ``on_timeout`` runs instead -- or, without
+        one, the workflow fails with a ``WaitTimeout`` error.
+        """
+        seconds = seconds_of(timeout, "ctx.next.wait(timeout=...)")
+        name = self._step_name(on_timeout) if on_timeout is not None else None
+        return Directive("wait", timeout=seconds, on_timeout=name)
+
+
+def seconds_of(duration: timedelta | float | None, what: str) -> float | None:
+    """``duration`` in seconds, checked: a clear error for anything but a non-negative time."""
+    if duration is None:
+        return None
+    if isinstance(duration, timedelta):
+        seconds = duration.total_seconds()
+    elif isinstance(duration, int | float) and not isinstance(duration, bool):
+        seconds = float(duration)
+    else:
+        raise TypeError(f"{what}: give a timedelta or a number of seconds, got {duration!r}")
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"{what}: {duration!r} is not a finite duration >= 0")
+    return seconds

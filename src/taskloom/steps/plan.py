@@ -40,7 +40,10 @@ class StepPlan(Plan):
         self.workflow_id = workflow_id
         self.engine = engine
         self.driver = StepDriver(
-            workflow, workflow_id, lambda seq: RunWriter(engine, workflow_id, seq)
+            workflow,
+            workflow_id,
+            lambda seq: RunWriter(engine, workflow_id, seq),
+            engine.journal,
         )
         self.nodes = {
             DRIVER_KEY: PlanNode(

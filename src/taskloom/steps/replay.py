@@ -15,52 +15,66 @@ import traceback
 from typing import Any
 
 from taskloom.authoring import step_context
+from taskloom.journal.base import Journal
 from taskloom.journal.records import TaskRecord, TaskStatus
 from taskloom.steps.context import StepContext
 from taskloom.steps.directives import Directive, ErrorDetails
 from taskloom.steps.errors import NonDeterminismError, StepFailed, WorkflowFailed
 from taskloom.steps.journal import DRIVER_KEY, RecordedRun, RunWriter, step_key
 from taskloom.steps.store import Store
-from taskloom.steps.workflow import StepDefinition, Workflow
+from taskloom.steps.waiting import WaitResolver
+from taskloom.steps.workflow import StepDefinition, Workflow, handler_arguments
 
 
 class StepDriver:
     """Runs one workflow run from its first step (or its last recorded one) to its end."""
 
-    def __init__(self, workflow: Workflow, workflow_id: str, writer_factory: Any) -> None:
+    def __init__(
+        self, workflow: Workflow, workflow_id: str, writer_factory: Any, journal: Journal
+    ) -> None:
         self.workflow = workflow
         self.workflow_id = workflow_id
         self._writer_factory = writer_factory
+        self.waits = WaitResolver(workflow, workflow_id, journal)
 
     async def drive(self, input_json: str, records: list[TaskRecord]) -> Any:
         recorded = RecordedRun.load([r for r in records if r.task_key != DRIVER_KEY])
         writer: RunWriter = self._writer_factory(recorded.max_seq)
         state: dict[str, Any] = {}
-        step = self.workflow.require_start()
-        args, kwargs = _start_arguments(json.loads(input_json))
+        step: StepDefinition | None = self.workflow.require_start()
+        args, kwargs = handler_arguments(json.loads(input_json))
         index = 0
+        cursor = 0  # the highest signal id a step has consumed
         while True:
             entry = recorded.steps.get(index)
             if entry is not None and entry[1].status == TaskStatus.COMPLETED:
+                name = entry[0]
                 data = json.loads(entry[1].output_json or "{}")
                 state.update(data.get("store") or {})
-                directive = Directive.from_dict(data["directive"])
-                uncaught = bool(data.get("uncaught"))
             else:
+                assert step is not None
+                name = step.name
                 existing = entry[1] if entry is not None else None
-                directive, uncaught = await self._execute(
+                data = await self._execute(
                     step, index, args, kwargs, state, recorded, writer, existing
                 )
+            cursor = max(cursor, int(data.get("signal") or 0))
+            directive = Directive.from_dict(data["directive"])
             if directive.kind == "complete":
                 return directive.result
             if directive.kind == "fail":
-                error_cls = StepFailed if uncaught else WorkflowFailed
+                error_cls = StepFailed if data.get("uncaught") else WorkflowFailed
                 assert directive.error is not None
-                raise error_cls(self.workflow_id, directive.error, step.name)
+                raise error_cls(self.workflow_id, directive.error, name)
+            index += 1
+            if directive.kind == "wait":
+                step, args, kwargs = await self.waits.resume(
+                    directive, data.get("deadline"), index, cursor, recorded, writer
+                )
+                continue
             assert directive.step is not None
             step = self.workflow.steps[directive.step]
             args, kwargs = (), dict(directive.kwargs)
-            index += 1
 
     async def _execute(
         self,
@@ -72,41 +86,53 @@ class StepDriver:
         recorded: RecordedRun,
         writer: RunWriter,
         existing: TaskRecord | None,
-    ) -> tuple[Directive, bool]:
-        """Run one step; record its directive and store updates in one row."""
+    ) -> dict[str, Any]:
+        """Run one step; record its directive and store updates in one row.
+
+        Returns what was recorded. A step that handles an event carries the
+        signal id (from its started row) into the row, so replay knows
+        which events are consumed.
+        """
         store = Store(state)
         ctx = StepContext(
             self.workflow, self.workflow_id, step.name, index, store, recorded, writer
         )
         record = existing or writer.new_record(step_key(index, step.name), TaskStatus.RUNNING)
+        carried = json.loads(record.output_json) if record.output_json else {}
         record.status = TaskStatus.RUNNING
         record.attempt += 1
         record.started_at = time.time()
         writer.save(record, "step_started", {"step": step.name})
-        uncaught = False
+        data: dict[str, Any]
         try:
             directive = await self._call_handler(step, ctx, args, kwargs)
-            payload = json.dumps(
-                {"directive": directive.to_dict(), "store": store.updates}, allow_nan=False
-            )
+            data = {"directive": directive.to_dict(), "store": store.updates}
+            if directive.kind == "wait" and directive.timeout is not None:
+                # The deadline is fixed when the wait is recorded, so a restart
+                # does not start the timeout over.
+                data["deadline"] = time.time() + directive.timeout
+            payload = json.dumps(data, allow_nan=False)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             error = ctx.nondeterminism or exc
-            uncaught = True
             details = ErrorDetails(
                 type=type(error).__name__,
                 message=str(error),
                 stack_trace="".join(traceback.format_exception(error)),
             )
             directive = Directive("fail", error=details)
-            payload = json.dumps({"directive": directive.to_dict(), "store": {}, "uncaught": True})
+            data = {"directive": directive.to_dict(), "store": {}, "uncaught": True}
+            payload = json.dumps(data)
+        if "signal" in carried:
+            data["signal"] = carried["signal"]
+            payload = json.dumps(data)
         record.status = TaskStatus.COMPLETED
         record.ended_at = time.time()
         record.output_json = payload
-        state.update(json.loads(payload)["store"])
+        state.update(data["store"])
         await writer.commit(record, "step_completed", {"step": step.name, "next": directive.kind})
-        return directive, uncaught
+        return data
 
     async def _call_handler(
         self,
@@ -140,6 +166,11 @@ class StepDriver:
             )
         if result.kind == "step":
             self.workflow.step_name(result.step)
+        if result.kind == "wait" and not self.workflow.events and result.on_timeout is None:
+            raise TypeError(
+                f"step {step.name!r} of workflow {self.workflow.workflow_type!r} waits for an "
+                "event, but the workflow handles none; add an @wf.event(name) handler"
+            )
         called, before = ctx.position, recorded_count(ctx)
         if before > called:
             raise NonDeterminismError(
@@ -151,12 +182,3 @@ class StepDriver:
 
 def recorded_count(ctx: StepContext) -> int:
     return ctx.recorded.ops_of_step(ctx.index)
-
-
-def _start_arguments(data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """A dict input is spread over keyword parameters; anything else is one argument."""
-    if data is None:
-        return (), {}
-    if isinstance(data, dict):
-        return (), dict(data)
-    return (data,), {}

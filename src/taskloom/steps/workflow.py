@@ -45,6 +45,8 @@ class Workflow:
         self.workflow_type = workflow_type
         self.steps: dict[str, StepDefinition] = {}
         self.start_step: StepDefinition | None = None
+        #: Event name -> name of the step that handles it.
+        self.events: dict[str, str] = {}
         with _lock:
             _by_type[workflow_type] = self
 
@@ -70,6 +72,27 @@ class Workflow:
 
         def decorate(fn: H) -> H:
             self._add(fn, timeout, is_start=False)
+            return fn
+
+        return decorate
+
+    def event(self, name: str, *, timeout: float | None = None) -> Callable[[H], H]:
+        """Declare the step that runs when event ``name`` arrives while the run waits.
+
+        The handler gets the event payload like the start handler gets the
+        input: a dict is spread over keyword parameters, anything else is
+        one argument. It can also be the target of ``ctx.next.step``.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"@wf.event({name!r}): give the event name as a non-empty str")
+
+        def decorate(fn: H) -> H:
+            if name in self.events:
+                raise WorkflowValidationError(
+                    f"workflow {self.workflow_type!r} already handles event {name!r} "
+                    f"with step {self.events[name]!r}; one handler per event"
+                )
+            self.events[name] = self._add(fn, timeout, is_start=False).name
             return fn
 
         return decorate
@@ -124,3 +147,16 @@ def lookup_workflow(workflow_type: str) -> Workflow | None:
     """The workflow registered under ``workflow_type`` in this process."""
     with _lock:
         return _by_type.get(workflow_type)
+
+
+def handler_arguments(data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """How an input or event payload reaches a handler.
+
+    A dict is spread over keyword parameters; None means no argument;
+    anything else is one positional argument.
+    """
+    if data is None:
+        return (), {}
+    if isinstance(data, dict):
+        return (), dict(data)
+    return (data,), {}
