@@ -131,6 +131,15 @@ class Engine:
                 "cannot start a run and block from inside a task of the same runner; "
                 "use the async API (execute_async / start) instead"
             )
+        result: RunExecution = self.call(lambda: self.start_run(plan, input_json, run_id)).result()
+        return result
+
+    def start_run(self, plan: Plan, input_json: str, run_id: str | None = None) -> RunExecution:
+        """Record a new run and start it, without waiting. Loop thread only.
+
+        What ``submit`` does for other threads; a running workflow uses it to
+        start another run (a child workflow) from inside the loop.
+        """
         run = RunRecord(
             run_id=run_id or uuid.uuid4().hex,
             workflow_name=plan.workflow_name,
@@ -141,17 +150,12 @@ class Engine:
             created_at=time.time(),
             owner_id=self.runner_id,
         )
-
-        def begin() -> RunExecution:
-            execution = RunExecution(self, plan, run, workflow_timeout=self.workflow_timeout)
-            self.journal.create_run(run, execution.new_task_records())
-            self.active[run.run_id] = execution
-            logger.info("run %s of %r started", run.run_id, plan.workflow_name)
-            execution.start()
-            return execution
-
-        result: RunExecution = self.call(begin).result()
-        return result
+        execution = RunExecution(self, plan, run, workflow_timeout=self.workflow_timeout)
+        self.journal.create_run(run, execution.new_task_records())
+        self.active[run.run_id] = execution
+        logger.info("run %s of %r started", run.run_id, plan.workflow_name)
+        execution.start()
+        return execution
 
     def run_finished(self, execution: RunExecution) -> None:
         self.active.pop(execution.run_id, None)

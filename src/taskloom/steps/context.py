@@ -152,6 +152,27 @@ class StepContext:
             return
         raise Suspend(wake_at, f"step {self.step_name!r} sleeps")
 
+    async def run_child(
+        self, workflow: str | Workflow, workflow_id: str | None = None, input: Any = None
+    ) -> Any:
+        """Start a child workflow and wait for its result, holding no slot meanwhile.
+
+        The child's failure is raised here as ``WorkflowFailed`` (or
+        ``StepFailed``). After a crash the child is found, not started again.
+        """
+        from taskloom.steps.children import child_result, ensure_child
+
+        child_id = await ensure_child(self, _workflow(workflow), workflow_id, input)
+        return child_result(self, child_id)
+
+    async def start_child(
+        self, workflow: str | Workflow, workflow_id: str | None = None, input: Any = None
+    ) -> str:
+        """Start a child workflow without waiting for it; its workflow id."""
+        from taskloom.steps.children import ensure_child
+
+        return await ensure_child(self, _workflow(workflow), workflow_id, input)
+
     def random(self) -> float:
         """A random float in [0, 1), recorded and replayed."""
         return float(self._recorded_value("__random__", _random.random))
@@ -159,6 +180,20 @@ class StepContext:
     def uuid4(self) -> uuid.UUID:
         """A random UUID, recorded and replayed."""
         return uuid.UUID(self._recorded_value("__uuid4__", lambda: str(uuid.uuid4())))
+
+
+def _workflow(workflow: str | Workflow) -> Workflow:
+    from taskloom.steps.workflow import Workflow, lookup_workflow
+
+    if isinstance(workflow, Workflow):
+        return workflow
+    found = lookup_workflow(workflow) if isinstance(workflow, str) else None
+    if found is None:
+        raise TypeError(
+            f"child workflow {workflow!r}: give a steps.Workflow or the workflow_type of one "
+            "defined in this process"
+        )
+    return found
 
 
 #: grctl's name for the step context.
