@@ -47,6 +47,7 @@ from taskloom.errors import (
 )
 
 if TYPE_CHECKING:
+    from taskloom.execution.events import LifecycleEvent, flush_events, subscribe
     from taskloom.execution.flow_runner import resume
     from taskloom.execution.handle import TaskHandle
     from taskloom.execution.result import TaskOutcome, WorkflowResult
@@ -62,6 +63,9 @@ _LAZY = {
     "DefaultRunnerConfig": "taskloom.execution.runner",
     "RunHandle": "taskloom.execution.runner",
     "resume": "taskloom.execution.flow_runner",
+    "subscribe": "taskloom.execution.events",
+    "flush_events": "taskloom.execution.events",
+    "LifecycleEvent": "taskloom.execution.events",
 }
 
 
@@ -89,6 +93,7 @@ __all__ = [
     "Flow",
     "Jitter",
     "JournalError",
+    "LifecycleEvent",
     "Node",
     "RetryCondition",
     "RetryPolicy",
@@ -113,9 +118,11 @@ __all__ = [
     "context_value",
     "fan_out",
     "flow",
+    "flush_events",
     "none_of",
     "register_workflow_constructor",
     "resume",
+    "subscribe",
     "task",
     "task_failed",
     "task_skipped",

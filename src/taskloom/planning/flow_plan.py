@@ -65,6 +65,7 @@ class FlowPlan(Plan):
                 timeout=timeout,
                 priority=definition.priority,
                 label=key,
+                name=definition.task_id,
             )
         self._returned = {node.key for node in nodes_in(template)}
 
