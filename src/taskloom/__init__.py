@@ -47,6 +47,7 @@ from taskloom.errors import (
 )
 
 if TYPE_CHECKING:
+    from taskloom.execution.events import LifecycleEvent, flush_events, subscribe
     from taskloom.execution.flow_runner import resume
     from taskloom.execution.handle import TaskHandle
     from taskloom.execution.result import TaskOutcome, WorkflowResult
@@ -79,6 +80,9 @@ _LAZY = {
     "NonDeterminismError": "taskloom.steps",
     "start_workflow": "taskloom.steps",
     "run_workflow": "taskloom.steps",
+    "subscribe": "taskloom.execution.events",
+    "flush_events": "taskloom.execution.events",
+    "LifecycleEvent": "taskloom.execution.events",
 }
 
 
@@ -108,6 +112,7 @@ __all__ = [
     "Flow",
     "Jitter",
     "JournalError",
+    "LifecycleEvent",
     "Node",
     "NonDeterminismError",
     "RetryCondition",
@@ -135,11 +140,13 @@ __all__ = [
     "context_value",
     "fan_out",
     "flow",
+    "flush_events",
     "none_of",
     "register_workflow_constructor",
     "resume",
     "run_workflow",
     "start_workflow",
+    "subscribe",
     "task",
     "task_failed",
     "task_skipped",

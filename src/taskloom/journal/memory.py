@@ -32,6 +32,7 @@ class MemoryJournal(Journal):
         self._events: dict[str, list[EventRecord]] = {}
         self._runners: dict[str, RunnerRecord] = {}
         self._next_event_id = 1
+        self._cache: dict[str, tuple[str, float]] = {}
 
     def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
         with self._lock:
@@ -124,6 +125,17 @@ class MemoryJournal(Journal):
                 return False
             run.owner_id = new_owner
             return True
+
+    def cache_get(self, key: str, now: float) -> str | None:
+        with self._lock:
+            entry = self._cache.get(key)
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def cache_put(self, key: str, value_json: str, expires_at: float) -> None:
+        with self._lock:
+            self._cache[key] = (value_json, expires_at)
 
     def close(self) -> None:
         """Nothing to release."""

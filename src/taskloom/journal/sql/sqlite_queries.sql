@@ -71,3 +71,16 @@ SELECT runner_id, hostname, pid, started_at, heartbeat_at FROM runners;
 -- name: claim_run
 UPDATE runs SET owner_id = ?
 WHERE run_id = ? AND status = 'Running' AND owner_id IS ?;
+
+-- name: cache_get
+SELECT value_json FROM cache_entries WHERE key = ? AND expires_at > ?;
+
+-- name: cache_put
+INSERT INTO cache_entries (key, value_json, created_at, expires_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    value_json = excluded.value_json,
+    created_at = excluded.created_at,
+    expires_at = excluded.expires_at;
+
+-- name: cache_purge
+DELETE FROM cache_entries WHERE expires_at <= ?;
