@@ -548,7 +548,9 @@ def test_newer_schema_version_is_refused(db_url: str, tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 7")
     conn.commit()
     conn.close()
-    with pytest.raises(JournalError, match=rf"schema version 7.*newer.*\({len(MIGRATIONS)}\).*upgrade taskloom"):
+    with pytest.raises(
+        JournalError, match=rf"schema version 7.*newer.*\({len(MIGRATIONS)}\).*upgrade taskloom"
+    ):
         open_journal(db_url)
     assert _pragma(str(path), "user_version") == 7, "the file must be left as it was"
 
