@@ -95,8 +95,9 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-# Library etiquette: never configure logging for the application.
-logging.getLogger("taskloom").addHandler(logging.NullHandler())
+#: Everything taskloom logs goes to this stdlib logger. Importing taskloom
+#: installs no handler: configuring logging is the application's business.
+logger = logging.getLogger("taskloom")
 
 __version__ = "0.1.0"
 
