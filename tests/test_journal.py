@@ -479,7 +479,7 @@ def test_bad_synchronous_value_is_refused(db_url: str) -> None:
 def test_fresh_file_gets_the_current_schema(db_url: str, tmp_path: Path) -> None:
     journal = open_journal(db_url)
     assert isinstance(journal, SQLiteJournal)
-    assert journal.schema_version == len(MIGRATIONS) == 2
+    assert journal.schema_version == len(MIGRATIONS) >= 1
     journal.close()
     path = str(tmp_path / "taskloom.db")
     assert _pragma(path, "user_version") == len(MIGRATIONS)
@@ -548,7 +548,9 @@ def test_newer_schema_version_is_refused(db_url: str, tmp_path: Path) -> None:
     conn.execute("PRAGMA user_version = 7")
     conn.commit()
     conn.close()
-    with pytest.raises(JournalError, match=r"schema version 7.*newer.*\(2\).*upgrade taskloom"):
+    with pytest.raises(
+        JournalError, match=rf"schema version 7.*newer.*\({len(MIGRATIONS)}\).*upgrade taskloom"
+    ):
         open_journal(db_url)
     assert _pragma(str(path), "user_version") == 7, "the file must be left as it was"
 

@@ -47,6 +47,7 @@ from taskloom.errors import (
 )
 
 if TYPE_CHECKING:
+    from taskloom.execution.events import LifecycleEvent, flush_events, subscribe
     from taskloom.execution.flow_runner import resume
     from taskloom.execution.handle import TaskHandle
     from taskloom.execution.result import TaskOutcome, WorkflowResult
@@ -79,6 +80,9 @@ _LAZY = {
     "NonDeterminismError": "taskloom.steps",
     "start_workflow": "taskloom.steps",
     "run_workflow": "taskloom.steps",
+    "subscribe": "taskloom.execution.events",
+    "flush_events": "taskloom.execution.events",
+    "LifecycleEvent": "taskloom.execution.events",
 }
 
 
@@ -91,8 +95,9 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-# Library etiquette: never configure logging for the application.
-logging.getLogger("taskloom").addHandler(logging.NullHandler())
+#: Everything taskloom logs goes to this stdlib logger. Importing taskloom
+#: installs no handler: configuring logging is the application's business.
+logger = logging.getLogger("taskloom")
 
 __version__ = "0.1.0"
 
@@ -108,6 +113,7 @@ __all__ = [
     "Flow",
     "Jitter",
     "JournalError",
+    "LifecycleEvent",
     "Node",
     "NonDeterminismError",
     "RetryCondition",
@@ -135,11 +141,13 @@ __all__ = [
     "context_value",
     "fan_out",
     "flow",
+    "flush_events",
     "none_of",
     "register_workflow_constructor",
     "resume",
     "run_workflow",
     "start_workflow",
+    "subscribe",
     "task",
     "task_failed",
     "task_skipped",

@@ -2,7 +2,7 @@
 
 Commands::
 
-    taskloom run TARGET [--db URL] [--context JSON] [--json]
+    taskloom run TARGET [--db URL] [--context JSON | --params JSON] [--json]
     taskloom runs [--db URL] [--limit N] [--status S] [--json]
     taskloom show RUN_ID [--db URL] [--json] [--events]
     taskloom --version
@@ -146,10 +146,10 @@ def _add_run_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
     sub = subparsers.add_parser(
         "run",
         parents=[common],
-        help="run a workflow to its end and print the result",
+        help="run a workflow or a @flow to its end and print the result",
         description=(
-            "Import TARGET, which defines workflows in WorkflowBuilder blocks, and run the "
-            "named workflow. Exit code 1 if the run does not complete."
+            "Import TARGET, which defines workflows in WorkflowBuilder blocks or @flow "
+            "functions, and run the named one. Exit code 1 if the run does not complete."
         ),
     )
     sub.add_argument("target", metavar="TARGET", help=f"the workflow to run: {TARGET_FORMS}")
@@ -158,6 +158,12 @@ def _add_run_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         metavar="JSON",
         default=None,
         help="the run's input context as a JSON object, or @FILE to read it from a file",
+    )
+    sub.add_argument(
+        "--params",
+        metavar="JSON",
+        default=None,
+        help="for a @flow: its keyword arguments as a JSON object, or @FILE",
     )
     sub.add_argument("--json", action="store_true", help="print the result as one JSON document")
     sub.set_defaults(handler=_cmd_run)
@@ -334,13 +340,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     db: str | None = args.db
     # Validate the cheap inputs first so a typo never costs an import or a database file.
     context = _parse_context(args.context)
+    params = _parse_context(args.params, "--params")
     module, workflow_name = load_target(target)
+    from taskloom.cli_flow import find_flow, run_flow_command
+
+    found = find_flow(module, workflow_name)
+    if found is not None:
+        if args.context is not None:
+            raise CliError(
+                f"TARGET {target!r} is a @flow, which takes --params (its keyword arguments), "
+                "not --context"
+            )
+        return run_flow_command(found, params, db, as_json=args.json)
+    if args.params is not None:
+        raise CliError(
+            f"--params is for @flow targets; {workflow_name!r} is not a @flow in "
+            f"{module.__name__!r} (pass a workflow's input with --context)"
+        )
     if lookup_workflow(workflow_name) is None:
         names = workflow_names()
         known = ", ".join(repr(n) for n in names) if names else "none"
         raise CliError(
             f"TARGET {target!r}: no workflow named {workflow_name!r}; registered workflows: "
-            f"{known} (define it in a WorkflowBuilder block in {module.__name__!r})"
+            f"{known} (define it in a WorkflowBuilder block, or as a @flow, in "
+            f"{module.__name__!r})"
         )
     try:
         runner = DefaultRunner(db)
@@ -365,31 +388,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.status == "Completed" else EXIT_RUN_FAILED
 
 
-def _parse_context(text: str | None) -> dict[str, Any]:
-    """Parse ``--context``: a JSON object, inline or ``@file``; errors name the option."""
+def _parse_context(text: str | None, option: str = "--context") -> dict[str, Any]:
+    """Parse ``--context`` / ``--params``: a JSON object, inline or ``@file``; errors name
+    the option."""
     if text is None:
         return {}
-    source = "--context"
+    source = option
     if text.startswith("@"):
         path = Path(text[1:]).expanduser()
-        source = f"--context file {str(path)!r}"
+        source = f"{option} file {str(path)!r}"
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise CliError(f"--context: cannot read {str(path)!r}: {exc.strerror}") from None
+            raise CliError(f"{option}: cannot read {str(path)!r}: {exc.strerror}") from None
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise CliError(
             f"{source} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            """give a JSON object, e.g. --context '{"n": 3}'"""
+            f"""give a JSON object, e.g. {option} '{{"n": 3}}'"""
         ) from None
     except ValueError as exc:
         raise CliError(f"{source}: {exc}") from None
     if not isinstance(value, dict):
         raise CliError(
             f"{source} must be a JSON object, got a JSON {_json_type(value)}; "
-            """wrap it in an object, e.g. --context '{"value": ...}'"""
+            f"""wrap it in an object, e.g. {option} '{{"value": ...}}'"""
         )
     return value
 

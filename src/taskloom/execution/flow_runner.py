@@ -30,7 +30,7 @@ from taskloom.authoring.flow import FAILURE_POLICIES, Flow, lookup_flow
 from taskloom.errors import AggregateTaskError, RunNotFoundError, TaskFailedError, TaskloomError
 from taskloom.errors import TaskTimeoutError as _Timeout
 from taskloom.execution.engine import Engine, register_planner
-from taskloom.execution.scheduler import RunExecution
+from taskloom.execution.result_cache import JournalCache
 from taskloom.journal.records import RunRecord, RunStatus, TaskRecord, TaskStatus
 from taskloom.journal.urls import open_journal, resolve_url
 from taskloom.planning.flow_plan import FlowPlan
@@ -74,6 +74,7 @@ def _plan(
     kwargs: dict[str, Any],
     failure_policy: str,
     max_concurrency: int | None,
+    engine: Engine,
 ) -> FlowPlan:
     if failure_policy not in FAILURE_POLICIES:
         raise ValueError(
@@ -94,7 +95,12 @@ def _plan(
             f"flow {flow.name!r} called no task; a flow body must call @task functions"
         )
     return FlowPlan(
-        flow, builder, template, failure_policy=failure_policy, max_concurrency=max_concurrency
+        flow,
+        builder,
+        template,
+        failure_policy=failure_policy,
+        max_concurrency=max_concurrency,
+        cache_store=JournalCache(engine.journal),
     )
 
 
@@ -119,8 +125,8 @@ def run_flow(
     max_concurrency: int | None,
     db: str | None,
 ) -> Any:
-    plan = _plan(flow, args, kwargs, failure_policy, max_concurrency)
     engine = engine_for(db)
+    plan = _plan(flow, args, kwargs, failure_policy, max_concurrency, engine)
     execution = engine.submit(plan, _input_json(plan, args, kwargs))
     execution.future.result()
     return outcome(execution.run, list(execution.tasks.values()), plan)
@@ -134,13 +140,10 @@ async def run_flow_async(
     max_concurrency: int | None,
     db: str | None,
 ) -> Any:
-    plan = _plan(flow, args, kwargs, failure_policy, max_concurrency)
+    engine = await asyncio.to_thread(engine_for, db)
+    plan = _plan(flow, args, kwargs, failure_policy, max_concurrency, engine)
     input_json = _input_json(plan, args, kwargs)
-
-    def submit() -> RunExecution:
-        return engine_for(db).submit(plan, input_json)
-
-    execution = await asyncio.to_thread(submit)
+    execution = await asyncio.to_thread(engine.submit, plan, input_json)
     await asyncio.wrap_future(execution.future)
     return outcome(execution.run, list(execution.tasks.values()), plan)
 
@@ -219,6 +222,7 @@ def _flow_planner(run: RunRecord, engine: Engine) -> FlowPlan | None:
         dict(data["kwargs"]),
         data["failure_policy"],
         data["max_concurrency"],
+        engine,
     )
     recorded = [
         t.task_key for t in sorted(engine.journal.get_tasks(run.run_id), key=lambda t: t.seq)

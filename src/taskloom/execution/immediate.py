@@ -2,8 +2,9 @@
 
 The call honours the task's retries (with backoff), timeout, cache and
 persistence, but is not recorded in the journal: it is a plain function call
-with a safety net. A sync task runs in the caller's thread, so it works
-whether or not an event loop is running. An async task returns an awaitable
+with a safety net; having no journal, it caches in the process's LRU. A sync
+task runs in the caller's thread, so it works whether or not an event loop
+is running. An async task returns an awaitable
 when a loop is running in this thread (``await my_task(x)``) and is run to
 completion with ``asyncio.run`` when none is.
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.errors import TaskTimeoutError
 from taskloom.execution import task_body
+from taskloom.execution.result_cache import cache
 
 if TYPE_CHECKING:
     from taskloom.authoring.task import TaskDefinition
@@ -56,26 +58,23 @@ def _retrying(
     kwargs: dict[str, Any],
     attempt_fn: Callable[[], Any] | None,
 ) -> Any:
-    key, hit, value = task_body.before(definition, args, kwargs)
-    if hit:
-        return value
-    policy = definition.dataflow_retry
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            if attempt_fn is not None:
-                value = attempt_fn()
-            elif definition.timeout is None:
-                value = definition.fn(*args, **kwargs)
-            else:
-                value = _with_timeout(definition, args, kwargs)
-        except Exception as exc:
-            if not policy.should_retry(attempt, exc):
-                raise
-            time.sleep(policy.calculate_delay(attempt))
-            continue
-        return task_body.after(definition, key, value)
+    def attempts() -> Any:
+        policy = definition.dataflow_retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if attempt_fn is not None:
+                    return attempt_fn()
+                if definition.timeout is None:
+                    return definition.fn(*args, **kwargs)
+                return _with_timeout(definition, args, kwargs)
+            except Exception as exc:
+                if not policy.should_retry(attempt, exc):
+                    raise
+                time.sleep(policy.calculate_delay(attempt))
+
+    return task_body.run_sync(definition, cache, args, kwargs, attempts)
 
 
 def _with_timeout(
@@ -101,27 +100,21 @@ def run_async(
 ) -> Coroutine[Any, Any, Any]:
     """The awaitable of one immediate call of an async task."""
 
-    async def call() -> Any:
-        key, hit, value = task_body.before(definition, args, kwargs)
-        if hit:
-            return value
+    async def attempts() -> Any:
         policy = definition.dataflow_retry
         attempt = 0
         while True:
             attempt += 1
             try:
                 if definition.timeout is None:
-                    value = await definition.fn(*args, **kwargs)
-                else:
-                    value = await _await_with_timeout(definition, args, kwargs)
+                    return await definition.fn(*args, **kwargs)
+                return await _await_with_timeout(definition, args, kwargs)
             except Exception as exc:
                 if not policy.should_retry(attempt, exc):
                     raise
                 await asyncio.sleep(policy.calculate_delay(attempt))
-                continue
-            return task_body.after(definition, key, value)
 
-    return call()
+    return task_body.run_async(definition, cache, args, kwargs, attempts)
 
 
 async def _await_with_timeout(

@@ -22,6 +22,7 @@ from taskloom.execution import task_body
 
 if TYPE_CHECKING:
     from taskloom.authoring.task import TaskDefinition
+    from taskloom.execution.result_cache import CacheStore
 
 _shared: concurrent.futures.ProcessPoolExecutor | None = None
 _lock = threading.Lock()
@@ -83,13 +84,12 @@ def run_in_process(
         single.shutdown(wait=True, cancel_futures=True)
 
 
-def process_body(definition: TaskDefinition[Any, Any]) -> Callable[..., Any]:
+def process_body(definition: TaskDefinition[Any, Any], store: CacheStore) -> Callable[..., Any]:
     """A flow node's attempt: cache and persistence here, the call in a worker."""
 
     def body(*args: Any, **kwargs: Any) -> Any:
-        key, hit, value = task_body.before(definition, args, kwargs)
-        if hit:
-            return value
-        return task_body.after(definition, key, run_in_process(definition, args, kwargs))
+        return task_body.run_sync(
+            definition, store, args, kwargs, lambda: run_in_process(definition, args, kwargs)
+        )
 
     return body

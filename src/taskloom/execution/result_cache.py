@@ -1,25 +1,41 @@
-"""In-memory result cache for ``@task(cache_ttl=...)``.
+"""Where ``@task(cache_ttl=...)`` keeps results: the journal, or this process's memory.
 
-auto_workflow's default backend: a process-wide LRU whose entries expire
-after the task's ``cache_ttl``. A hit skips the task body entirely. The key
-is ``cache_key_fn(fn, args, kwargs)`` when given, otherwise a hash of the
-pickled arguments (falling back to their ``repr``).
+A flow run has a journal, and its cached results go there
+(:class:`JournalCache`): they survive restarts and every process on the
+database sees them. An immediate call outside any flow has no journal, so it
+uses auto_workflow's default backend, a process-wide LRU
+(:data:`cache`). Both satisfy :class:`CacheStore`. A cache is an
+optimisation, so a journal that fails to answer is logged and treated as a
+miss rather than failing the task.
 """
 
 from __future__ import annotations
 
-import hashlib
-import pickle
+import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from taskloom.execution.cache_key import cache_key
 
 if TYPE_CHECKING:
-    from taskloom.authoring.task import TaskDefinition
+    from taskloom.journal.base import Journal
+
+logger = logging.getLogger("taskloom")
 
 #: Entries kept before the least recently used is dropped.
 MAX_ENTRIES = 1024
+
+__all__ = ["MAX_ENTRIES", "CacheStore", "JournalCache", "ResultCache", "cache", "cache_key"]
+
+
+class CacheStore(Protocol):
+    """A place for cached results; ``get`` answers ``(hit, value)``."""
+
+    def get(self, key: str) -> tuple[bool, Any]: ...
+
+    def put(self, key: str, value: Any, ttl: float) -> None: ...
 
 
 class ResultCache:
@@ -54,17 +70,36 @@ class ResultCache:
             self._entries.clear()
 
 
+class JournalCache:
+    """Cached results recorded in a journal, encoded like task results.
+
+    Expiry uses wall-clock time (``time.time()``) because other processes,
+    possibly on other machines, read the same entries.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def get(self, key: str) -> tuple[bool, Any]:
+        from taskloom.planning.values import decode_value
+
+        try:
+            text = self.journal.cache_get(key, time.time())
+        except Exception as exc:
+            logger.warning("taskloom cache: reading %r failed, treating as a miss: %s", key, exc)
+            return False, None
+        if text is None:
+            return False, None
+        return True, decode_value(text)
+
+    def put(self, key: str, value: Any, ttl: float) -> None:
+        from taskloom.planning.values import encode_value
+
+        try:
+            text = encode_value(value, f"cached task {key.partition(':')[0]!r}")
+            self.journal.cache_put(key, text, time.time() + ttl)
+        except Exception as exc:
+            logger.warning("taskloom cache: storing %r failed, not cached: %s", key, exc)
+
+
 cache = ResultCache()
-
-
-def cache_key(
-    definition: TaskDefinition[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> str:
-    """The cache key of one call of ``definition``."""
-    if definition.cache_key_fn is not None:
-        return f"{definition.task_id}:{definition.cache_key_fn(definition.fn, args, kwargs)}"
-    try:
-        raw = pickle.dumps((args, sorted(kwargs.items())))
-    except Exception:
-        raw = repr((args, sorted(kwargs.items()))).encode()
-    return f"{definition.task_id}:{hashlib.sha256(raw).hexdigest()}"

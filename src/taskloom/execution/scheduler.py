@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from taskloom.execution import events
 from taskloom.execution.attempt import Attempt
 from taskloom.execution.handle import TaskHandle
 from taskloom.execution.result import TaskOutcome, WorkflowResult, to_datetime
@@ -44,6 +45,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskloom")
 
 TERMINAL = TaskStatus.TERMINAL
+
+#: Journal event kinds that are also lifecycle events for subscribers.
+_EMITTED = frozenset(
+    ("task_started", "task_succeeded", "task_failed", "task_retry", "task_skipped")
+)
+#: Kinds that end an attempt, so they carry its duration.
+_ATTEMPT_ENDS = frozenset(("task_succeeded", "task_failed", "task_retry"))
 
 
 class _StatusView(Mapping[str, str]):
@@ -122,6 +130,8 @@ class RunExecution:
     def start(self, recovering: bool = False) -> None:
         """Begin (or, after a crash, resume) the run."""
         now = time.time()
+        if events.subscribers:
+            self._emit("run_started", None)
         for record in self.tasks.values():
             if recovering and record.status == TaskStatus.RUNNING:
                 # The attempt in flight when the owner died does not count.
@@ -484,6 +494,8 @@ class RunExecution:
             status, error = RunStatus.FAILED, f"could not build the run's result: {exc}"
         self.run.status, self.run.final_json, self.run.error = status, final, error
         self.run.ended_at = time.time()
+        if events.subscribers:
+            self._emit("run_finished", None)
         update = RunUpdate(self.run_id, status, final, error, self.run.ended_at)
         self.engine.writer.add(
             run=update,
@@ -560,6 +572,39 @@ class RunExecution:
             data if data is None or isinstance(data, str) else json.dumps(data),
         )
         self.engine.writer.add(task=record, event=event, then=then, lazy=lazy)
+        if events.subscribers and kind in _EMITTED:
+            self._emit(kind, record)
+
+    def _emit(self, kind: str, record: TaskRecord | None) -> None:
+        """Hand one lifecycle event to the subscribers: the one place events come from."""
+        now = time.time()
+        if record is None:
+            run = self.run
+            finished = kind == "run_finished"
+            event = events.LifecycleEvent(
+                kind,
+                self.run_id,
+                self.plan.workflow_name,
+                now,
+                duration=(run.ended_at or now) - run.created_at if finished else None,
+                error=run.error if finished else None,
+                status=run.status if finished else None,
+            )
+        else:
+            node = self.plan.nodes[record.task_key]
+            ended = kind in _ATTEMPT_ENDS and record.started_at is not None
+            event = events.LifecycleEvent(
+                kind,
+                self.run_id,
+                self.plan.workflow_name,
+                now,
+                task_key=record.task_key,
+                task_name=node.name or node.label or record.task_key,
+                attempt=record.attempt if kind != "task_skipped" else None,
+                duration=(record.ended_at or now) - (record.started_at or now) if ended else None,
+                error=record.error if kind in ("task_failed", "task_retry") else None,
+            )
+        events.emit(event)
 
 
 def _describe(exc: BaseException) -> str:

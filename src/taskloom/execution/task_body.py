@@ -1,64 +1,106 @@
 """What one call of a dataflow task does around the user's function.
 
-Cache lookup before, persistence and cache store after. Retries and the
+Cache lookup before, persistence and cache store after, with identical
+concurrent calls collapsed into one (:mod:`single_flight`). Retries and the
 timeout wrap the whole thing from outside (the scheduler in a flow, the
 immediate-call loop outside one), so a cache hit is never retried or timed.
+
+``store`` is where cached results live: the run's journal in a flow, the
+in-process LRU for an immediate call (:mod:`result_cache`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from taskloom.execution.result_cache import cache, cache_key
+from taskloom.execution.cache_key import cache_key
+from taskloom.execution.result_cache import CacheStore
+from taskloom.execution.single_flight import flights
 
 if TYPE_CHECKING:
     from taskloom.authoring.task import TaskDefinition
 
 
-def before(
-    definition: TaskDefinition[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[str | None, bool, Any]:
-    """``(key, hit, value)``: a cache hit means the body need not run."""
-    if definition.cache_ttl is None:
-        return None, False, None
-    key = cache_key(definition, args, kwargs)
-    hit, value = cache.get(key)
-    return key, hit, value
-
-
-def after(definition: TaskDefinition[Any, Any], key: str | None, value: Any) -> Any:
-    """Persist (``persist=True`` turns the value into an ArtifactRef) and cache it."""
+def persisted(definition: TaskDefinition[Any, Any], value: Any) -> Any:
+    """``persist=True`` turns the value into an ArtifactRef."""
     if definition.persist:
         from taskloom.artifacts import get_store
 
-        value = get_store().put(value)
-    if key is not None and definition.cache_ttl is not None:
-        cache.put(key, value, definition.cache_ttl)
+        return get_store().put(value)
     return value
 
 
-def sync_body(definition: TaskDefinition[Any, Any]) -> Callable[..., Any]:
-    """One attempt of a sync task, cache and persistence included."""
+def run_sync(
+    definition: TaskDefinition[Any, Any],
+    store: CacheStore,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    compute: Callable[[], Any],
+) -> Any:
+    """``compute()`` (persisted), unless the cache or an identical running call has it."""
+    if definition.cache_ttl is None:
+        return persisted(definition, compute())
+    key = cache_key(definition, args, kwargs)
+    leader, future = flights.join(key)
+    if not leader:
+        return future.result()
+    try:
+        hit, value = store.get(key)
+        if not hit:
+            value = persisted(definition, compute())
+            store.put(key, value, definition.cache_ttl)
+    except BaseException as exc:
+        flights.finish(key, future, error=exc)
+        raise
+    flights.finish(key, future, value)
+    return value
+
+
+async def run_async(
+    definition: TaskDefinition[Any, Any],
+    store: CacheStore,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    compute: Callable[[], Awaitable[Any]],
+) -> Any:
+    """:func:`run_sync` for async bodies: waiting for a leader never blocks the loop."""
+    if definition.cache_ttl is None:
+        return persisted(definition, await compute())
+    key = cache_key(definition, args, kwargs)
+    leader, future = flights.join(key)
+    if not leader:
+        return await asyncio.wrap_future(future)
+    try:
+        hit, value = store.get(key)
+        if not hit:
+            value = persisted(definition, await compute())
+            store.put(key, value, definition.cache_ttl)
+    except BaseException as exc:
+        flights.finish(key, future, error=exc)
+        raise
+    flights.finish(key, future, value)
+    return value
+
+
+def sync_body(definition: TaskDefinition[Any, Any], store: CacheStore) -> Callable[..., Any]:
+    """One attempt of a sync task in a flow, cache and persistence included."""
     fn = definition.fn
 
     def body(*args: Any, **kwargs: Any) -> Any:
-        key, hit, value = before(definition, args, kwargs)
-        if hit:
-            return value
-        return after(definition, key, fn(*args, **kwargs))
+        return run_sync(definition, store, args, kwargs, lambda: fn(*args, **kwargs))
 
     return body
 
 
-def async_body(definition: TaskDefinition[Any, Any]) -> Callable[..., Awaitable[Any]]:
-    """One attempt of an async task, cache and persistence included."""
+def async_body(
+    definition: TaskDefinition[Any, Any], store: CacheStore
+) -> Callable[..., Awaitable[Any]]:
+    """One attempt of an async task in a flow, cache and persistence included."""
     fn = definition.fn
 
     async def body(*args: Any, **kwargs: Any) -> Any:
-        key, hit, value = before(definition, args, kwargs)
-        if hit:
-            return value
-        return after(definition, key, await fn(*args, **kwargs))
+        return await run_async(definition, store, args, kwargs, lambda: fn(*args, **kwargs))
 
     return body

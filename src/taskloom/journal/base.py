@@ -99,5 +99,17 @@ class Journal(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no signal inbox")
 
     @abstractmethod
+    def cache_get(self, key: str, now: float) -> str | None:
+        """The value recorded under ``key`` if it expires after ``now`` (epoch s), else None.
+
+        Backs ``@task(cache_ttl=...)``: in the journal, a cached result
+        survives restarts and is shared by every process on the database.
+        """
+
+    @abstractmethod
+    def cache_put(self, key: str, value_json: str, expires_at: float) -> None:
+        """Record (or replace) the cached value of ``key`` until ``expires_at`` (epoch s)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release connections. The journal is unusable afterwards."""

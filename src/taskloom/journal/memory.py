@@ -34,6 +34,7 @@ class MemoryJournal(Journal):
         self._runners: dict[str, RunnerRecord] = {}
         self._next_event_id = 1
         self._signals: list[SignalRecord] = []
+        self._cache: dict[str, tuple[str, float]] = {}
 
     def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
         with self._lock:
@@ -144,6 +145,17 @@ class MemoryJournal(Journal):
     def latest_signal_id(self) -> int:
         with self._lock:
             return len(self._signals)
+
+    def cache_get(self, key: str, now: float) -> str | None:
+        with self._lock:
+            entry = self._cache.get(key)
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def cache_put(self, key: str, value_json: str, expires_at: float) -> None:
+        with self._lock:
+            self._cache[key] = (value_json, expires_at)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -34,7 +35,11 @@ from taskloom.journal.records import (
 from taskloom.journal.sqlfiles import load_queries, read_script
 
 #: Schema migrations in order; the index + 1 is the schema version.
-MIGRATIONS: tuple[str, ...] = ("sqlite_001_initial.sql", "sqlite_002_signals.sql")
+MIGRATIONS: tuple[str, ...] = (
+    "sqlite_001_initial.sql",
+    "sqlite_002_cache.sql",
+    "sqlite_003_signals.sql",
+)
 
 _SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -225,6 +230,20 @@ class SQLiteJournal(Journal):
 
     def latest_signal_id(self) -> int:
         return int(self._read("latest_signal_id", ())[0][0])
+
+    # -- result cache -----------------------------------------------------
+
+    def cache_get(self, key: str, now: float) -> str | None:
+        rows = self._read("cache_get", (key, now))
+        return str(rows[0][0]) if rows else None
+
+    def cache_put(self, key: str, value_json: str, expires_at: float) -> None:
+        now = time.time()
+        with self._transaction() as conn:
+            conn.execute(self._q["cache_put"], (key, value_json, now, expires_at))
+            # Expired rows are found through the expiry index, so this costs
+            # only as much as there is garbage to drop.
+            conn.execute(self._q["cache_purge"], (now,))
 
     def close(self) -> None:
         with self._lock:

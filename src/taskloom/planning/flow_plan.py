@@ -19,6 +19,7 @@ from typing import Any
 from taskloom.authoring.flow import Flow, FlowBuilder, nodes_in, resolve
 from taskloom.authoring.task import TaskDefinition
 from taskloom.execution import task_body
+from taskloom.execution.result_cache import CacheStore, cache
 from taskloom.planning.plan import Invocation, Plan, PlanNode
 from taskloom.planning.values import decode_value, encode_value
 
@@ -37,8 +38,11 @@ class FlowPlan(Plan):
         failure_policy: str,
         max_concurrency: int | None,
         default_timeout: float | None = None,
+        cache_store: CacheStore | None = None,
     ) -> None:
         self.flow = flow
+        #: Where ``cache_ttl`` results live: the run's journal, else this process's LRU.
+        self.cache_store: CacheStore = cache_store if cache_store is not None else cache
         self.workflow_name = flow.name
         self.workflow_version = flow.version
         self.failure_policy = failure_policy
@@ -61,6 +65,7 @@ class FlowPlan(Plan):
                 timeout=timeout,
                 priority=definition.priority,
                 label=key,
+                name=definition.task_id,
             )
         self._returned = {node.key for node in nodes_in(template)}
 
@@ -70,9 +75,9 @@ class FlowPlan(Plan):
         if definition.run_in == "process" and not definition.is_async:
             from taskloom.execution.process import process_body
 
-            inner = process_body(definition)
+            inner = process_body(definition, self.cache_store)
         elif definition.is_async:
-            inner = task_body.async_body(definition)
+            inner = task_body.async_body(definition, self.cache_store)
 
             async def run_async(*args: Any, **kwargs: Any) -> Any:
                 errors.pop(key, None)
@@ -84,7 +89,7 @@ class FlowPlan(Plan):
 
             return run_async
         else:
-            inner = task_body.sync_body(definition)
+            inner = task_body.sync_body(definition, self.cache_store)
 
         def run(*args: Any, **kwargs: Any) -> Any:
             errors.pop(key, None)

@@ -33,6 +33,8 @@ class PlanNode:
     on_success: Callable[..., Any] | None = None
     on_failure: Callable[..., Any] | None = None
     label: str = ""
+    #: The task's name when the label is more than that (a flow's "add#0" is task "add").
+    name: str = ""
 
 
 @dataclass(slots=True)

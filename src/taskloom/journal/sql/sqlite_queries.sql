@@ -84,3 +84,16 @@ SELECT signal_id, run_id FROM signals WHERE signal_id > ? ORDER BY signal_id;
 
 -- name: latest_signal_id
 SELECT COALESCE(MAX(signal_id), 0) FROM signals;
+
+-- name: cache_get
+SELECT value_json FROM cache_entries WHERE key = ? AND expires_at > ?;
+
+-- name: cache_put
+INSERT INTO cache_entries (key, value_json, created_at, expires_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    value_json = excluded.value_json,
+    created_at = excluded.created_at,
+    expires_at = excluded.expires_at;
+
+-- name: cache_purge
+DELETE FROM cache_entries WHERE expires_at <= ?;

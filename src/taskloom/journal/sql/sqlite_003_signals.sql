@@ -1,4 +1,4 @@
--- taskloom journal, schema version 2 (SQLite): the signal inbox.
+-- taskloom journal, schema version 3 (SQLite): the signal inbox.
 -- A signal (an event sent to a run) is kept here until the run consumes it;
 -- runs consume their inbox in signal_id order with a cursor, so rows are
 -- never updated. AUTOINCREMENT: ids are never reused, even after deletes.

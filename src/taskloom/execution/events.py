@@ -1,0 +1,125 @@
+"""Lifecycle events for observers: ``taskloom.subscribe(callback)``.
+
+Tracing, metrics and progress bars want to know when runs and tasks start,
+finish, fail and retry, for every authoring style. The scheduler reports
+each of these moments here, from one place (:meth:`RunExecution._emit`).
+
+Why a dispatcher thread: a subscriber is user code and may be slow or
+raise. Calling it on the engine's event loop would stall every run, so
+events are put on a queue and delivered, in order, by one daemon thread;
+a subscriber that raises is logged and the others still get the event.
+When nobody subscribed, the scheduler only tests one tuple for emptiness,
+so observing costs nothing until it is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger("taskloom")
+
+#: The event kinds: run_started, run_finished, task_started, task_succeeded,
+#: task_failed, task_retry, task_skipped.
+KINDS = (
+    "run_started",
+    "run_finished",
+    "task_started",
+    "task_succeeded",
+    "task_failed",
+    "task_retry",
+    "task_skipped",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleEvent:
+    """One moment in the life of a run or of one of its tasks."""
+
+    #: One of :data:`KINDS`.
+    kind: str
+    run_id: str
+    workflow_name: str
+    #: Wall-clock time of the event (epoch seconds).
+    timestamp: float
+    #: The node key (``"add#0"`` in a flow, the task id in a DAG); None for run events.
+    task_key: str | None = None
+    #: The task's name (its id); None for run events.
+    task_name: str | None = None
+    #: The attempt number (1 for the first) of task events.
+    attempt: int | None = None
+    #: Seconds the attempt (task events) or the run (run_finished) took.
+    duration: float | None = None
+    #: ``"ExcType: message"`` of task_failed / task_retry, the run's error of run_finished.
+    error: str | None = None
+    #: The run's final status of run_finished ("Completed", "Failed", "Cancelled").
+    status: str | None = None
+
+
+Subscriber = Callable[[LifecycleEvent], object]
+
+#: Current subscribers; replaced (never mutated) so readers need no lock.
+subscribers: tuple[Subscriber, ...] = ()
+
+_lock = threading.Lock()
+_queue: queue.SimpleQueue[LifecycleEvent | threading.Event] = queue.SimpleQueue()
+_thread: threading.Thread | None = None
+
+
+def subscribe(callback: Subscriber) -> Callable[[], None]:
+    """Call ``callback(event)`` for every lifecycle event from now on.
+
+    Events arrive on a dedicated thread, in the order they happened, shortly
+    after they happen (so possibly after ``flow.run`` returned; use
+    :func:`flush_events` to wait for them). Returns a function that
+    unsubscribes; calling it twice is harmless.
+    """
+    global subscribers, _thread
+    if not callable(callback):
+        raise TypeError(f"subscribe({callback!r}): pass a function taking one event")
+    with _lock:
+        subscribers = (*subscribers, callback)
+        if _thread is None:
+            _thread = threading.Thread(target=_deliver, name="taskloom-events", daemon=True)
+            _thread.start()
+
+    def unsubscribe() -> None:
+        global subscribers
+        with _lock:
+            subscribers = tuple(s for s in subscribers if s is not callback)
+
+    return unsubscribe
+
+
+def emit(event: LifecycleEvent) -> None:
+    """Queue ``event`` for the subscribers (callers check :data:`subscribers` first)."""
+    _queue.put(event)
+
+
+def flush_events(timeout: float | None = 5.0) -> bool:
+    """Wait until every event emitted so far was delivered; False on timeout."""
+    if _thread is None:
+        return True
+    marker = threading.Event()
+    _queue.put(marker)
+    return marker.wait(timeout)
+
+
+def _deliver() -> None:
+    while True:
+        item = _queue.get()
+        if isinstance(item, threading.Event):
+            item.set()
+            continue
+        for callback in subscribers:
+            try:
+                callback(item)
+            except Exception:
+                logger.exception(
+                    "event subscriber %s raised on %s; ignored",
+                    getattr(callback, "__name__", callback),
+                    item.kind,
+                )
