@@ -27,3 +27,13 @@ def _clean_registry() -> Iterator[None]:
     registry._workflows.update(saved[1])
     registry._constructors.clear()
     registry._constructors.update(saved[2])
+
+
+@pytest.fixture(autouse=True)
+def _artifacts_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``persist=True`` tasks write beside the test, never into the work tree."""
+    from taskloom import artifacts
+
+    monkeypatch.setenv(artifacts.ENV_VAR, str(tmp_path / "artifacts"))
+    monkeypatch.setattr(artifacts, "_store", None)
+    yield

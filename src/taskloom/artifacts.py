@@ -5,9 +5,11 @@ becomes a small :class:`ArtifactRef`, which is what the journal records and
 what downstream tasks receive; they read the data with
 ``get_store().get(ref)``, as in auto_workflow.
 
-The default store is in memory (auto_workflow's default), so its artifacts
-die with the process: a flow resumed after a crash gets refs it cannot
-resolve. Call ``set_store(FileArtifactStore(path))`` to make them durable.
+The default store is a directory of files beside the default journal
+(``taskloom-artifacts/`` next to ``taskloom.db``, or ``$TASKLOOM_ARTIFACTS_DIR``),
+so refs stay valid across processes and after a crash, like the journal
+that records them. ``set_store(MemoryArtifactStore())`` keeps artifacts in
+the process instead (auto_workflow's default).
 """
 
 from __future__ import annotations
@@ -78,22 +80,48 @@ class FileArtifactStore:
         return ref
 
     def get(self, ref: ArtifactRef) -> Any:
-        with open(os.path.join(self.directory, ref.key), "rb") as f:
-            return pickle.load(f)
+        path = os.path.join(self.directory, ref.key)
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except FileNotFoundError:
+            raise KeyError(
+                f"artifact {ref.key} is not in {self.directory!r}; was it stored by a process "
+                "using another artifact directory?"
+            ) from None
 
 
-_store: ArtifactStore = MemoryArtifactStore()
+ENV_VAR = "TASKLOOM_ARTIFACTS_DIR"
+_store: ArtifactStore | None = None
+_store_lock = threading.Lock()
+
+
+def default_directory() -> str:
+    """``$TASKLOOM_ARTIFACTS_DIR``, else ``taskloom-artifacts`` beside the default journal."""
+    configured = os.environ.get(ENV_VAR)
+    if configured:
+        return configured
+    from taskloom.journal.urls import resolve_url, sqlite_file
+
+    journal_file = sqlite_file(resolve_url(None))
+    base = os.path.dirname(journal_file) if journal_file else os.path.abspath(".")
+    return os.path.join(base, "taskloom-artifacts")
 
 
 def get_store() -> ArtifactStore:
-    """The store used by ``persist=True`` tasks."""
-    return _store
+    """The store used by ``persist=True`` tasks (created on first use)."""
+    global _store
+    with _store_lock:
+        if _store is None:
+            _store = FileArtifactStore(default_directory())
+        return _store
 
 
 def set_store(store: ArtifactStore) -> None:
-    """Replace the process-wide store (for example with a ``FileArtifactStore``)."""
+    """Replace the process-wide store (for example with a ``MemoryArtifactStore``)."""
     global _store
-    _store = store
+    with _store_lock:
+        _store = store
 
 
 __all__ = [

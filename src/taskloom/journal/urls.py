@@ -28,6 +28,17 @@ def resolve_url(url: str | None) -> str:
     return url
 
 
+def sqlite_file(url: str) -> str | None:
+    """The absolute file path of a ``sqlite://`` URL; None for other URLs and ``:memory:``."""
+    scheme, sep, rest = url.partition("://")
+    if scheme.lower() != "sqlite" or not sep:
+        return None
+    path = rest.partition("?")[0]
+    if not path or path == ":memory:":
+        return None
+    return os.path.realpath(path)
+
+
 def open_journal(url: str | None = None) -> Journal:
     """Open (creating and migrating if needed) the journal a URL names."""
     url = resolve_url(url)
