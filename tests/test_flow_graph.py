@@ -155,8 +155,26 @@ def test_describe_and_export_dot() -> None:
         "task": "ident",
         "upstream": ["ident#0"],
         "priority": 0,
+        "tags": [],
     }
     assert '"ident#0" -> "ident#1";' in two.export_dot()
+
+
+def test_tags_are_kept_and_described() -> None:
+    @task(tags=("io", "slow"))
+    def tagged(x: int) -> int:
+        return x
+
+    @flow
+    def one() -> Any:
+        return tagged(1)
+
+    assert tagged.tags == ("io", "slow")
+    assert one.describe()["nodes"][0]["tags"] == ["io", "slow"]
+    with pytest.raises(TypeError, match="tags must be a list of str"):
+        task(tags="io")(lambda: None)
+    with pytest.raises(TypeError, match="tag 3 is not a str"):
+        task(tags=["io", 3])(lambda: None)
 
 
 def test_cloaca_tasks_keep_their_direct_call() -> None:

@@ -267,6 +267,7 @@ class Flow(Generic[P, R]):
                     "task": call.node.task.task_id,
                     "upstream": list(call.node.deps),
                     "priority": call.node.task.priority,
+                    "tags": list(call.node.task.tags),
                 }
                 for key, call in builder.calls.items()
             ],

@@ -61,6 +61,7 @@ class TaskDefinition(Generic[P, R]):
         cache_key_fn: Callable[..., Any] | None = None,
         persist: bool = False,
         cloaca_style: bool = False,
+        tags: tuple[str, ...] = (),
     ) -> None:
         self.fn = fn
         self.task_id = task_id
@@ -75,6 +76,8 @@ class TaskDefinition(Generic[P, R]):
         self.cache_ttl = cache_ttl
         self.cache_key_fn = cache_key_fn
         self.persist = persist
+        #: Free-form labels (auto_workflow's ``tags``): shown by ``describe()``.
+        self.tags = tags
         self.is_async = inspect.iscoroutinefunction(fn)
         self.handle_parameter = _handle_parameter(fn)
         #: Called outside a flow, a Cloaca task runs its bare function.
@@ -200,6 +203,7 @@ def task(
     cache_ttl: float | None = None,
     cache_key_fn: Callable[..., Any] | None = None,
     persist: bool = False,
+    tags: Iterable[str] = (),
 ) -> Callable[[Callable[P, R]], TaskDefinition[P, R]]: ...
 
 
@@ -228,6 +232,7 @@ def task(
     cache_ttl: float | None = None,
     cache_key_fn: Callable[..., Any] | None = None,
     persist: bool = False,
+    tags: Iterable[str] = (),
 ) -> Any:
     """Declare a task. Usable bare (``@task``) or with options (``@task(id=...)``).
 
@@ -302,6 +307,7 @@ def task(
             cache_ttl=float(cache_ttl) if cache_ttl is not None else None,
             cache_key_fn=cache_key_fn,
             persist=persist,
+            tags=_tags(task_id, tags),
             cloaca_style=cloaca_only or builder is not None,
         )
         registry.register_task(definition)
@@ -346,6 +352,16 @@ def _check_dataflow_options(
             )
     if not isinstance(persist, bool):
         raise TypeError(f"task {task_id!r}: persist={persist!r} must be True or False")
+
+
+def _tags(task_id: str, tags: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(tags, str) or not isinstance(tags, Iterable):
+        raise TypeError(f"task {task_id!r}: tags must be a list of str, got {tags!r}")
+    result = tuple(tags)
+    for tag in result:
+        if not isinstance(tag, str):
+            raise TypeError(f"task {task_id!r}: tag {tag!r} is not a str")
+    return result
 
 
 def _dependency_ids(task_id: str, dependencies: Iterable[Any] | None) -> tuple[str, ...]:
