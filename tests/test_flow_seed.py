@@ -34,8 +34,7 @@ def test_basic_declaration_runs_immediately_and_in_a_flow(db_url: str) -> None:
 
 def test_retries_and_backoff_example_declares_the_documented_sequence() -> None:
     @task(retries=3, retry_backoff=1.5, retry_jitter=0.5)
-    async def fetch(url: str) -> str:
-        ...
+    async def fetch(url: str) -> str: ...
 
     async def main() -> None:
         return await fetch("http://example.invalid")  # inside a loop: an awaitable

@@ -47,10 +47,13 @@ from taskloom.errors import (
 )
 
 if TYPE_CHECKING:
+    from taskloom.execution.client import Client, RemoteRunHandle
     from taskloom.execution.flow_runner import resume
     from taskloom.execution.handle import TaskHandle
     from taskloom.execution.result import TaskOutcome, WorkflowResult
     from taskloom.execution.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
+    from taskloom.execution.worker import Worker
+    from taskloom.tenancy import DatabaseAdmin, TenantConfig, TenantCredentials
 
 # The execution layer pulls in asyncio, threads and sqlite3; load it on first
 # use so that ``import taskloom`` (and decorating tasks) stays cheap.
@@ -62,6 +65,13 @@ _LAZY = {
     "DefaultRunnerConfig": "taskloom.execution.runner",
     "RunHandle": "taskloom.execution.runner",
     "resume": "taskloom.execution.flow_runner",
+    # PostgreSQL: psycopg itself is imported only when a connection is made.
+    "Client": "taskloom.execution.client",
+    "RemoteRunHandle": "taskloom.execution.client",
+    "Worker": "taskloom.execution.worker",
+    "DatabaseAdmin": "taskloom.tenancy",
+    "TenantConfig": "taskloom.tenancy",
+    "TenantCredentials": "taskloom.tenancy",
 }
 
 
@@ -82,14 +92,17 @@ __version__ = "0.1.0"
 __all__ = [
     "AggregateTaskError",
     "BackoffStrategy",
+    "Client",
     "ConditionOperator",
     "Context",
+    "DatabaseAdmin",
     "DefaultRunner",
     "DefaultRunnerConfig",
     "Flow",
     "Jitter",
     "JournalError",
     "Node",
+    "RemoteRunHandle",
     "RetryCondition",
     "RetryPolicy",
     "RetryPolicyBuilder",
@@ -101,7 +114,10 @@ __all__ = [
     "TaskOutcome",
     "TaskTimeoutError",
     "TaskloomError",
+    "TenantConfig",
+    "TenantCredentials",
     "TriggerRule",
+    "Worker",
     "Workflow",
     "WorkflowBuilder",
     "WorkflowResult",
