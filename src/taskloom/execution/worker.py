@@ -310,7 +310,7 @@ class Worker:
                     outputs[key] = output
             decision = readiness(shape.plan, node, statuses, outputs, claim.input_json)
             if decision.error is not None:
-                self._fail(claim, shape, node, decision.error, None)
+                self._fail(claim, shape, node, decision.error, None, attempted=False)
                 continue
             if decision.skip_reason is not None:
                 self._record(
@@ -319,6 +319,7 @@ class Worker:
                         claim.task_key,
                         claim.fence,
                         TaskStatus.SKIPPED,
+                        attempted=False,
                         event_kind="task_skipped",
                         event_data=json.dumps({"reason": decision.skip_reason}),
                     ),
@@ -330,7 +331,7 @@ class Worker:
                 try:
                     invocation = shape.plan.prepare(node, outputs, claim.input_json)
                 except Exception as exc:
-                    self._fail(claim, shape, node, exc, None)
+                    self._fail(claim, shape, node, exc, None, attempted=False)
                     continue
             self._launch(claim, shape, node, invocation)
 
@@ -430,6 +431,7 @@ class Worker:
         node: PlanNode,
         error: BaseException,
         invocation: Invocation | None,
+        attempted: bool = True,
     ) -> None:
         description = _describe(error)
         logger.warning(
@@ -452,6 +454,7 @@ class Worker:
                 TaskStatus.FAILED,
                 error=description,
                 traceback=_format_traceback(error),
+                attempted=attempted,
                 event_kind="task_failed",
                 event_data=json.dumps({"error": description}),
             ),

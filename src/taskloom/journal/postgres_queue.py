@@ -72,6 +72,8 @@ class Completion:
     error: str | None = None
     traceback: str | None = None
     delay: float = 0.0
+    #: False when the task was decided without running (skipped, bad trigger rule).
+    attempted: bool = True
     event_kind: str = ""
     event_data: str | None = None
 
@@ -200,6 +202,7 @@ class TaskQueue:
                 "errors": [c.error for c in completions],
                 "tracebacks": [c.traceback for c in completions],
                 "delays": [c.delay for c in completions],
+                "attempted": [c.attempted for c in completions],
             },
         ).fetchall()
         now = float(rows[0][2]) if rows else 0.0
@@ -211,6 +214,8 @@ class TaskQueue:
         """Count a finished dependency off each ``(run_id, key)``; returns how many became ready."""
         if not pairs:
             return 0
+        run_ids, keys = [p[0] for p in pairs], [p[1] for p in pairs]
+        conn.execute(self._q["lock_dependents"], (run_ids, keys))
         rows = conn.execute(
             self._q["release_dependents"], ([p[0] for p in pairs], [p[1] for p in pairs])
         ).fetchall()
@@ -222,6 +227,7 @@ class TaskQueue:
         """Count finished tasks off their runs; returns the runs with none left open."""
         if not run_ids:
             return []
+        conn.execute(self._q["lock_runs"], (list(run_ids),))
         rows = conn.execute(self._q["close_tasks"], (list(run_ids),)).fetchall()
         return [FinishedCount(r[0], r[2], r[3], r[4]) for r in rows if r[1] <= 0]
 

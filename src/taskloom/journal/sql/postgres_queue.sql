@@ -96,6 +96,10 @@ WHERE claimed_by = %s AND status = 'Running';
 WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)
 UPDATE task_runs t
 SET status = c.status,
+    -- A task decided without running (skipped, or its trigger rule failed)
+    -- gives back the attempt its claim counted, as in a local run.
+    attempt = CASE WHEN c.attempted THEN t.attempt ELSE t.attempt - 1 END,
+    started_at = CASE WHEN c.attempted THEN t.started_at END,
     output_json = c.output_json,
     error = c.error,
     traceback = c.traceback,
@@ -106,12 +110,24 @@ SET status = c.status,
     lease_until = NULL
 FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[], %(statuses)s::text[],
             %(outputs)s::text[], %(errors)s::text[], %(tracebacks)s::text[],
-            %(delays)s::float8[])
-     AS c(run_id, task_key, fence, status, output_json, error, traceback, delay),
+            %(delays)s::float8[], %(attempted)s::boolean[])
+     AS c(run_id, task_key, fence, status, output_json, error, traceback, delay, attempted),
      clock
 WHERE t.run_id = c.run_id AND t.task_key = c.task_key AND t.fence = c.fence
   AND t.claimed_by = %(me)s AND t.status = 'Running'
 RETURNING t.run_id, t.task_key, clock.now;
+
+-- name: lock_dependents
+-- Several workers' completions touch the same dependents (a join) and the
+-- same runs; locking them in key order first means two such transactions
+-- queue for each other instead of deadlocking.
+SELECT 1 FROM task_runs
+WHERE (run_id, task_key) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+ORDER BY run_id, task_key
+FOR UPDATE;
+
+-- name: lock_runs
+SELECT 1 FROM runs WHERE run_id = ANY(%s::text[]) ORDER BY run_id FOR UPDATE;
 
 -- name: release_dependents
 -- One decrement per finished dependency (a fan-in finishing together is
