@@ -1,7 +1,14 @@
-"""Shared fixtures: a fresh journal URL per test, and isolation of the registry."""
+"""Shared fixtures: a fresh journal URL per test, and isolation of the registry.
+
+PostgreSQL tests ask for ``pg_url`` (a fresh database) or ``pg_schema_url``
+(a fresh schema in one shared database, cheaper). Without a server they are
+skipped -- except under ``CI=true``, where a missing server fails loudly.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,3 +44,54 @@ def _artifacts_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv(artifacts.ENV_VAR, str(tmp_path / "artifacts"))
     monkeypatch.setattr(artifacts, "_store", None)
     yield
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """A reachable PostgreSQL server (see tests/pgserver.py)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        reason = "psycopg is not installed (pip install -e '.[dev]')"
+        server = None
+    else:
+        from pgserver import find_server
+
+        server, reason = find_server()
+    if server is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but no PostgreSQL server is available: {reason}")
+        pytest.skip(f"no PostgreSQL server: {reason}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: object) -> Iterator[str]:
+    """A fresh, empty database of its own, dropped afterwards."""
+    from pgserver import Server, create_database, drop_database
+
+    assert isinstance(pg_server, Server)
+    name = f"taskloom_test_{uuid.uuid4().hex[:12]}"
+    url = create_database(pg_server, name)
+    yield url
+    drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="session")
+def _pg_shared_database(pg_server: object) -> Iterator[str]:
+    from pgserver import Server, create_database, drop_database
+
+    assert isinstance(pg_server, Server)
+    name = f"taskloom_shared_{uuid.uuid4().hex[:12]}"
+    yield create_database(pg_server, name)
+    drop_database(pg_server, name)
+
+
+@pytest.fixture
+def pg_schema_url(_pg_shared_database: str) -> str:
+    """A URL whose tables live in a schema no other test uses."""
+    return f"{_pg_shared_database}?schema=t_{uuid.uuid4().hex[:12]}"

@@ -1,8 +1,9 @@
 """The journal backends, tested directly: what the engine relies on.
 
-Every behaviour test runs against the three backends a URL can name: a
-SQLite file, an in-memory SQLite database and the pure-Python
-``MemoryJournal``. The SQLite-only tests check the file settings (WAL,
+Every behaviour test runs against the backends a URL can name: a SQLite
+file, an in-memory SQLite database, the pure-Python ``MemoryJournal`` and
+PostgreSQL (a schema of its own per test; PostgreSQL-only behaviour is in
+test_postgres_journal.py). The SQLite-only tests check the file settings (WAL,
 ``synchronous``), schema migration across processes and URL parsing.
 """
 
@@ -35,7 +36,7 @@ from taskloom.journal.sqlite import MIGRATIONS, SQLiteJournal
 from taskloom.journal.urls import DEFAULT_URL, ENV_VAR, open_journal, resolve_url
 
 CRASHAPPS = Path(__file__).parent / "crashapps"
-BACKENDS = ("sqlite-file", "sqlite-memory", "memory")
+BACKENDS = ("sqlite-file", "sqlite-memory", "memory", "postgres")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -45,6 +46,8 @@ def journal(request: pytest.FixtureRequest, db_url: str) -> Iterator[Journal]:
         opened = open_journal(db_url)
     elif kind == "sqlite-memory":
         opened = open_journal("sqlite://:memory:")
+    elif kind == "postgres":
+        opened = open_journal(request.getfixturevalue("pg_schema_url"))
     else:
         opened = MemoryJournal()
     yield opened
@@ -613,7 +616,6 @@ def test_default_url_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ("taskloom.db", "malformed database url 'taskloom.db'.*SCHEME://"),
         ("://x.db", "malformed database url"),
         ("mysql://host/db", "unknown database url scheme 'mysql'.*sqlite://"),
-        ("postgresql://localhost/db", "no PostgreSQL journal"),
         ("sqlite://", "no file path"),
         ("sqlite://?synchronous=FULL", "no file path"),
         ("sqlite:///no/such/dir/x.db", "directory '/no/such/dir' does not exist"),

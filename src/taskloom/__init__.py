@@ -47,11 +47,13 @@ from taskloom.errors import (
 )
 
 if TYPE_CHECKING:
+    from taskloom.execution.client import Client, RemoteRunHandle
     from taskloom.execution.events import LifecycleEvent, flush_events, subscribe
     from taskloom.execution.flow_runner import resume
     from taskloom.execution.handle import TaskHandle
     from taskloom.execution.result import TaskOutcome, WorkflowResult
     from taskloom.execution.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
+    from taskloom.execution.worker import Worker
     from taskloom.steps import (
         Directive,
         ErrorDetails,
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
         run_workflow,
         start_workflow,
     )
+    from taskloom.tenancy import DatabaseAdmin, TenantConfig, TenantCredentials
 
 # The execution layer pulls in asyncio, threads and sqlite3; load it on first
 # use so that ``import taskloom`` (and decorating tasks) stays cheap.
@@ -83,6 +86,13 @@ _LAZY = {
     "subscribe": "taskloom.execution.events",
     "flush_events": "taskloom.execution.events",
     "LifecycleEvent": "taskloom.execution.events",
+    # PostgreSQL: psycopg itself is imported only when a connection is made.
+    "Client": "taskloom.execution.client",
+    "RemoteRunHandle": "taskloom.execution.client",
+    "Worker": "taskloom.execution.worker",
+    "DatabaseAdmin": "taskloom.tenancy",
+    "TenantConfig": "taskloom.tenancy",
+    "TenantCredentials": "taskloom.tenancy",
 }
 
 
@@ -104,8 +114,10 @@ __version__ = "0.1.0"
 __all__ = [
     "AggregateTaskError",
     "BackoffStrategy",
+    "Client",
     "ConditionOperator",
     "Context",
+    "DatabaseAdmin",
     "DefaultRunner",
     "DefaultRunnerConfig",
     "Directive",
@@ -116,6 +128,7 @@ __all__ = [
     "LifecycleEvent",
     "Node",
     "NonDeterminismError",
+    "RemoteRunHandle",
     "RetryCondition",
     "RetryPolicy",
     "RetryPolicyBuilder",
@@ -129,7 +142,10 @@ __all__ = [
     "TaskOutcome",
     "TaskTimeoutError",
     "TaskloomError",
+    "TenantConfig",
+    "TenantCredentials",
     "TriggerRule",
+    "Worker",
     "Workflow",
     "WorkflowBuilder",
     "WorkflowResult",

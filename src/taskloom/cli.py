@@ -5,6 +5,7 @@ Commands::
     taskloom run TARGET [--db URL] [--context JSON | --params JSON] [--json]
     taskloom runs [--db URL] [--limit N] [--status S] [--json]
     taskloom show RUN_ID [--db URL] [--json] [--events]
+    taskloom worker --db postgresql://... --import MODULE [--concurrency N] [--lease S]
     taskloom --version
 
 Exit codes follow the usual Unix split so scripts and CI can branch on them:
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from taskloom.journal.base import Journal
     from taskloom.journal.records import EventRecord, RunRecord
 
-__all__ = ["CliError", "build_parser", "load_target", "main"]
+__all__ = ["CliError", "build_parser", "import_workflows", "load_target", "main"]
 
 #: Exit codes (see the module docstring).
 EXIT_OK = 0
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(subparsers, common)
     _add_runs_parser(subparsers, common)
     _add_show_parser(subparsers, common)
+    _add_worker_parser(subparsers, common)
     return parser
 
 
@@ -193,6 +195,54 @@ def _add_show_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
     sub.add_argument("--json", action="store_true", help="print the run as one JSON document")
     sub.add_argument("--events", action="store_true", help="also show the run's event log")
     sub.set_defaults(handler=_cmd_show)
+
+
+def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    sub = subparsers.add_parser(
+        "worker",
+        parents=[common],
+        help="execute tasks of runs shared through PostgreSQL, until SIGTERM",
+        description=(
+            "Claim and execute ready tasks of distributed runs (started with "
+            "DefaultRunner(url, execute=False) or taskloom.Client) of the workflows defined by "
+            "the imported modules. SIGTERM or Ctrl-C drains: running tasks finish and are "
+            "recorded, nothing new is claimed."
+        ),
+    )
+    sub.add_argument(
+        "--import",
+        dest="imports",
+        metavar="MODULE",
+        action="append",
+        required=True,
+        help="module (package.module) or file (path/to/file.py) defining workflows; repeatable",
+    )
+    sub.add_argument(
+        "--concurrency", type=_positive_int, default=8, help="tasks run at once (default 8)"
+    )
+    sub.add_argument(
+        "--lease",
+        type=_positive_float,
+        default=10.0,
+        help="seconds a claimed task stays ours without a heartbeat (default 10)",
+    )
+    sub.add_argument(
+        "--poll",
+        type=_positive_float,
+        default=1.0,
+        help="fallback poll interval in seconds; wake-ups normally come by NOTIFY (default 1)",
+    )
+    sub.set_defaults(handler=_cmd_worker)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -325,6 +375,48 @@ def _import_failure(target: str, what: str, exc: Exception) -> CliError:
         f"TARGET {target!r}: importing {what!r} raised {type(exc).__name__}: {exc}",
         detail=detail,
     )
+
+
+def import_workflows(spec: str) -> ModuleType:
+    """Import a ``--import`` argument: a module name or a ``.py`` file."""
+    if _looks_like_path(spec):
+        return _load_file(spec, Path(spec))
+    return _load_module(spec, spec)
+
+
+# --------------------------------------------------------------------------- worker
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    """``taskloom worker``: import the workflows, then claim and run tasks until told to stop."""
+    import logging
+    import signal
+
+    from taskloom.authoring.registry import workflow_names
+    from taskloom.execution.worker import Worker
+    from taskloom.journal.urls import is_postgres_url, resolve_url
+
+    url = resolve_url(args.db)
+    if not is_postgres_url(url):
+        raise CliError(f"--db {url!r}: a worker needs a postgresql:// (or postgres://) url")
+    for spec in args.imports:
+        import_workflows(spec)
+    if not workflow_names():
+        raise CliError(f"the imported modules ({', '.join(args.imports)}) define no workflows")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s"
+        )
+    try:
+        worker = Worker(
+            url, concurrency=args.concurrency, lease=args.lease, poll_interval=args.poll
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.request_stop())
+    worker.run()
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- run

@@ -8,21 +8,26 @@ results. ``execute`` is safe to call from many threads at once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taskloom.authoring.context import Context, find_non_json
-from taskloom.authoring.registry import lookup_workflow, workflow_names
+from taskloom.authoring.registry import lookup_workflow
 from taskloom.authoring.workflow import Workflow
 from taskloom.execution.engine import Engine, register_planner
 from taskloom.execution.result import WorkflowResult
 from taskloom.execution.scheduler import RunExecution
+from taskloom.execution.submission import context_json as _context_json
+from taskloom.execution.submission import resolve_workflow
+from taskloom.journal.base import Journal
+from taskloom.journal.pgconnect import with_schema
 from taskloom.journal.records import RunRecord, RunStatus
-from taskloom.journal.urls import open_journal
+from taskloom.journal.urls import is_postgres_url, open_journal, resolve_url
 from taskloom.planning.dag import DagPlan
+
+if TYPE_CHECKING:
+    from taskloom.execution.client import Client, RemoteRunHandle
 
 logger = logging.getLogger("taskloom")
 
@@ -96,10 +101,33 @@ class DefaultRunner:
     """Executes workflows, recording every run in the journal at ``url``.
 
     ``url`` defaults to ``$TASKLOOM_DATABASE_URL`` or ``sqlite://taskloom.db``.
+
+    With ``execute=True`` (the default) this process executes the runs it
+    starts, on any backend; on PostgreSQL another runner resumes them if
+    this process dies, exactly as on SQLite. With ``execute=False``
+    (PostgreSQL only) the runner is a pure client: runs are queued for
+    ``taskloom worker`` processes, and results arrive by notification.
     """
 
-    def __init__(self, url: str | None = None, config: DefaultRunnerConfig | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        config: DefaultRunnerConfig | None = None,
+        *,
+        execute: bool = True,
+        schema: str | None = None,
+    ) -> None:
         self.config = config or DefaultRunnerConfig()
+        if schema is not None:
+            url = _url_with_schema(url, schema)
+        self._client: Client | None = None
+        if not execute:
+            from taskloom.execution.client import Client
+
+            self._client = Client(url)
+            self.journal: Journal = self._client.journal
+            self.url = self.journal.url
+            return
         self.journal = open_journal(url)
         self.url = self.journal.url
         self._engine = Engine(
@@ -118,10 +146,26 @@ class DefaultRunner:
     def with_config(cls, url: str | None, config: DefaultRunnerConfig) -> DefaultRunner:
         return cls(url, config)
 
+    @classmethod
+    def with_schema(
+        cls,
+        url: str,
+        schema: str,
+        config: DefaultRunnerConfig | None = None,
+        *,
+        execute: bool = True,
+    ) -> DefaultRunner:
+        """A runner whose tables live in PostgreSQL schema ``schema`` (one tenant's)."""
+        return cls(url, config, execute=execute, schema=schema)
+
     # -- running ----------------------------------------------------------
 
-    def start(self, workflow_name: str | Workflow, context: Any = None) -> RunHandle:
+    def start(
+        self, workflow_name: str | Workflow, context: Any = None
+    ) -> RunHandle | RemoteRunHandle:
         """Start a run and return at once with a handle."""
+        if self._client is not None:
+            return self._client.start(workflow_name, context)
         plan = self._plan(workflow_name)
         execution = self._engine.submit(plan, _context_json(context))
         return RunHandle(self, execution)
@@ -134,6 +178,9 @@ class DefaultRunner:
         self, workflow_name: str | Workflow, context: Any = None
     ) -> WorkflowResult:
         """``execute`` for async code: the calling event loop is never blocked."""
+        if self._client is not None:
+            client = self._client
+            return await asyncio.to_thread(client.execute, workflow_name, context)
         plan = self._plan(workflow_name)
         input_json = _context_json(context)
         execution = await asyncio.to_thread(self._engine.submit, plan, input_json)
@@ -141,38 +188,33 @@ class DefaultRunner:
 
     def result(self, run_id: str, timeout: float | None = None) -> WorkflowResult:
         """Wait for any run on this database, including one resumed after a crash."""
+        if self._client is not None:
+            return self._client.result(run_id, timeout)
         return self._engine.wait(run_id, timeout)
 
     def cancel(self, run_id: str) -> bool:
+        """Cancel a run this runner executes (False for runs executed by workers)."""
+        if self._client is not None:
+            return False
         return self._engine.cancel(run_id)
 
     def recover(self) -> list[str]:
         """Resume orphaned runs now (the runner also does this every second)."""
+        if self._client is not None:
+            return []
         resumed: list[str] = self._engine.call(self._engine.recover).result()
         return resumed
 
     def _plan(self, workflow: str | Workflow) -> DagPlan:
-        if isinstance(workflow, Workflow):
-            found = workflow
-        else:
-            if not isinstance(workflow, str):
-                raise TypeError(
-                    f"workflow must be a name (str) or a Workflow, got {type(workflow).__name__}"
-                )
-            found_or_none = lookup_workflow(workflow)
-            if found_or_none is None:
-                known = ", ".join(repr(n) for n in workflow_names()) or "none"
-                raise ValueError(
-                    f"unknown workflow {workflow!r}; registered workflows: {known}. Define it "
-                    "in a WorkflowBuilder block (or import the module that does) first"
-                )
-            found = found_or_none
-        return DagPlan(found, default_timeout=self.config.task_timeout_seconds)
+        return DagPlan(resolve_workflow(workflow), default_timeout=self.config.task_timeout_seconds)
 
     # -- lifecycle --------------------------------------------------------
 
     def shutdown(self) -> None:
         """Finish active runs (up to ``shutdown_timeout_seconds``), then release everything."""
+        if self._client is not None:
+            self._client.close()
+            return
         self._engine.shutdown(wait=True, timeout=self.config.shutdown_timeout_seconds)
 
     def __enter__(self) -> DefaultRunner:
@@ -187,18 +229,11 @@ class DefaultRunner:
         self.shutdown()
 
 
-def _context_json(context: Any) -> str:
-    """Validate a run's input context and turn it into JSON text."""
-    if context is None:
-        return "{}"
-    if isinstance(context, Context):
-        return context.to_json()
-    if isinstance(context, dict):
-        problem = find_non_json(context, "")
-        if problem is not None:
-            raise TypeError(f"context is not JSON-serialisable: {problem}")
-        return json.dumps(context)
-    raise TypeError(f"context must be a taskloom Context or a dict, got {type(context).__name__}")
+def _url_with_schema(url: str | None, schema: str) -> str:
+    resolved = resolve_url(url)
+    if not is_postgres_url(resolved):
+        raise ValueError(f"schema={schema!r} needs a postgresql:// database url, got {resolved!r}")
+    return with_schema(resolved, schema)
 
 
 def _dag_planner(run: RunRecord, engine: Engine) -> DagPlan | None:

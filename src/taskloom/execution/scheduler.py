@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.execution import events
 from taskloom.execution.attempt import Attempt
+from taskloom.execution.decisions import readiness, run_outcome
 from taskloom.execution.handle import TaskHandle
 from taskloom.execution.result import TaskOutcome, WorkflowResult, to_datetime
 from taskloom.execution.slots import SlotLease, SlotPool
@@ -211,23 +212,15 @@ class RunExecution:
         """All dependencies of ``key`` are terminal: skip it, or queue it for a slot."""
         node = self.plan.nodes[key]
         record = self.tasks[key]
-        if node.trigger_rule is None:
-            for dep in node.deps:
-                status = self.tasks[dep].status
-                if status != TaskStatus.COMPLETED:
-                    self._skip(key, f"dependency {dep!r} {status.lower()}")
-                    return
-        else:
-            try:
-                invocation = self.plan.prepare(node, self.outputs, self.run.input_json)
-                should_run = node.trigger_rule.evaluate(self._statuses, invocation.state)
-            except Exception as exc:
-                self._fail_terminal(key, exc, None)
-                return
-            if not should_run:
-                self._skip(key, f"trigger rule {node.trigger_rule} is false")
-                return
-            self.prepared[key] = invocation
+        decision = readiness(self.plan, node, self._statuses, self.outputs, self.run.input_json)
+        if decision.error is not None:
+            self._fail_terminal(key, decision.error, None)
+            return
+        if decision.skip_reason is not None:
+            self._skip(key, decision.skip_reason)
+            return
+        if decision.invocation is not None:
+            self.prepared[key] = decision.invocation
         if record.status == TaskStatus.RETRYING and record.next_retry_at is not None:
             delay = record.next_retry_at - time.time()
             if delay > 0:
@@ -476,22 +469,10 @@ class RunExecution:
         if self._timeout_timer is not None:
             self._timeout_timer.cancel()
             self._timeout_timer = None
-        error: str | None
-        if self._cancel is not None:
-            status, error = self._cancel
-        else:
-            failed = [k for k in self.plan.nodes if self.tasks[k].status == TaskStatus.FAILED]
-            status = RunStatus.FAILED if failed else RunStatus.COMPLETED
-            error = (
-                f"task {self.plan.nodes[failed[0]].label!r} failed: {self.tasks[failed[0]].error}"
-                if failed
-                else None
-            )
-        try:
-            final = self.plan.final_output(self.outputs, self.run.input_json)
-        except Exception as exc:
-            final = self.run.input_json
-            status, error = RunStatus.FAILED, f"could not build the run's result: {exc}"
+        failed = {k: r.error for k, r in self.tasks.items() if r.status == TaskStatus.FAILED}
+        status, final, error = run_outcome(
+            self.plan, failed, self.outputs, self.run.input_json, self._cancel
+        )
         self.run.status, self.run.final_json, self.run.error = status, final, error
         self.run.ended_at = time.time()
         if events.subscribers:

@@ -5,6 +5,8 @@ Accepted forms::
     sqlite:///absolute/path.db     sqlite://relative/path.db
     sqlite://:memory:              memory://
     ...?synchronous=FULL           (SQLite only)
+    postgresql://user:pw@host:5432/db[?schema=NAME]   (also postgres://;
+                                   needs the ``taskloom[postgres]`` extra)
 
 No URL means ``$TASKLOOM_DATABASE_URL`` or ``./taskloom.db``.
 """
@@ -58,10 +60,9 @@ def open_journal(url: str | None = None) -> Journal:
 
         return MemoryJournal(url)
     if scheme in ("postgresql", "postgres"):
-        raise ValueError(
-            f"database url {url!r}: this version of taskloom has no PostgreSQL journal yet; "
-            "use a sqlite:// url"
-        )
+        from taskloom.journal.postgres import PostgresJournal
+
+        return PostgresJournal(url)
     raise ValueError(
         f"unknown database url scheme {scheme!r} in {url!r}; use one of "
         + ", ".join(f"{s}://" for s in SCHEMES)
@@ -91,3 +92,9 @@ def _open_sqlite(url: str, rest: str) -> Journal:
                 f"database url {url!r}: directory {directory!r} does not exist; create it first"
             )
     return SQLiteJournal(path, synchronous=options.get("synchronous", "NORMAL"), url=url)
+
+
+def is_postgres_url(url: str | None) -> bool:
+    """Whether ``url`` (after defaults) names a PostgreSQL journal."""
+    scheme, sep, _ = resolve_url(url).partition("://")
+    return bool(sep) and scheme.lower() in ("postgresql", "postgres")

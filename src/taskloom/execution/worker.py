@@ -1,0 +1,636 @@
+"""A distributed worker: claims ready tasks of shared runs from PostgreSQL and runs them.
+
+Many workers on many machines share the runs started by clients
+(``Client``/``DefaultRunner(url, execute=False)``), task by task:
+
+* **Claiming**: one ``UPDATE ... FOR UPDATE SKIP LOCKED`` statement takes
+  up to the number of free slots, only of the workflow versions this worker
+  registered, so a worker never runs code it does not have.
+* **Waking**: a LISTEN connection pokes the loop when tasks become ready;
+  pokes are coalesced into one claim per loop turn. A slow poll (default
+  every second) is only the fallback that also picks up expired leases.
+* **Leases and fencing**: a claim holds the task for ``lease`` seconds,
+  renewed by a heartbeat every ``lease / 3``. A dead (or frozen) worker's
+  tasks are claimed again once the lease runs out; every claim bumps the
+  task's fence, and a completion is recorded only under the fence it was
+  claimed with, so a late completion from a worker that lost its lease is
+  rejected (and logged) instead of overwriting the new owner's.
+* **Group commit**: every completion of one loop turn is recorded in one
+  transaction, together with the release of dependents, the end of runs
+  and the notifications.
+* **Draining**: :meth:`Worker.request_stop` (SIGTERM in the CLI) stops
+  claiming; running tasks finish and are recorded, then the worker exits.
+
+Readiness and run outcomes are decided by :mod:`taskloom.execution.decisions`,
+the same code the local scheduler uses, so a run means the same thing
+wherever it executes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import os
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from taskloom.authoring.registry import lookup_workflow, workflow_names
+from taskloom.authoring.workflow import Workflow
+from taskloom.execution.attempt import Attempt
+from taskloom.execution.decisions import readiness, run_outcome, tasks_to_inspect
+from taskloom.execution.handle import TaskHandle
+from taskloom.execution.listener import Listener
+from taskloom.execution.liveness import HOSTNAME
+from taskloom.execution.slots import SlotLease, SlotPool
+from taskloom.journal.postgres import PostgresJournal
+from taskloom.journal.postgres_queue import ClaimedTask, Completion, TaskQueue
+from taskloom.journal.records import EventRecord, TaskStatus
+from taskloom.journal.urls import is_postgres_url, resolve_url
+from taskloom.planning import graph
+from taskloom.planning.dag import DagPlan
+from taskloom.planning.plan import Invocation, PlanNode
+
+logger = logging.getLogger("taskloom")
+
+#: After a failed commit the batch is retried this much later (the fence keeps it safe).
+_COMMIT_RETRY_S = 1.0
+
+
+@dataclass(slots=True)
+class _Shape:
+    """What the worker precomputes once per registered workflow version."""
+
+    plan: DagPlan
+    dependents: dict[str, list[str]]
+    sinks: list[str]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A completion waiting for the next group commit, with what follows it."""
+
+    completion: Completion
+    dependents: Sequence[str]
+    after: Callable[[], None] | None
+
+
+class Worker:
+    """Executes the tasks of distributed runs for the workflows it registered."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        workflows: Sequence[Workflow | str] | None = None,
+        concurrency: int = 8,
+        lease: float = 10.0,
+        poll_interval: float = 1.0,
+        task_timeout: float | None = None,
+        thread_pool_size: int | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        url = resolve_url(url)
+        if not is_postgres_url(url):
+            raise ValueError(
+                f"a worker needs a postgresql:// database url, got {url!r}: workers share "
+                "runs through PostgreSQL (a SQLite run is executed by the runner that starts it)"
+            )
+        if not lease > 0:
+            raise ValueError(f"lease={lease!r}: give a positive number of seconds")
+        self.lease = float(lease)
+        self.poll_interval = float(poll_interval)
+        self.worker_id = worker_id or f"{HOSTNAME}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._shapes = {
+            (s.plan.workflow_name, s.plan.workflow_version): s
+            for s in (_shape(w, task_timeout) for w in _workflows(workflows))
+        }
+        if not self._shapes:
+            raise ValueError(
+                "this worker has no workflows to run: define or import them before starting it "
+                "(taskloom worker --import MODULE)"
+            )
+        self.journal = PostgresJournal(url, pool_size=2)
+        self.queue = TaskQueue(self.journal)
+        self.slots = SlotPool(concurrency)
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=thread_pool_size or max(32, 4 * concurrency),
+            thread_name_prefix="taskloom-task",
+        )
+        self.loop = asyncio.new_event_loop()
+        self.running: dict[tuple[str, str], Attempt] = {}
+        self.completed = 0
+        self.rejected = 0
+        self._pending: list[_Pending] = []
+        self._flush_scheduled = False
+        self._claim_scheduled = False
+        self._draining = False
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._callbacks: set[asyncio.Future[Any]] = set()
+        self._stopped = threading.Event()
+        self._listener = Listener(
+            self.journal.conninfo,
+            [self.queue.ready_channel],
+            lambda _channel, _payload: self._poke_threadsafe(),
+            on_reconnect=self._poke_threadsafe,
+            name="taskloom-worker-listen",
+        )
+        self._thread: threading.Thread | None = None
+        self._workflow_keys = self.workflows
+
+    @property
+    def workflows(self) -> list[tuple[str, str]]:
+        """The (name, version) pairs this worker claims tasks of."""
+        return sorted(self._shapes)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> Worker:
+        """Run the worker on a background thread; returns at once."""
+        self._listener.start()
+        self._thread = threading.Thread(target=self._run_loop, name="taskloom-worker", daemon=True)
+        self._thread.start()
+        self.loop.call_soon_threadsafe(self._begin)
+        logger.info(
+            "taskloom worker %s started: %d slot(s), lease %.1f s, workflows %s",
+            self.worker_id,
+            self.slots.capacity,
+            self.lease,
+            ", ".join(f"{n}@{v[:8]}" for n, v in self.workflows),
+        )
+        return self
+
+    def run(self) -> None:
+        """Run until stopped (:meth:`request_stop`, or SIGTERM via the CLI)."""
+        if self._thread is None:
+            self.start()
+        self.wait()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker has drained and stopped; False on timeout."""
+        # Short waits keep the main thread responsive to signals.
+        deadline = None if timeout is None else self.loop.time() + timeout
+        while not self._stopped.wait(0.2):
+            if deadline is not None and self.loop.time() >= deadline:
+                return False
+        return True
+
+    def request_stop(self) -> None:
+        """Stop claiming; exit once running tasks are recorded. Safe from signal handlers."""
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._begin_drain)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Drain and stop, waiting for it."""
+        self.request_stop()
+        self.wait(timeout)
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            self._listener.stop()
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.journal.close()
+            self.loop.close()
+            self._stopped.set()
+
+    def _begin(self) -> None:
+        self._heartbeat()
+        self._poll()
+
+    def _begin_drain(self) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        logger.info(
+            "taskloom worker %s draining: %d task(s) still running",
+            self.worker_id,
+            len(self.running),
+        )
+        poll = self._timers.pop("poll", None)
+        if poll is not None:
+            poll.cancel()
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if self._draining and not self.running and not self._pending and not self._callbacks:
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+            logger.info(
+                "taskloom worker %s stopped: %d task(s) recorded, %d late completion(s) rejected",
+                self.worker_id,
+                self.completed,
+                self.rejected,
+            )
+            self.loop.stop()
+
+    # -- waking and claiming ------------------------------------------------
+
+    def _poke_threadsafe(self) -> None:
+        if not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
+                self.loop.call_soon_threadsafe(self._poke)
+
+    def _poke(self) -> None:
+        """Ask for one claim this loop turn, however many wake-ups arrive."""
+        if not self._claim_scheduled and not self._draining:
+            self._claim_scheduled = True
+            self.loop.call_soon(self._claim)
+
+    def _poll(self) -> None:
+        """The fallback: claim what no notification announced, and expired leases."""
+        self._claim(expired=True)
+        self._poke()
+        self._timers["poll"] = self.loop.call_later(self.poll_interval, self._poll)
+
+    def _heartbeat(self) -> None:
+        if self.running or self._pending:
+            try:
+                self.queue.renew_leases(self.worker_id, self.lease)
+            except Exception:
+                logger.exception("taskloom worker %s could not renew its leases", self.worker_id)
+        self._timers["heartbeat"] = self.loop.call_later(self.lease / 3, self._heartbeat)
+
+    def _claim(self, expired: bool = False) -> None:
+        if not expired:
+            self._claim_scheduled = False
+        if self._draining:
+            return
+        free = self.slots.capacity - self.slots.in_use - self.slots.waiting
+        if free <= 0:
+            return
+        try:
+            claimed = self.queue.claim(
+                self.worker_id, free, self.lease, self._workflow_keys, expired=expired
+            )
+        except Exception:
+            logger.exception("taskloom worker %s could not claim tasks", self.worker_id)
+            return
+        if claimed:
+            self._start(claimed)
+
+    def _start(self, claimed: list[ClaimedTask]) -> None:
+        """Decide each claimed task (run, skip, fail) from its dependencies' states."""
+        needed: list[tuple[str, str]] = []
+        for claim in claimed:
+            node = self._shapes[(claim.workflow_name, claim.workflow_version)].plan.nodes[
+                claim.task_key
+            ]
+            needed.extend((claim.run_id, key) for key in tasks_to_inspect(node))
+        try:
+            states = self.queue.task_states(needed)
+        except Exception:
+            # The claims stay ours until the lease runs out; then they are retried.
+            logger.exception("taskloom worker %s could not read task states", self.worker_id)
+            return
+        for claim in claimed:
+            shape = self._shapes[(claim.workflow_name, claim.workflow_version)]
+            node = shape.plan.nodes[claim.task_key]
+            if claim.reclaimed:
+                logger.info(
+                    "task %r of run %s: its previous owner's lease expired; running it again",
+                    node.label,
+                    claim.run_id,
+                )
+            statuses: dict[str, str] = {}
+            outputs: dict[str, str] = {}
+            for key in tasks_to_inspect(node):
+                status, output = states[(claim.run_id, key)]
+                statuses[key] = status
+                if status == TaskStatus.COMPLETED and output is not None:
+                    outputs[key] = output
+            decision = readiness(shape.plan, node, statuses, outputs, claim.input_json)
+            if decision.error is not None:
+                self._fail(claim, shape, node, decision.error, None, attempted=False)
+                continue
+            if decision.skip_reason is not None:
+                self._record(
+                    Completion(
+                        claim.run_id,
+                        claim.task_key,
+                        claim.fence,
+                        TaskStatus.SKIPPED,
+                        attempted=False,
+                        event_kind="task_skipped",
+                        event_data=json.dumps({"reason": decision.skip_reason}),
+                    ),
+                    shape.dependents[claim.task_key],
+                )
+                continue
+            invocation = decision.invocation
+            if invocation is None:
+                try:
+                    invocation = shape.plan.prepare(node, outputs, claim.input_json)
+                except Exception as exc:
+                    self._fail(claim, shape, node, exc, None, attempted=False)
+                    continue
+            self._launch(claim, shape, node, invocation)
+
+    # -- attempts -----------------------------------------------------------
+
+    def _launch(
+        self, claim: ClaimedTask, shape: _Shape, node: PlanNode, invocation: Invocation
+    ) -> None:
+        def granted() -> None:
+            lease = SlotLease(self.slots)
+            handle = (
+                TaskHandle(lease, self.loop, node.label)
+                if node.handle_parameter is not None
+                else None
+            )
+
+            def done(attempt: Attempt, value: Any, error: BaseException | None) -> None:
+                self._attempt_done(claim, shape, attempt, value, error)
+
+            attempt = Attempt(node, invocation, lease, handle, self.loop, self.executor, done)
+            self.running[(claim.run_id, claim.task_key)] = attempt
+            attempt.start()
+
+        self.slots.request(node.priority, granted)
+
+    def _attempt_done(
+        self,
+        claim: ClaimedTask,
+        shape: _Shape,
+        attempt: Attempt,
+        value: Any,
+        error: BaseException | None,
+    ) -> None:
+        self.running.pop((claim.run_id, claim.task_key), None)
+        node = attempt.node
+        if error is None:
+            try:
+                output = shape.plan.encode(node, attempt.invocation, value)
+            except Exception as exc:
+                error = exc
+            else:
+                after = None
+                if node.on_success is not None:
+                    on_success = node.on_success
+                    state = shape.plan.callback_state(attempt.invocation, output)
+                    after = lambda: self._callback(node, on_success, node.label, state)  # noqa: E731
+                self._record(
+                    Completion(
+                        claim.run_id,
+                        claim.task_key,
+                        claim.fence,
+                        TaskStatus.COMPLETED,
+                        output_json=output,
+                        event_kind="task_succeeded",
+                        event_data=json.dumps({"attempt": claim.attempt, "worker": self.worker_id}),
+                    ),
+                    shape.dependents[claim.task_key],
+                    after,
+                )
+                return
+        if isinstance(error, Exception) and node.retry.should_retry(claim.attempt, error):
+            delay = max(0.0, node.retry.calculate_delay(claim.attempt))
+            description = _describe(error)
+            logger.info(
+                "task %r of run %s failed (attempt %d), retrying in %.3f s: %s",
+                node.label,
+                claim.run_id,
+                claim.attempt,
+                delay,
+                description,
+            )
+            self._record(
+                Completion(
+                    claim.run_id,
+                    claim.task_key,
+                    claim.fence,
+                    TaskStatus.RETRYING,
+                    error=description,
+                    traceback=_format_traceback(error),
+                    delay=delay,
+                    event_kind="task_retry",
+                    event_data=json.dumps(
+                        {"attempt": claim.attempt, "delay": delay, "error": description}
+                    ),
+                ),
+                (),
+                # The durable timer is the row's ready_at; this local one just claims on time.
+                lambda: self._wake_later(delay),
+            )
+            return
+        self._fail(claim, shape, node, error, attempt.invocation)
+
+    def _fail(
+        self,
+        claim: ClaimedTask,
+        shape: _Shape,
+        node: PlanNode,
+        error: BaseException,
+        invocation: Invocation | None,
+        attempted: bool = True,
+    ) -> None:
+        description = _describe(error)
+        logger.warning(
+            "task %r of run %s failed after %d attempt(s): %s",
+            node.label,
+            claim.run_id,
+            claim.attempt,
+            description,
+        )
+        after = None
+        if node.on_failure is not None:
+            on_failure = node.on_failure
+            state = shape.plan.callback_state(invocation, None) if invocation else None
+            after = lambda: self._callback(node, on_failure, node.label, description, state)  # noqa: E731
+        self._record(
+            Completion(
+                claim.run_id,
+                claim.task_key,
+                claim.fence,
+                TaskStatus.FAILED,
+                error=description,
+                traceback=_format_traceback(error),
+                attempted=attempted,
+                event_kind="task_failed",
+                event_data=json.dumps({"error": description}),
+            ),
+            shape.dependents[claim.task_key],
+            after,
+        )
+
+    def _wake_later(self, delay: float) -> None:
+        if not self._draining:
+            self.loop.call_later(delay, self._poke)
+
+    # -- group commit -------------------------------------------------------
+
+    def _record(
+        self,
+        completion: Completion,
+        dependents: Sequence[str],
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        self._pending.append(_Pending(completion, dependents, after))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            accepted, newly_ready = self._commit(batch)
+        except Exception:
+            logger.exception(
+                "taskloom worker %s could not record %d completion(s); retrying in %.1f s",
+                self.worker_id,
+                len(batch),
+                _COMMIT_RETRY_S,
+            )
+            self._pending = batch + self._pending
+            self._flush_scheduled = True
+            self.loop.call_later(_COMMIT_RETRY_S, self._flush)
+            return
+        for item in batch:
+            c = item.completion
+            if (c.run_id, c.task_key) not in accepted:
+                self.rejected += 1
+                logger.warning(
+                    "late completion rejected: task %r of run %s (fence %d, outcome %s) is no "
+                    "longer owned by worker %s -- its lease expired and another worker claimed it",
+                    c.task_key,
+                    c.run_id,
+                    c.fence,
+                    c.status,
+                    self.worker_id,
+                )
+                continue
+            self.completed += 1
+            if item.after is not None:
+                try:
+                    item.after()
+                except Exception:
+                    logger.exception("taskloom internal error after a commit")
+        if newly_ready or not self._draining:
+            self._poke()
+        self._maybe_done()
+
+    def _commit(self, batch: list[_Pending]) -> tuple[set[tuple[str, str]], int]:
+        """One transaction: fenced outcomes, released dependents, finished runs, events."""
+        queue = self.queue
+        with self.journal.transaction(pipeline=True) as conn:
+            accepted, now = queue.complete(conn, self.worker_id, [p.completion for p in batch])
+            events: list[EventRecord] = []
+            released: list[tuple[str, str]] = []
+            closing: list[str] = []
+            for item in batch:
+                c = item.completion
+                if (c.run_id, c.task_key) not in accepted:
+                    continue
+                events.append(EventRecord(c.run_id, c.event_kind, now, c.task_key, c.event_data))
+                if c.status in TaskStatus.TERMINAL:
+                    closing.append(c.run_id)
+                    released.extend((c.run_id, child) for child in item.dependents)
+            newly_ready = queue.release_dependents(conn, released)
+            for finished in queue.close_tasks(conn, closing):
+                shape = self._shapes[(finished.workflow_name, finished.workflow_version)]
+                rows = queue.outcome_rows(conn, finished.run_id, shape.sinks)
+                failed = {key: error for key, status, _, error in rows if status == "Failed"}
+                outputs = {
+                    key: output
+                    for key, status, output, _ in rows
+                    if status == TaskStatus.COMPLETED and output is not None
+                }
+                status, final, error = run_outcome(shape.plan, failed, outputs, finished.input_json)
+                ended = queue.finish_run(conn, finished.run_id, status, final, error)
+                if ended is not None:
+                    events.append(
+                        EventRecord(
+                            finished.run_id,
+                            "run_finished",
+                            ended,
+                            None,
+                            json.dumps({"status": status}),
+                        )
+                    )
+                    queue.notify(conn, queue.done_channel, finished.run_id)
+                    logger.info(
+                        "run %s of %r finished: %s",
+                        finished.run_id,
+                        shape.plan.workflow_name,
+                        status,
+                    )
+            queue.insert_events(conn, events)
+            if newly_ready:
+                queue.notify(conn, queue.ready_channel)
+        return accepted, newly_ready
+
+    # -- callbacks ----------------------------------------------------------
+
+    def _callback(self, node: PlanNode, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a user callback isolated from the task: errors are logged, never raised."""
+        loop = self.loop
+
+        async def call() -> None:
+            try:
+                if asyncio.iscoroutinefunction(fn):
+                    await fn(*args)
+                else:
+                    result = await loop.run_in_executor(self.executor, lambda: fn(*args))
+                    if asyncio.iscoroutine(result):
+                        await result
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                logger.exception(
+                    "callback %s of task %r raised; the task's outcome is unchanged",
+                    getattr(fn, "__name__", fn),
+                    node.label,
+                )
+
+        future = loop.create_task(call())
+        self._callbacks.add(future)
+
+        def forget(done: asyncio.Future[Any]) -> None:
+            self._callbacks.discard(done)
+            self._maybe_done()
+
+        future.add_done_callback(forget)
+
+
+def _workflows(selected: Sequence[Workflow | str] | None) -> list[Workflow]:
+    if selected is None:
+        found = [lookup_workflow(name) for name in workflow_names()]
+        return [w for w in found if w is not None]
+    result: list[Workflow] = []
+    for item in selected:
+        if isinstance(item, Workflow):
+            result.append(item)
+            continue
+        workflow = lookup_workflow(item)
+        if workflow is None:
+            known = ", ".join(repr(n) for n in workflow_names()) or "none"
+            raise ValueError(f"unknown workflow {item!r}; registered workflows: {known}")
+        result.append(workflow)
+    return result
+
+
+def _shape(workflow: Workflow, task_timeout: float | None) -> _Shape:
+    plan = DagPlan(workflow, default_timeout=task_timeout)
+    dependents = graph.dependents_of({k: n.deps for k, n in plan.nodes.items()})
+    sinks = [k for k in plan.nodes if not dependents[k]]
+    return _Shape(plan, {k: list(v) for k, v in dependents.items()}, sinks)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _format_traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))

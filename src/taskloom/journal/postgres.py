@@ -1,0 +1,344 @@
+"""The shared journal: PostgreSQL, for many processes on many machines.
+
+Same records and semantics as the SQLite journal (one transaction per
+:meth:`write`, compare-and-set :meth:`claim_run`), so a ``DefaultRunner``
+on a ``postgresql://`` URL behaves exactly as on SQLite. The distributed
+task queue (:mod:`taskloom.journal.postgres_queue`) works on the same tables.
+
+Why it is built this way:
+
+* A ``psycopg_pool`` pool of autocommit connections: the engine's loop
+  thread writes while callers read from theirs, and a read needs no
+  ``BEGIN``/``COMMIT`` round trips; writes open an explicit transaction.
+* Tables live in one schema, chosen with ``?schema=NAME`` (or the
+  connection's ``search_path``, as in a tenant's connection string). The
+  pool's ``configure`` callback sets ``search_path`` on every new connection,
+  so the SQL files never name a schema.
+* Migrations run under ``pg_advisory_xact_lock`` keyed on the schema, in one
+  transaction with the version bump: many processes can open a fresh
+  database at once and the schema is migrated exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from taskloom.errors import JournalError
+from taskloom.journal.base import Journal
+from taskloom.journal.pgconnect import channel, connect, psycopg_module, quote_ident, split_url
+from taskloom.journal.records import (
+    Batch,
+    EventRecord,
+    RunnerRecord,
+    RunRecord,
+    SignalRecord,
+    TaskRecord,
+)
+from taskloom.journal.sqlfiles import load_queries, read_script
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+logger = logging.getLogger("taskloom")
+
+#: Schema migrations in order; the index + 1 is the schema version.
+MIGRATIONS: tuple[str, ...] = (
+    "postgres_001_initial.sql",
+    "postgres_002_task_queue.sql",
+    "postgres_003_cache_signals.sql",
+)
+
+
+class PostgresJournal(Journal):
+    """Journal stored in PostgreSQL tables of one schema."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 4,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        self.url = url
+        conninfo, url_schema = split_url(url)
+        self.conninfo = conninfo
+        explicit = schema if schema is not None else url_schema
+        self._q = load_queries("postgres_queries.sql")
+        self._errors: type[Exception] = psycopg_module().Error
+        try:
+            self.schema = self._migrate(explicit)
+        except self._errors as exc:
+            raise JournalError(
+                f"cannot open the PostgreSQL journal at {self._where}: {exc}"
+            ) from exc
+        self.pool = self._open_pool(pool_size, connect_timeout)
+        self._closed = threading.Event()
+
+    @property
+    def _where(self) -> str:
+        """The URL without its password, for messages."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        if parts.password:
+            return self.url.replace(f":{parts.password}@", ":***@", 1)
+        return self.url
+
+    # -- schema -----------------------------------------------------------
+
+    def _migrate(self, explicit: str | None) -> str:
+        """Create/upgrade the tables; returns the schema they live in."""
+        with connect(self.conninfo) as conn:
+            if explicit is not None:
+                conn.execute(f"SET search_path TO {quote_ident(explicit)}")
+            with conn.transaction():
+                schema = explicit
+                if schema is None:
+                    row = conn.execute(self._q["current_schema"]).fetchone()
+                    if row is None or row[0] is None:
+                        raise JournalError(
+                            f"the connection to {self._where} has no usable schema on its "
+                            "search_path; add ?schema=NAME to the URL"
+                        )
+                    schema = str(row[0])
+                conn.execute(self._q["migration_lock"], (schema,))
+                exists = conn.execute(self._q["schema_exists"], (schema,)).fetchone()
+                if not (exists and exists[0]):
+                    conn.execute(f"CREATE SCHEMA {quote_ident(schema)}")
+                conn.execute(self._q["schema_version_table"])
+                version = _scalar(conn.execute(self._q["schema_version"]).fetchone())
+                if version > len(MIGRATIONS):
+                    raise JournalError(
+                        f"the journal in schema {schema!r} at {self._where} has schema version "
+                        f"{version}, newer than this taskloom knows ({len(MIGRATIONS)}); "
+                        "upgrade taskloom"
+                    )
+                for number, filename in enumerate(MIGRATIONS[version:], start=version + 1):
+                    conn.execute(read_script(filename))
+                    conn.execute(self._q["record_schema_version"], (number,))
+                    logger.info("taskloom: schema %r migrated to version %d", schema, number)
+        return schema
+
+    def _open_pool(self, size: int, timeout: float) -> ConnectionPool[Any]:
+        from psycopg_pool import ConnectionPool
+
+        search_path = f"SET search_path TO {quote_ident(self.schema)}"
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(search_path)
+
+        return ConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=max(1, size),
+            kwargs={"autocommit": True},
+            configure=configure,
+            timeout=timeout,
+            open=True,
+            name=f"taskloom-{self.schema}",
+        )
+
+    @property
+    def schema_version(self) -> int:
+        """The newest migration applied to this schema."""
+        with self.pool.connection() as conn:
+            return _scalar(conn.execute(self._q["schema_version"]).fetchone())
+
+    def channel(self, base: str) -> str:
+        """This schema's NOTIFY channel named ``base`` (see :func:`pgconnect.channel`)."""
+        return channel(base, self.schema)
+
+    # -- plumbing ---------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, pipeline: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection inside one transaction; psycopg errors become JournalError.
+
+        With ``pipeline`` the statements are sent without waiting for each
+        other's results until one is fetched, which saves round trips on the
+        hot paths (submitting a run, recording completions).
+        """
+        try:
+            with self.pool.connection() as conn:
+                if pipeline:
+                    with conn.pipeline(), conn.transaction():
+                        yield conn
+                else:
+                    with conn.transaction():
+                        yield conn
+        except self._errors as exc:
+            raise JournalError(f"cannot write the journal at {self._where}: {exc}") from exc
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled autocommit connection (one statement = one transaction)."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except self._errors as exc:
+            raise JournalError(f"cannot use the journal at {self._where}: {exc}") from exc
+
+    def _read(self, query: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            with self.pool.connection() as conn:
+                rows: list[Any] = conn.execute(self._q[query], params).fetchall()
+                return rows
+        except self._errors as exc:
+            raise JournalError(f"cannot read the journal at {self._where}: {exc}") from exc
+
+    # -- writes -----------------------------------------------------------
+
+    def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                self._q["insert_run"],
+                (
+                    run.run_id,
+                    run.workflow_name,
+                    run.workflow_version,
+                    run.kind,
+                    run.status,
+                    run.input_json,
+                    run.final_json,
+                    run.error,
+                    run.owner_id,
+                    run.created_at,
+                    run.ended_at,
+                ),
+            )
+            if tasks:
+                with conn.cursor() as cur:
+                    cur.executemany(self._q["upsert_task"], [_task_row(t) for t in tasks])
+
+    def write(self, batch: Batch) -> None:
+        if not batch:
+            return
+        with self.transaction() as conn, conn.cursor() as cur:
+            if batch.tasks:
+                cur.executemany(self._q["upsert_task"], [_task_row(t) for t in batch.tasks])
+            if batch.events:
+                cur.executemany(
+                    self._q["insert_event"],
+                    [(e.run_id, e.task_key, e.kind, e.at, e.data_json) for e in batch.events],
+                )
+            if batch.runs:
+                cur.executemany(
+                    self._q["update_run"],
+                    [(r.status, r.final_json, r.error, r.ended_at, r.run_id) for r in batch.runs],
+                )
+
+    # -- signal inbox (step workflows) -------------------------------------
+
+    def send_signal(self, run_id: str, name: str, payload_json: str, at: float) -> int:
+        with self.transaction() as conn:
+            # Serialise inserts so ids grow in commit order: a run reading its
+            # inbox "after id N" must never miss a signal committed late.
+            conn.execute(self._q["signal_lock"])
+            row = conn.execute(self._q["insert_signal"], (run_id, name, payload_json, at))
+            return _scalar(row.fetchone())
+
+    def get_signals(self, run_id: str, after_id: int = 0) -> list[SignalRecord]:
+        return [SignalRecord(*row) for row in self._read("get_signals", (run_id, after_id))]
+
+    def signals_after(self, after_id: int) -> list[tuple[int, str]]:
+        return [(int(i), str(r)) for i, r in self._read("signals_after", (after_id,))]
+
+    def latest_signal_id(self) -> int:
+        return _scalar(self._read("latest_signal_id", ())[0])
+
+    # -- result cache -----------------------------------------------------
+
+    def cache_get(self, key: str, now: float) -> str | None:
+        rows = self._read("cache_get", (key, now))
+        return str(rows[0][0]) if rows else None
+
+    def cache_put(self, key: str, value_json: str, expires_at: float) -> None:
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute(self._q["cache_put"], (key, value_json, now, expires_at))
+            conn.execute(self._q["cache_purge"], (now,))
+
+    # -- reads ------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        rows = self._read("get_run", (run_id,))
+        return RunRecord(*rows[0]) if rows else None
+
+    def list_runs(self, limit: int = 20, status: str | None = None) -> list[RunRecord]:
+        if status is None:
+            rows = self._read("list_runs", (limit,))
+        else:
+            rows = self._read("list_runs_by_status", (status, limit))
+        return [RunRecord(*row) for row in rows]
+
+    def get_tasks(self, run_id: str) -> list[TaskRecord]:
+        return [TaskRecord(*row) for row in self._read("get_tasks", (run_id,))]
+
+    def get_events(self, run_id: str) -> list[EventRecord]:
+        return [EventRecord(*row) for row in self._read("get_events", (run_id,))]
+
+    def unfinished_runs(self) -> list[RunRecord]:
+        return [RunRecord(*row) for row in self._read("unfinished_runs", ())]
+
+    # -- ownership --------------------------------------------------------
+
+    def register_runner(self, runner: RunnerRecord) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                self._q["upsert_runner"],
+                (
+                    runner.runner_id,
+                    runner.hostname,
+                    runner.pid,
+                    runner.started_at,
+                    runner.heartbeat_at,
+                ),
+            )
+
+    def heartbeat(self, runner_id: str, at: float) -> None:
+        with self.transaction() as conn:
+            conn.execute(self._q["heartbeat"], (at, runner_id))
+
+    def unregister_runner(self, runner_id: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(self._q["delete_runner"], (runner_id,))
+
+    def list_runners(self) -> list[RunnerRecord]:
+        return [RunnerRecord(*row) for row in self._read("list_runners", ())]
+
+    def claim_run(self, run_id: str, new_owner: str, expected_owner: str | None) -> bool:
+        with self.transaction() as conn:
+            cursor = conn.execute(self._q["claim_run"], (new_owner, run_id, expected_owner))
+            return cursor.rowcount == 1
+
+    def close(self) -> None:
+        if not self._closed.is_set():
+            self._closed.set()
+            self.pool.close()
+
+
+def _scalar(row: Sequence[Any] | None) -> int:
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+def _task_row(t: TaskRecord) -> tuple[Any, ...]:
+    return (
+        t.run_id,
+        t.task_key,
+        t.status,
+        t.attempt,
+        t.next_retry_at,
+        t.started_at,
+        t.ended_at,
+        t.output_json,
+        t.error,
+        t.traceback,
+        t.seq,
+    )

@@ -1,0 +1,270 @@
+"""The distributed task queue: SQL primitives on the PostgreSQL journal's tables.
+
+A run created here is *distributed*: no process owns it; each of its task
+rows is claimed by whichever worker gets to it first. This module knows the
+tables and nothing of plans -- the worker (:mod:`taskloom.execution.worker`)
+composes these primitives into claims and group-committed completions.
+
+Two notification channels per schema carry the wake-ups:
+``taskloom_ready_<schema>`` (a task became claimable) and
+``taskloom_run_done_<schema>`` (payload: the run id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from taskloom.journal.records import EventRecord, RunRecord
+from taskloom.journal.sqlfiles import load_queries
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from taskloom.journal.postgres import PostgresJournal
+
+READY = "taskloom_ready"
+RUN_DONE = "taskloom_run_done"
+
+
+def workflow_key(name: str, version: str) -> str:
+    """How a task row names its run's workflow version (what claims filter on)."""
+    return f"{name}@{version}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTask:
+    """The shape of one task of a new distributed run."""
+
+    key: str
+    deps: int
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """A task row this worker now owns, with what it needs to run it."""
+
+    run_id: str
+    task_key: str
+    attempt: int
+    fence: int
+    reclaimed: bool
+    workflow_name: str
+    workflow_version: str
+    input_json: str
+
+
+@dataclass(slots=True)
+class Completion:
+    """The outcome of one claimed task, to be recorded under its fence.
+
+    ``status`` is Completed, Failed, Skipped, or Retrying (then ``delay`` is
+    the backoff before it may be claimed again).
+    """
+
+    run_id: str
+    task_key: str
+    fence: int
+    status: str
+    output_json: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    delay: float = 0.0
+    #: False when the task was decided without running (skipped, bad trigger rule).
+    attempted: bool = True
+    event_kind: str = ""
+    event_data: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedCount:
+    """A run whose last open task was just counted off."""
+
+    run_id: str
+    workflow_name: str
+    workflow_version: str
+    input_json: str
+
+
+class TaskQueue:
+    """Queue operations over a :class:`PostgresJournal`'s pool and schema."""
+
+    def __init__(self, journal: PostgresJournal) -> None:
+        self.journal = journal
+        self._q = load_queries("postgres_queue.sql")
+        self.ready_channel = journal.channel(READY)
+        self.done_channel = journal.channel(RUN_DONE)
+
+    # -- submitting ---------------------------------------------------------
+
+    def enqueue_run(self, run: RunRecord, tasks: Sequence[QueuedTask]) -> None:
+        """Insert a distributed run and all its task rows in one transaction, then wake workers."""
+        with self.journal.transaction(pipeline=True) as conn:
+            conn.execute(
+                self._q["insert_queued_run"],
+                {
+                    "run_id": run.run_id,
+                    "name": run.workflow_name,
+                    "version": run.workflow_version,
+                    "kind": run.kind,
+                    "input_json": run.input_json,
+                    "created_at": run.created_at,
+                    "open_tasks": len(tasks),
+                },
+            )
+            conn.execute(
+                self._q["insert_queued_tasks"],
+                {
+                    "run_id": run.run_id,
+                    "keys": [t.key for t in tasks],
+                    "deps": [t.deps for t in tasks],
+                    "priorities": [t.priority for t in tasks],
+                    "workflow": workflow_key(run.workflow_name, run.workflow_version),
+                },
+            )
+            self.insert_events(conn, [EventRecord(run.run_id, "run_started", run.created_at)])
+            self.notify(conn, self.ready_channel)
+
+    # -- claiming -----------------------------------------------------------
+
+    def claim(
+        self,
+        me: str,
+        limit: int,
+        lease: float,
+        workflows: Sequence[tuple[str, str]],
+        *,
+        expired: bool = False,
+    ) -> list[ClaimedTask]:
+        """Claim up to ``limit`` ready tasks (or, with ``expired``, tasks whose lease ran out)
+        of the given (name, version) workflows."""
+        if limit <= 0 or not workflows:
+            return []
+        # One statement is its own transaction: no BEGIN/COMMIT round trips.
+        with self.journal.connection() as conn:
+            rows = conn.execute(
+                self._q["claim_expired" if expired else "claim_ready"],
+                {
+                    "me": me,
+                    "limit": limit,
+                    "lease": lease,
+                    "workflows": [workflow_key(*w) for w in workflows],
+                },
+            ).fetchall()
+        return [
+            ClaimedTask(
+                run_id=r[0],
+                task_key=r[1],
+                attempt=r[2],
+                fence=r[3],
+                reclaimed=r[4] == "Running",
+                workflow_name=r[5],
+                workflow_version=r[6],
+                input_json=r[7],
+            )
+            for r in rows
+        ]
+
+    def task_states(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """``(run_id, key) -> (status, output_json)`` for the given tasks."""
+        if not pairs:
+            return {}
+        with self.journal.connection() as conn:
+            rows = conn.execute(
+                self._q["task_states"], ([p[0] for p in pairs], [p[1] for p in pairs])
+            ).fetchall()
+        return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+
+    def renew_leases(self, me: str, lease: float) -> int:
+        """Extend the lease of every task ``me`` still owns; returns how many."""
+        with self.journal.connection() as conn:
+            return conn.execute(self._q["renew_leases"], (lease, me)).rowcount
+
+    # -- completing (inside the caller's transaction) -----------------------
+
+    def complete(
+        self, conn: psycopg.Connection[Any], me: str, completions: Sequence[Completion]
+    ) -> tuple[set[tuple[str, str]], float]:
+        """Record outcomes under their fences; returns the accepted keys and the db time."""
+        rows = conn.execute(
+            self._q["complete_tasks"],
+            {
+                "me": me,
+                "run_ids": [c.run_id for c in completions],
+                "keys": [c.task_key for c in completions],
+                "fences": [c.fence for c in completions],
+                "statuses": [c.status for c in completions],
+                "outputs": [c.output_json for c in completions],
+                "errors": [c.error for c in completions],
+                "tracebacks": [c.traceback for c in completions],
+                "delays": [c.delay for c in completions],
+                "attempted": [c.attempted for c in completions],
+            },
+        ).fetchall()
+        now = float(rows[0][2]) if rows else 0.0
+        return {(r[0], r[1]) for r in rows}, now
+
+    def release_dependents(
+        self, conn: psycopg.Connection[Any], pairs: Sequence[tuple[str, str]]
+    ) -> int:
+        """Count a finished dependency off each ``(run_id, key)``; returns how many became ready."""
+        if not pairs:
+            return 0
+        run_ids, keys = [p[0] for p in pairs], [p[1] for p in pairs]
+        conn.execute(self._q["lock_dependents"], (run_ids, keys))
+        rows = conn.execute(
+            self._q["release_dependents"], ([p[0] for p in pairs], [p[1] for p in pairs])
+        ).fetchall()
+        return sum(1 for r in rows if r[0] == "Ready")
+
+    def close_tasks(
+        self, conn: psycopg.Connection[Any], run_ids: Sequence[str]
+    ) -> list[FinishedCount]:
+        """Count finished tasks off their runs; returns the runs with none left open."""
+        if not run_ids:
+            return []
+        conn.execute(self._q["lock_runs"], (list(run_ids),))
+        rows = conn.execute(self._q["close_tasks"], (list(run_ids),)).fetchall()
+        return [FinishedCount(r[0], r[2], r[3], r[4]) for r in rows if r[1] <= 0]
+
+    def outcome_rows(
+        self, conn: psycopg.Connection[Any], run_id: str, sinks: Sequence[str]
+    ) -> list[tuple[str, str, str | None, str | None]]:
+        """``(key, status, output_json, error)`` of a run's failed tasks and sinks."""
+        rows: list[tuple[str, str, str | None, str | None]] = conn.execute(
+            self._q["outcome_rows"], (run_id, list(sinks))
+        ).fetchall()
+        return rows
+
+    def finish_run(
+        self,
+        conn: psycopg.Connection[Any],
+        run_id: str,
+        status: str,
+        final_json: str,
+        error: str | None,
+    ) -> float | None:
+        """Mark the run ended; returns its end time (None if it had already ended)."""
+        row = conn.execute(self._q["finish_run"], (status, final_json, error, run_id)).fetchone()
+        return float(row[0]) if row else None
+
+    def insert_events(self, conn: psycopg.Connection[Any], events: Sequence[EventRecord]) -> None:
+        if events:
+            conn.execute(
+                self._q["insert_events"],
+                (
+                    [e.run_id for e in events],
+                    [e.task_key for e in events],
+                    [e.kind for e in events],
+                    [e.at for e in events],
+                    [e.data_json for e in events],
+                ),
+            )
+
+    def notify(self, conn: psycopg.Connection[Any], channel: str, payload: str = "") -> None:
+        """NOTIFY on commit (PostgreSQL folds identical notifications of one transaction)."""
+        conn.execute(self._q["notify"], (channel, payload))

@@ -1,0 +1,172 @@
+-- Named queries of the distributed task queue (PostgreSQL only).
+-- Times are taken from the database clock (clock_timestamp, epoch seconds),
+-- never from the worker's, so leases mean the same on every machine.
+
+-- name: insert_queued_run
+INSERT INTO runs (run_id, workflow_name, workflow_version, kind, status, input_json,
+                  owner_id, created_at, distributed, open_tasks)
+VALUES (%(run_id)s, %(name)s, %(version)s, %(kind)s, 'Running', %(input_json)s,
+        NULL, %(created_at)s, true, %(open_tasks)s);
+
+-- name: insert_queued_tasks
+-- Roots are Ready at once; every other task waits for remaining_deps to reach 0.
+INSERT INTO task_runs (run_id, task_key, status, attempt, seq, remaining_deps, ready_at,
+                       priority, workflow)
+SELECT %(run_id)s, k.key, CASE WHEN k.deps = 0 THEN 'Ready' ELSE 'Pending' END, 0,
+       (k.ord - 1)::int, k.deps,
+       CASE WHEN k.deps = 0 THEN extract(epoch FROM clock_timestamp())::float8 END, k.priority,
+       %(workflow)s
+FROM unnest(%(keys)s::text[], %(deps)s::int[], %(priorities)s::int[])
+     WITH ORDINALITY AS k(key, deps, priority, ord);
+
+-- name: notify
+SELECT pg_notify(%s, %s);
+
+-- name: claim_ready
+-- One statement claims up to %(limit)s ready tasks, highest priority first,
+-- of the workflow versions the worker registered. SKIP LOCKED lets many
+-- workers claim at once without waiting for each other; every claim bumps
+-- the fence. The scan starts from the small partial index of ready rows.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+picked AS (
+    SELECT t.run_id, t.task_key, t.status AS old_status
+    FROM task_runs t
+    WHERE t.status IN ('Ready', 'Retrying')
+      AND t.ready_at <= (SELECT now FROM clock)
+      AND t.workflow = ANY(%(workflows)s::text[])
+    ORDER BY t.priority DESC, t.ready_at
+    LIMIT %(limit)s
+    FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE task_runs t
+SET status = 'Running',
+    claimed_by = %(me)s,
+    fence = t.fence + 1,
+    attempt = t.attempt + 1,
+    lease_until = clock.now + %(lease)s,
+    started_at = clock.now,
+    ended_at = NULL,
+    next_retry_at = NULL
+FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
+WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
+RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
+          r.workflow_name, r.workflow_version, r.input_json;
+
+-- name: claim_expired
+-- Tasks whose owner's lease ran out (the owner died or froze). Run from the
+-- fallback poll only: nothing notifies about a lease expiring.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+picked AS (
+    SELECT t.run_id, t.task_key, t.status AS old_status
+    FROM task_runs t
+    WHERE t.status = 'Running'
+      AND t.claimed_by IS NOT NULL
+      AND t.lease_until < (SELECT now FROM clock)
+      AND t.workflow = ANY(%(workflows)s::text[])
+    ORDER BY t.lease_until
+    LIMIT %(limit)s
+    FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE task_runs t
+SET claimed_by = %(me)s,
+    fence = t.fence + 1,
+    -- The attempt cut short by a dead owner does not count against retries.
+    lease_until = clock.now + %(lease)s,
+    started_at = clock.now
+FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
+WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
+RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
+          r.workflow_name, r.workflow_version, r.input_json;
+
+-- name: task_states
+SELECT t.run_id, t.task_key, t.status, t.output_json
+FROM task_runs t
+JOIN unnest(%s::text[], %s::text[]) AS w(run_id, task_key)
+  ON t.run_id = w.run_id AND t.task_key = w.task_key;
+
+-- name: renew_leases
+UPDATE task_runs
+SET lease_until = extract(epoch FROM clock_timestamp())::float8 + %s
+WHERE claimed_by = %s AND status = 'Running';
+
+-- name: complete_tasks
+-- The fence: only the current owner's claim can record the outcome. A row
+-- that was re-claimed by another worker (fence bumped) is not updated, and
+-- the caller learns which completions were rejected from what is returned.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)
+UPDATE task_runs t
+SET status = c.status,
+    -- A task decided without running (skipped, or its trigger rule failed)
+    -- gives back the attempt its claim counted, as in a local run.
+    attempt = CASE WHEN c.attempted THEN t.attempt ELSE t.attempt - 1 END,
+    started_at = CASE WHEN c.attempted THEN t.started_at END,
+    output_json = c.output_json,
+    error = c.error,
+    traceback = c.traceback,
+    ended_at = CASE WHEN c.status = 'Retrying' THEN NULL ELSE clock.now END,
+    ready_at = CASE WHEN c.status = 'Retrying' THEN clock.now + c.delay ELSE t.ready_at END,
+    next_retry_at = CASE WHEN c.status = 'Retrying' THEN clock.now + c.delay END,
+    claimed_by = NULL,
+    lease_until = NULL
+FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[], %(statuses)s::text[],
+            %(outputs)s::text[], %(errors)s::text[], %(tracebacks)s::text[],
+            %(delays)s::float8[], %(attempted)s::boolean[])
+     AS c(run_id, task_key, fence, status, output_json, error, traceback, delay, attempted),
+     clock
+WHERE t.run_id = c.run_id AND t.task_key = c.task_key AND t.fence = c.fence
+  AND t.claimed_by = %(me)s AND t.status = 'Running'
+RETURNING t.run_id, t.task_key, clock.now;
+
+-- name: lock_dependents
+-- Several workers' completions touch the same dependents (a join) and the
+-- same runs; locking them in key order first means two such transactions
+-- queue for each other instead of deadlocking.
+SELECT 1 FROM task_runs
+WHERE (run_id, task_key) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+ORDER BY run_id, task_key
+FOR UPDATE;
+
+-- name: lock_runs
+SELECT 1 FROM runs WHERE run_id = ANY(%s::text[]) ORDER BY run_id FOR UPDATE;
+
+-- name: release_dependents
+-- One decrement per finished dependency (a fan-in finishing together is
+-- grouped); a task reaching zero becomes Ready.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+dec AS (
+    SELECT run_id, task_key, count(*)::int AS n
+    FROM unnest(%s::text[], %s::text[]) AS d(run_id, task_key)
+    GROUP BY run_id, task_key
+)
+UPDATE task_runs t
+SET remaining_deps = t.remaining_deps - dec.n,
+    status = CASE WHEN t.remaining_deps - dec.n <= 0 THEN 'Ready' ELSE t.status END,
+    ready_at = CASE WHEN t.remaining_deps - dec.n <= 0 THEN clock.now ELSE t.ready_at END
+FROM dec, clock
+WHERE t.run_id = dec.run_id AND t.task_key = dec.task_key AND t.status = 'Pending'
+RETURNING t.status;
+
+-- name: close_tasks
+-- Count finished tasks off their runs; a run reaching zero is finished.
+WITH dec AS (
+    SELECT run_id, count(*)::int AS n FROM unnest(%s::text[]) AS d(run_id) GROUP BY run_id
+)
+UPDATE runs r SET open_tasks = r.open_tasks - dec.n
+FROM dec
+WHERE r.run_id = dec.run_id
+RETURNING r.run_id, r.open_tasks, r.workflow_name, r.workflow_version, r.input_json;
+
+-- name: outcome_rows
+-- What a finished run's result is made of: its failed tasks and its sinks.
+SELECT task_key, status, output_json, error FROM task_runs
+WHERE run_id = %s AND (status = 'Failed' OR task_key = ANY(%s::text[]));
+
+-- name: finish_run
+UPDATE runs SET status = %s, final_json = %s, error = %s,
+                ended_at = extract(epoch FROM clock_timestamp())::float8
+WHERE run_id = %s AND status = 'Running'
+RETURNING ended_at;
+
+-- name: insert_events
+INSERT INTO events (run_id, task_key, kind, at, data_json)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[]);
