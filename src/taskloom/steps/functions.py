@@ -23,7 +23,7 @@ from taskloom.steps.codec import encode_result, restore, return_type
 from taskloom.steps.context import StepContext
 from taskloom.steps.directives import Directive
 from taskloom.steps.sync_bridge import SyncBridge, run_sync_body
-from taskloom.steps.workflow import Workflow, lookup_workflow
+from taskloom.steps.workflow import Workflow, handler_arguments, lookup_workflow
 
 if TYPE_CHECKING:
     from taskloom.steps.client import WorkflowHandle
@@ -89,7 +89,10 @@ class DurableFunction(Generic[R]):
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"durable function {self.name!r}{self.signature}: {exc}") from None
+            names = ", ".join(self.signature.parameters) or "none"
+            raise TypeError(
+                f"durable function {self.name!r}: {exc} (its parameters: {names})"
+            ) from None
         call: dict[str, Any] = {}
         for name, value in bound.arguments.items():
             if self.signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
@@ -145,6 +148,7 @@ class DurableFunction(Generic[R]):
         """
         from taskloom.steps.client import Client
 
+        self.arguments(*handler_arguments(input))  # a wrong input fails here, not in the run
         return Client(db).start_workflow(self.workflow, workflow_id, input, if_running=if_running)
 
     def run(
