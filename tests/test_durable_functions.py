@@ -195,6 +195,9 @@ def test_bad_decorations_are_refused() -> None:
     with pytest.raises(ValueError, match="non-empty str"):
         workflow(name="  ")
 
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        workflow(name="BadTimeout", timeout=0)
+
     with pytest.raises(TypeError, match="cannot be given by keyword"):
 
         @workflow(name="PosOnly")

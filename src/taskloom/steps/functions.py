@@ -227,6 +227,11 @@ def workflow(
     """
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"@workflow(name={name!r}): give a non-empty str")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        # Checked before anything is registered, so a bad option leaves no half-made workflow.
+        raise ValueError(f"@workflow(timeout={timeout!r}): give a positive number of seconds")
 
     def decorate(func: Callable[..., Any]) -> DurableFunction[Any]:
         return DurableFunction(func, name or str(getattr(func, "__name__", "")), timeout)
