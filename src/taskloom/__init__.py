@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         NonDeterminismError,
         StepContext,
         StepFailed,
+        durable,
         run_workflow,
         start_workflow,
     )
@@ -83,6 +84,8 @@ _LAZY = {
     "NonDeterminismError": "taskloom.steps",
     "start_workflow": "taskloom.steps",
     "run_workflow": "taskloom.steps",
+    # ``@durable`` is ``taskloom.steps.workflow`` (``taskloom.Workflow`` is Cloaca's).
+    "durable": "taskloom.steps",
     "subscribe": "taskloom.execution.events",
     "flush_events": "taskloom.execution.events",
     "LifecycleEvent": "taskloom.execution.events",
@@ -155,6 +158,7 @@ __all__ = [
     "always",
     "any_of",
     "context_value",
+    "durable",
     "fan_out",
     "flow",
     "flush_events",

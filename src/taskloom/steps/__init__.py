@@ -11,6 +11,12 @@ operations, replayed after a crash. grctl imports map as::
     from grctl.workflow import Workflow         -> from taskloom.steps import Workflow
     from grctl.models.directive import RetryPolicy -> from taskloom import RetryPolicy
 
+``@workflow`` (also ``durable``) makes a plain or async function that calls
+tasks durable: a one-step workflow whose start handler calls the function.
+It rebinds the name ``taskloom.steps.workflow`` from the submodule of that
+name to the decorator; import the submodule's contents with
+``from taskloom.steps.workflow import ...`` (which still works).
+
 Importing this package registers the step planner with the engine, so any
 runner on the database can resume step runs whose process died.
 """
@@ -32,12 +38,17 @@ from taskloom.steps.errors import (
     WorkflowAlreadyRunning,
     WorkflowFailed,
 )
+
+# The submodule ``workflow`` is already loaded (by ``client``), so importing
+# from it does not rebind the package attribute: it stays the decorator.
+from taskloom.steps.functions import DurableFunction, durable, workflow
 from taskloom.steps.workflow import Workflow
 
 __all__ = [
     "Client",
     "Context",
     "Directive",
+    "DurableFunction",
     "ErrorDetails",
     "NonDeterminismError",
     "StepContext",
@@ -47,6 +58,8 @@ __all__ = [
     "WorkflowDescription",
     "WorkflowFailed",
     "WorkflowHandle",
+    "durable",
     "run_workflow",
     "start_workflow",
+    "workflow",
 ]

@@ -20,6 +20,7 @@ from taskloom.journal.records import RunStatus, TaskStatus
 from taskloom.steps.directives import Directive, ErrorDetails
 from taskloom.steps.errors import StepFailed, WorkflowAlreadyRunning, WorkflowFailed
 from taskloom.steps.events import send_event
+from taskloom.steps.functions import DurableFunction
 from taskloom.steps.journal import DRIVER_KEY, RecordedRun
 from taskloom.steps.plan import KIND, StepPlan, step_planner
 from taskloom.steps.workflow import Workflow, lookup_workflow
@@ -130,7 +131,7 @@ class Client:
 
     def start_workflow(
         self,
-        workflow_type: str | Workflow,
+        workflow_type: str | Workflow | DurableFunction[Any],
         workflow_id: str | None = None,
         input: Any = None,
         *,
@@ -173,7 +174,7 @@ class Client:
 
     def run_workflow(
         self,
-        workflow_type: str | Workflow,
+        workflow_type: str | Workflow | DurableFunction[Any],
         workflow_id: str | None = None,
         input: Any = None,
         *,
@@ -189,9 +190,11 @@ class Client:
         return WorkflowHandle(self._engine, workflow_id)
 
 
-def _resolve(workflow_type: str | Workflow) -> Workflow:
+def _resolve(workflow_type: str | Workflow | DurableFunction[Any]) -> Workflow:
     if isinstance(workflow_type, Workflow):
         return workflow_type
+    if isinstance(workflow_type, DurableFunction):
+        return workflow_type.workflow
     workflow = lookup_workflow(workflow_type)
     if workflow is None:
         raise TaskloomError(
@@ -202,7 +205,7 @@ def _resolve(workflow_type: str | Workflow) -> Workflow:
 
 
 def start_workflow(
-    workflow_type: str | Workflow,
+    workflow_type: str | Workflow | DurableFunction[Any],
     workflow_id: str | None = None,
     input: Any = None,
     *,
@@ -214,7 +217,7 @@ def start_workflow(
 
 
 def run_workflow(
-    workflow_type: str | Workflow,
+    workflow_type: str | Workflow | DurableFunction[Any],
     workflow_id: str | None = None,
     input: Any = None,
     *,

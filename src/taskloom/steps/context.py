@@ -28,6 +28,7 @@ from taskloom.steps.store import Store
 
 if TYPE_CHECKING:
     from taskloom.authoring.task import TaskDefinition
+    from taskloom.steps.functions import DurableFunction
     from taskloom.steps.workflow import Workflow
 
 
@@ -153,7 +154,10 @@ class StepContext:
         raise Suspend(wake_at, f"step {self.step_name!r} sleeps")
 
     async def run_child(
-        self, workflow: str | Workflow, workflow_id: str | None = None, input: Any = None
+        self,
+        workflow: str | Workflow | DurableFunction[Any],
+        workflow_id: str | None = None,
+        input: Any = None,
     ) -> Any:
         """Start a child workflow and wait for its result, holding no slot meanwhile.
 
@@ -166,7 +170,10 @@ class StepContext:
         return child_result(self, child_id)
 
     async def start_child(
-        self, workflow: str | Workflow, workflow_id: str | None = None, input: Any = None
+        self,
+        workflow: str | Workflow | DurableFunction[Any],
+        workflow_id: str | None = None,
+        input: Any = None,
     ) -> str:
         """Start a child workflow without waiting for it; its workflow id."""
         from taskloom.steps.children import ensure_child
@@ -182,11 +189,14 @@ class StepContext:
         return uuid.UUID(self._recorded_value("__uuid4__", lambda: str(uuid.uuid4())))
 
 
-def _workflow(workflow: str | Workflow) -> Workflow:
+def _workflow(workflow: str | Workflow | DurableFunction[Any]) -> Workflow:
     from taskloom.steps.workflow import Workflow, lookup_workflow
 
     if isinstance(workflow, Workflow):
         return workflow
+    inner = getattr(workflow, "workflow", None)  # a durable function
+    if isinstance(inner, Workflow):
+        return inner
     found = lookup_workflow(workflow) if isinstance(workflow, str) else None
     if found is None:
         raise TypeError(
