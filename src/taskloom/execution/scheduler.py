@@ -368,8 +368,7 @@ class RunExecution:
         self.outputs[key] = output
         node = self.plan.nodes[key]
         if self.plan.grows:
-            expansion = self.plan.expand(key, output)
-            if expansion is not None:
+            for expansion in self.plan.expand(key, output):
                 self._grow(key, expansion)
 
         def after_commit() -> None:

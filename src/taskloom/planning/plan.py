@@ -9,7 +9,7 @@ what lets the DAG, dataflow and step styles share one engine and journal.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -101,7 +101,7 @@ class Plan(ABC):
         """What ``on_success``/``on_failure`` receive as their context argument."""
         return invocation.state
 
-    def expand(self, key: str, output: str) -> Expansion | None:
+    def expand(self, key: str, output: str) -> Sequence[Expansion]:
         """Node ``key`` completed with ``output``: the nodes that now join the plan, if any.
 
         Called only when :attr:`grows` is true, once per completion, before the
@@ -111,4 +111,4 @@ class Plan(ABC):
         with the recorded outputs to rebuild the same nodes, whose recorded
         rows the scheduler then adopts.
         """
-        return None
+        return ()
