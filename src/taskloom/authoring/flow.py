@@ -209,7 +209,9 @@ def nodes_in(template: Any) -> list[Node]:
 
 
 def fan_out(
-    task: TaskDefinition[Any, Any], iterable: Iterable[Any] | Node, max_concurrency: int | None = None
+    task: TaskDefinition[Any, Any],
+    iterable: Iterable[Any] | Node,
+    max_concurrency: int | None = None,
 ) -> Any:
     """Call ``task`` once per item; at most ``max_concurrency`` of these calls run at once.
 
