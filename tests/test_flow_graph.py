@@ -118,13 +118,16 @@ def test_node_cannot_be_used_as_a_value_in_the_body() -> None:
         bad.build()
 
 
-def test_fan_out_over_a_node_is_refused_with_a_clear_error() -> None:
+def test_fan_out_over_a_node_builds_one_collector_node() -> None:
     @flow
     def dynamic() -> Any:
         return fan_out(ident, ident([1, 2]))
 
-    with pytest.raises(TypeError, match="concrete iterable"):
-        dynamic.build()
+    nodes = dynamic.describe()["nodes"]
+    assert [(n["id"], n["upstream"]) for n in nodes] == [
+        ("ident#0", []),
+        ("ident#1", ["ident#0"]),
+    ]
 
 
 def test_nodes_from_another_flow_run_are_refused() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from taskloom.authoring import flow_context
@@ -62,7 +63,7 @@ class Node:
     def __iter__(self) -> Any:
         raise TypeError(
             f"the result of {self.key} is not known while the flow is being built; to map a "
-            "task over it, use fan_out() over a concrete iterable"
+            f"task over it, use fan_out(task, {self.key})"
         )
 
 
@@ -77,6 +78,21 @@ class Call:
         self.kwargs = kwargs
 
 
+@dataclass(slots=True, frozen=True)
+class FanOutSpec:
+    """A dynamic ``fan_out``: map ``task`` over the result of node ``upstream``.
+
+    Its node stands for the list of results; the calls themselves become
+    nodes only when ``upstream``'s result is known (see
+    :mod:`taskloom.planning.flow_fanout`).
+    """
+
+    task: TaskDefinition[Any, Any]
+    upstream: str
+    #: The concurrency group of its calls (``max_concurrency``), or None.
+    group: str | None
+
+
 class FlowBuilder:
     """Collects the calls made while one flow body runs."""
 
@@ -84,6 +100,38 @@ class FlowBuilder:
         self.flow_name = flow_name
         self.calls: dict[str, Call] = {}
         self._counts: dict[str, int] = {}
+        #: Dynamic fan-outs by the key of the node that stands for their list.
+        self.fan_outs: dict[str, FanOutSpec] = {}
+        #: Concurrency group of each limited static fan-out call, by node key.
+        self.groups: dict[str, str] = {}
+        #: Limit of each group ("fan_out#<n>", n counting limited fan-outs).
+        self.group_limits: dict[str, int] = {}
+
+    def new_group(self, limit: int) -> str:
+        """A fresh concurrency group allowing ``limit`` calls at once."""
+        name = f"fan_out#{len(self.group_limits)}"
+        self.group_limits[name] = limit
+        return name
+
+    def add_fan_out(
+        self, task: TaskDefinition[Any, Any], upstream: Node, max_concurrency: int | None
+    ) -> Node:
+        """Record a dynamic fan-out of ``task`` over ``upstream``; its node is the list.
+
+        The node takes the next call number of ``task`` (``fetch#2``), and its
+        calls are keyed ``fetch#2[0]``, ``fetch#2[1]``... once they exist, so
+        the keys are as deterministic as the upstream result.
+        """
+        self._check_own(task, upstream)
+        n = self._counts.get(task.task_id, 0)
+        self._counts[task.task_id] = n + 1
+        node = Node(self, f"{task.task_id}#{n}", task, (upstream.key,))
+        # Until the upstream result is known the list is empty; expansion
+        # replaces the argument with the calls' nodes.
+        self.calls[node.key] = Call(node, ([],), {})
+        group = self.new_group(max_concurrency) if max_concurrency is not None else None
+        self.fan_outs[node.key] = FanOutSpec(task, upstream.key, group)
+        return node
 
     def add_call(
         self, task: TaskDefinition[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -161,30 +209,41 @@ def nodes_in(template: Any) -> list[Node]:
 
 
 def fan_out(
-    task: TaskDefinition[Any, Any], iterable: Iterable[Any], max_concurrency: int | None = None
-) -> list[Any]:
-    """Call ``task`` once per item of a concrete iterable; returns the list of nodes.
+    task: TaskDefinition[Any, Any],
+    iterable: Iterable[Any] | Node,
+    max_concurrency: int | None = None,
+) -> Any:
+    """Call ``task`` once per item; at most ``max_concurrency`` of these calls run at once.
 
-    Items may be nodes. ``max_concurrency`` is accepted for auto_workflow
-    compatibility; the limit that applies is the flow run's own
-    ``max_concurrency`` (documented difference).
+    Over a concrete iterable (items may be nodes) it returns the list of
+    nodes, one per item. Over a node it returns one node standing for the
+    list of results: the calls are created when that node's result is known
+    (it must be iterable). Either way the limit is a group of its own, so
+    other tasks of the run still use the slots the fan-out leaves free.
+    Outside a flow the calls simply run one after the other.
     """
     from taskloom.authoring.task import TaskDefinition
 
     if not isinstance(task, TaskDefinition):
         raise TypeError(f"fan_out takes an @task function, got {task!r}")
-    if isinstance(iterable, Node):
-        raise TypeError(
-            f"fan_out({task.task_id!r}, {iterable.key}): fanning out over a task's result is "
-            "not supported yet; pass a concrete iterable"
-        )
     if max_concurrency is not None and (
         isinstance(max_concurrency, bool)
         or not isinstance(max_concurrency, int)
         or max_concurrency < 1
     ):
         raise ValueError(f"fan_out max_concurrency={max_concurrency!r}: give an int >= 1 or None")
-    return [task(item) for item in iterable]
+    builder = flow_context.current_flow_builder()
+    if isinstance(iterable, Node):
+        if builder is None:
+            raise TypeError(f"fan_out({task.task_id!r}, {iterable.key}) outside its flow body")
+        return builder.add_fan_out(task, iterable, max_concurrency)
+    calls = [task(item) for item in iterable]
+    if builder is not None and max_concurrency is not None:
+        group = builder.new_group(max_concurrency)
+        for call in calls:
+            if isinstance(call, Node):
+                builder.groups[call.key] = group
+    return calls
 
 
 class Flow(Generic[P, R]):

@@ -224,10 +224,16 @@ def _flow_planner(run: RunRecord, engine: Engine) -> FlowPlan | None:
         data["max_concurrency"],
         engine,
     )
-    recorded = [
-        t.task_key for t in sorted(engine.journal.get_tasks(run.run_id), key=lambda t: t.seq)
-    ]
-    if recorded != list(plan.nodes):
+    records = sorted(engine.journal.get_tasks(run.run_id), key=lambda t: t.seq)
+    recorded = [t.task_key for t in records]
+    built = list(plan.nodes)
+    same = recorded[: len(built)] == built
+    if same and plan.grows:
+        # Rows after the body's own are calls of dynamic fan-outs, added in
+        # completion order: rebuild them from the recorded upstream results.
+        plan.regrow(records)
+        same = set(recorded[len(built) :]) == set(plan.nodes) - set(built)
+    if not same or len(recorded) != len(plan.nodes):
         logger.warning(
             "flow run %s of %r: re-running the flow body built different nodes than were "
             "recorded (is the body deterministic?); not resuming it here",

@@ -8,6 +8,12 @@ retry backoff and the workflow timeout.
 Durability rule: a node's completion is committed before any dependent
 starts, so after a crash a completed node is never run again. All methods
 run on the engine's event-loop thread.
+
+Two optional features cost the plans that do not use them one ``None`` or
+``False`` test: concurrency groups (a node of ``PlanNode.group`` takes a
+permit of its group before asking for a slot, so a limited ``fan_out``
+never runs more than its limit while other nodes use the free slots) and
+plans that grow while they run (``Plan.expand``, a dynamic ``fan_out``).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from taskloom.journal.records import (
     TaskStatus,
 )
 from taskloom.planning import graph
-from taskloom.planning.plan import Invocation, Plan, PlanNode
+from taskloom.planning.plan import Expansion, Invocation, Plan, PlanNode
 
 if TYPE_CHECKING:
     from taskloom.execution.engine import Engine
@@ -93,6 +99,10 @@ class RunExecution:
         self.slots = (
             SlotPool(plan.max_concurrency) if plan.max_concurrency is not None else engine.slots
         )
+        # One small pool of permits per concurrency group, private to this run.
+        # A grouped node holds its permit only while an attempt runs, never
+        # while it waits for a retry or is suspended.
+        self.groups = {name: SlotPool(limit) for name, limit in plan.group_limits.items()}
         if records is None:
             self.tasks = {
                 key: TaskRecord(run.run_id, key, TaskStatus.PENDING, seq=i)
@@ -122,6 +132,8 @@ class RunExecution:
         self._draining = False
         self._timeout_timer: asyncio.TimerHandle | None = None
         self._statuses = _StatusView(self.tasks)
+        #: Row number of the next node a growing plan adds (found on first growth).
+        self._next_seq: int | None = None
 
     # -- lifecycle --------------------------------------------------------
 
@@ -229,7 +241,21 @@ class RunExecution:
         self._enqueue(key)
 
     def _enqueue(self, key: str) -> None:
-        self.slots.request(self.plan.nodes[key].priority, lambda: self._launch(key))
+        node = self.plan.nodes[key]
+        if node.group is None:
+            self.slots.request(node.priority, lambda: self._launch(key))
+            return
+        # Group permit first, then a slot: a node waiting for its group holds no
+        # slot, so the rest of the run keeps every free slot.
+        priority = node.priority
+        self.groups[node.group].request(
+            priority, lambda: self.slots.request(priority, lambda: self._launch(key))
+        )
+
+    def _release_group(self, node: PlanNode) -> None:
+        """The attempt of a grouped node is over (or never started): free its permit."""
+        if node.group is not None:
+            self.groups[node.group].release()
 
     def _retry_due(self, key: str) -> None:
         self.timers.pop(key, None)
@@ -267,16 +293,18 @@ class RunExecution:
     def _launch(self, key: str) -> None:
         """A slot is held for ``key``: start an attempt."""
         lease = SlotLease(self.slots)
+        node = self.plan.nodes[key]
         if self.finished or self._cancel is not None:
             lease.release()
+            self._release_group(node)
             return
-        node = self.plan.nodes[key]
         invocation = self.prepared.pop(key, None)
         if invocation is None:
             try:
                 invocation = self.plan.prepare(node, self.outputs, self.run.input_json)
             except Exception as exc:
                 lease.release()
+                self._release_group(node)
                 self._fail_terminal(key, exc, None)
                 return
         record = self.tasks[key]
@@ -306,6 +334,8 @@ class RunExecution:
     def _attempt_done(self, attempt: Attempt, value: Any, error: BaseException | None) -> None:
         node = attempt.node
         self.running.pop(node.key, None)
+        if node.group is not None:
+            self.groups[node.group].release()
         if self.finished or self._cancel is not None:
             return
         if isinstance(error, Suspend):
@@ -330,6 +360,9 @@ class RunExecution:
         record.traceback = None
         self.outputs[key] = output
         node = self.plan.nodes[key]
+        if self.plan.grows:
+            for expansion in self.plan.expand(key, output):
+                self._grow(key, expansion)
 
         def after_commit() -> None:
             if node.on_success is not None:
@@ -338,6 +371,46 @@ class RunExecution:
             self._terminal(key)
 
         self._write(record, "task_succeeded", f'{{"attempt":{record.attempt}}}', after_commit)
+
+    def _grow(self, key: str, expansion: Expansion) -> None:
+        """Insert the nodes a completion of ``key`` added; linear in their number.
+
+        Their rows go into the same commit as ``key``'s completion, and they
+        count ``key`` as unfinished until that commit, so none of them starts
+        before both are durable (the usual rule: a dependent starts only after
+        its dependency's completion is committed).
+        """
+        tasks = self.tasks
+        writer = self.engine.writer
+        if self._next_seq is None:  # once per run that grows, not per expansion
+            self._next_seq = 1 + max((r.seq for r in tasks.values()), default=-1)
+        for node in expansion.nodes:
+            record = TaskRecord(self.run_id, node.key, TaskStatus.PENDING, seq=self._next_seq)
+            self._next_seq += 1
+            tasks[node.key] = record
+            self.dependents[node.key] = []
+            count = 0
+            for dep in node.deps:
+                if dep == key or tasks[dep].status not in TERMINAL:
+                    count += 1
+                    self.dependents[dep].append(node.key)
+            self.remaining[node.key] = count
+            writer.add(task=record)
+        self.open += len(expansion.nodes)
+        collector = expansion.collector
+        if collector is not None and collector in self.remaining:
+            self.remaining[collector] += len(expansion.nodes)
+            for node in expansion.nodes:
+                self.dependents[node.key].append(collector)
+        writer.add(
+            event=EventRecord(
+                self.run_id,
+                "nodes_added",
+                time.time(),
+                collector,
+                json.dumps({"after": key, "nodes": len(expansion.nodes)}),
+            )
+        )
 
     def _failed_attempt(self, key: str, exc: BaseException, invocation: Invocation) -> None:
         node = self.plan.nodes[key]

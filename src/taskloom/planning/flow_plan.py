@@ -13,14 +13,16 @@ node last raised, so ``flow.run`` can re-raise the task's own exception type.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from taskloom.authoring.flow import Flow, FlowBuilder, nodes_in, resolve
 from taskloom.authoring.task import TaskDefinition
 from taskloom.execution import task_body
 from taskloom.execution.result_cache import CacheStore, cache
-from taskloom.planning.plan import Invocation, Plan, PlanNode
+from taskloom.journal.records import TaskRecord, TaskStatus
+from taskloom.planning.flow_fanout import FanOuts
+from taskloom.planning.plan import Expansion, Invocation, Plan, PlanNode
 from taskloom.planning.values import decode_value, encode_value
 
 
@@ -52,22 +54,55 @@ class FlowPlan(Plan):
         self.template = template
         #: The exception each node's latest attempt raised (this process only).
         self.errors: dict[str, BaseException] = {}
+        self._default_timeout = default_timeout
         self.nodes = {}
+        self.group_limits = builder.group_limits
+        self.fan_outs = FanOuts(builder, self.nodes, self._node)
+        self.grows = bool(builder.fan_outs)
         for key, call in builder.calls.items():
-            definition = call.node.task
-            timeout = definition.timeout if definition.timeout is not None else default_timeout
-            self.nodes[key] = PlanNode(
-                key=key,
-                deps=call.node.deps,
-                fn=self._body(key, definition),
-                is_async=definition.is_async,
-                retry=definition.dataflow_retry,
-                timeout=timeout,
-                priority=definition.priority,
-                label=key,
-                name=definition.task_id,
-            )
+            spec = builder.fan_outs.get(key)
+            if spec is not None:
+                self.nodes[key] = self.fan_outs.collector(key, spec, self.errors)
+            else:
+                self.nodes[key] = self._node(
+                    key, call.node.task, call.node.deps, builder.groups.get(key)
+                )
         self._returned = {node.key for node in nodes_in(template)}
+
+    def _node(
+        self,
+        key: str,
+        definition: TaskDefinition[Any, Any],
+        deps: tuple[str, ...],
+        group: str | None,
+    ) -> PlanNode:
+        """The plan node of one task call."""
+        timeout = definition.timeout if definition.timeout is not None else self._default_timeout
+        return PlanNode(
+            key=key,
+            deps=deps,
+            fn=self._body(key, definition),
+            is_async=definition.is_async,
+            retry=definition.dataflow_retry,
+            timeout=timeout,
+            priority=definition.priority,
+            label=key,
+            name=definition.task_id,
+            group=group,
+        )
+
+    def expand(self, key: str, output: str) -> Sequence[Expansion]:
+        return self.fan_outs.expand(key, output)
+
+    def regrow(self, records: Sequence[TaskRecord]) -> None:
+        """Re-expand the dynamic fan-outs from recorded results (resuming after a crash).
+
+        ``records`` in row order; expansion is deterministic, so this builds
+        the nodes whose rows the crashed run added.
+        """
+        for record in records:
+            if record.status == TaskStatus.COMPLETED and record.output_json is not None:
+                self.fan_outs.expand(record.task_key, record.output_json)
 
     def _body(self, key: str, definition: TaskDefinition[Any, Any]) -> Callable[..., Any]:
         """The node's attempt: the task body, remembering the exception it raised."""
@@ -113,4 +148,7 @@ class FlowPlan(Plan):
 
     def final_output(self, outputs: Mapping[str, str], run_input: str) -> str:
         values = {key: decode_value(outputs[key]) for key in self._returned if key in outputs}
+        if self.grows:
+            partial = self.fan_outs.partial_results(outputs)
+            values.update((key, partial[key]) for key in self._returned if key in partial)
         return encode_value(resolve(self.template, values), f"flow {self.workflow_name!r}")

@@ -9,8 +9,9 @@ what lets the DAG, dataflow and step styles share one engine and journal.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from taskloom.authoring.retry import RetryPolicy
@@ -35,6 +36,22 @@ class PlanNode:
     label: str = ""
     #: The task's name when the label is more than that (a flow's "add#0" is task "add").
     name: str = ""
+    #: A concurrency group of the run (a ``fan_out`` with ``max_concurrency``): at most
+    #: ``Plan.group_limits[group]`` of its nodes run at once. ``None`` on the hot path.
+    group: str | None = None
+
+
+@dataclass(slots=True)
+class Expansion:
+    """Nodes a plan adds while it runs (a dynamic ``fan_out``), see :meth:`Plan.expand`.
+
+    ``nodes`` depend only on nodes that already exist; ``collector``, if given,
+    is an existing unfinished node whose ``deps`` the plan has extended with
+    every new node, so it waits for all of them.
+    """
+
+    nodes: list[PlanNode]
+    collector: str | None = None
 
 
 @dataclass(slots=True)
@@ -60,6 +77,10 @@ class Plan(ABC):
     stop_on_failure: bool = False
     #: A concurrency limit of this run's own, instead of the engine's shared slots.
     max_concurrency: int | None = None
+    #: Limit of each ``PlanNode.group``; a grouped node takes a group permit before a slot.
+    group_limits: Mapping[str, int] = MappingProxyType({})
+    #: True if :meth:`expand` may add nodes; the scheduler asks only plans that grow.
+    grows: bool = False
 
     @abstractmethod
     def prepare(self, node: PlanNode, dep_outputs: Mapping[str, str], run_input: str) -> Invocation:
@@ -79,3 +100,15 @@ class Plan(ABC):
     def callback_state(self, invocation: Invocation, output: str | None) -> Any:
         """What ``on_success``/``on_failure`` receive as their context argument."""
         return invocation.state
+
+    def expand(self, key: str, output: str) -> Sequence[Expansion]:
+        """Node ``key`` completed with ``output``: the nodes that now join the plan, if any.
+
+        Called only when :attr:`grows` is true, once per completion, before the
+        completion is committed (the new nodes' rows ride in the same commit).
+        The plan adds the new nodes to :attr:`nodes` itself. It must be
+        deterministic in ``output``: after a crash the planner calls it again
+        with the recorded outputs to rebuild the same nodes, whose recorded
+        rows the scheduler then adopts.
+        """
+        return ()
