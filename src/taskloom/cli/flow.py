@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from taskloom.authoring.flow import Flow, lookup_flow
-from taskloom.cli import EXIT_OK, EXIT_RUN_FAILED, CliError
+from taskloom.cli.common import EXIT_OK, EXIT_RUN_FAILED, CliError
 
 
 def find_flow(module: ModuleType, name: str) -> Flow[Any, Any] | None:

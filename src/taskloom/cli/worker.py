@@ -1,0 +1,43 @@
+"""``taskloom worker``: claim and execute distributed tasks on PostgreSQL."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+from taskloom.cli.common import EXIT_OK, CliError
+from taskloom.cli.targets import import_workflows
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``taskloom worker``: import the workflows, then claim and run tasks until told to stop."""
+    import logging
+    import signal
+
+    from taskloom.authoring.registry import workflow_names
+    from taskloom.execution.worker import Worker
+    from taskloom.journal.urls import is_postgres_url, resolve_url
+
+    url = resolve_url(args.db)
+    if not is_postgres_url(url):
+        raise CliError(f"--db {url!r}: a worker needs a postgresql:// (or postgres://) url")
+    for spec in args.imports:
+        import_workflows(spec)
+    if not workflow_names():
+        raise CliError(f"the imported modules ({', '.join(args.imports)}) define no workflows")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s"
+        )
+    try:
+        worker = Worker(
+            url, concurrency=args.concurrency, lease=args.lease, poll_interval=args.poll
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.request_stop())
+    worker.run()
+    return EXIT_OK
