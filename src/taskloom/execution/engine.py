@@ -62,8 +62,8 @@ class Engine:
         task_timeout: float | None = None,
         enable_recovery: bool = True,
         recovery_interval: float = 1.0,
-        heartbeat_interval: float = 5.0,
-        owner_lease: float = 30.0,
+        heartbeat_interval: float = 3.0,
+        owner_lease: float = 10.0,
         thread_pool_size: int | None = None,
     ) -> None:
         self.journal = journal

@@ -46,8 +46,8 @@ class DefaultRunnerConfig:
     workflow_timeout_seconds: float | None = None
     enable_recovery: bool = True
     recovery_interval_seconds: float = 1.0
-    heartbeat_interval_seconds: float = 5.0
-    owner_lease_seconds: float = 30.0
+    heartbeat_interval_seconds: float = 3.0
+    owner_lease_seconds: float = 10.0
     shutdown_timeout_seconds: float | None = 30.0
     thread_pool_size: int | None = None
     scheduler_poll_interval_ms: int | None = None
