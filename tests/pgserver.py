@@ -4,6 +4,8 @@ Order: ``$TASKLOOM_TEST_POSTGRES_URL``; a server on 127.0.0.1:5432 accepting
 user ``postgres`` without a password; else a throwaway cluster made with
 ``initdb`` and ``pg_ctl`` on a free port (as the ``postgres`` user when we
 are root, because PostgreSQL refuses to run as root), stopped at exit.
+``TASKLOOM_TEST_POSTGRES=throwaway`` skips the first two, to exercise the
+last path on a machine that has a server.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def _reachable(url: str) -> str | None:
 def find_server() -> tuple[Server | None, str]:
     """A server to test against, or None with the reasons none was found."""
     reasons: list[str] = []
+    if os.environ.get("TASKLOOM_TEST_POSTGRES") == "throwaway":
+        return _start_throwaway(), ""
     url = os.environ.get(ENV_URL)
     if url:
         problem = _reachable(url)
