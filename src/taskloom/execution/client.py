@@ -30,7 +30,7 @@ from taskloom.execution.submission import context_json, resolve_workflow
 from taskloom.journal.pgconnect import with_schema
 from taskloom.journal.postgres import PostgresJournal
 from taskloom.journal.postgres_queue import QueuedTask, TaskQueue
-from taskloom.journal.records import RunRecord, RunStatus
+from taskloom.journal.records import RunRecord, RunStatus, TaskRecord
 from taskloom.journal.urls import is_postgres_url, resolve_url
 from taskloom.planning.dag import DagPlan
 from taskloom.planning.plan import Plan
@@ -138,15 +138,30 @@ class Client:
     def execute(
         self, workflow: str | Workflow, context: Any = None, timeout: float | None = None
     ) -> WorkflowResult:
-        """Submit a run and wait for its result."""
-        return self.result(self.submit(workflow, context), timeout)
+        """Submit a run and wait for its result.
+
+        The waiter is registered under the new run's id before the run is
+        submitted, so the notification cannot be missed and nothing needs to
+        be read until it arrives: one read (run and tasks, pipelined) follows.
+        """
+        run_id = uuid.uuid4().hex
+        event = self._register(run_id)
+        try:
+            self.submit(workflow, context, run_id)
+            finished = self._wait(run_id, event, timeout, check_first=False)
+        finally:
+            self._unregister(run_id, event)
+        return WorkflowResult.from_records(*finished)
 
     # -- waiting ------------------------------------------------------------
 
     def result(self, run_id: str, timeout: float | None = None) -> WorkflowResult:
         """The result of a run, waiting for its ``run_done`` notification if needed."""
-        run = self.wait(run_id, timeout)
-        return WorkflowResult.from_records(run, self.journal.get_tasks(run_id))
+        event = self._register(run_id)
+        try:
+            return WorkflowResult.from_records(*self._wait(run_id, event, timeout))
+        finally:
+            self._unregister(run_id, event)
 
     def cancel(self, run_id: str, reason: str = "cancelled by request") -> bool:
         """Cancel a distributed run: it ends as Cancelled, its unfinished tasks too.
@@ -159,32 +174,76 @@ class Client:
 
     def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """The run's record once it has ended, waiting for its ``run_done`` notification."""
+        event = self._register(run_id)
+        try:
+            return self._wait(run_id, event, timeout, with_tasks=False)[0]
+        finally:
+            self._unregister(run_id, event)
+
+    def finished(
+        self, run_id: str, timeout: float | None = None
+    ) -> tuple[RunRecord, list[TaskRecord]]:
+        """:meth:`wait`, plus the run's task rows read in the same round trip."""
+        event = self._register(run_id)
+        try:
+            return self._wait(run_id, event, timeout)
+        finally:
+            self._unregister(run_id, event)
+
+    def _register(self, run_id: str) -> threading.Event:
         event = threading.Event()
         with self._lock:
             self._waiters[run_id].append(event)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while True:
-                # Registered before reading, so a notification cannot fall in between.
-                run = self.journal.get_run(run_id)
-                if run is None:
-                    raise RunNotFoundError(f"no run with id {run_id!r} in {self.journal.url}")
-                if run.status in RunStatus.TERMINAL:
-                    return run
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
-                event.wait(remaining)
-                event.clear()
-        finally:
-            with self._lock:
-                waiters = self._waiters.get(run_id, [])
-                if event in waiters:
-                    waiters.remove(event)
-                if not waiters:
-                    self._waiters.pop(run_id, None)
+        return event
 
-    def _notified(self, _channel: str, run_id: str) -> None:
+    def _unregister(self, run_id: str, event: threading.Event) -> None:
+        with self._lock:
+            waiters = self._waiters.get(run_id, [])
+            if event in waiters:
+                waiters.remove(event)
+            if not waiters:
+                self._waiters.pop(run_id, None)
+
+    def _wait(
+        self,
+        run_id: str,
+        event: threading.Event,
+        timeout: float | None,
+        *,
+        check_first: bool = True,
+        with_tasks: bool = True,
+    ) -> tuple[RunRecord, list[TaskRecord]]:
+        """Wait on a registered ``event`` until the run has ended; its record (and tasks).
+
+        ``check_first=False`` when the run was submitted after ``event`` was
+        registered: its end cannot have been missed, so the first read waits
+        for the notification.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not check_first:
+            event.wait(timeout)
+            event.clear()
+        while True:
+            run, tasks = self._read(run_id, with_tasks)
+            if run is None:
+                raise RunNotFoundError(f"no run with id {run_id!r} in {self.journal.url}")
+            if run.status in RunStatus.TERMINAL:
+                return run, tasks
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
+            event.wait(remaining)
+            event.clear()
+
+    def _read(self, run_id: str, with_tasks: bool) -> tuple[RunRecord | None, list[TaskRecord]]:
+        """The run and (if wanted, in the same round trip) its tasks."""
+        if not with_tasks:
+            return self.journal.get_run(run_id), []
+        return self.journal.get_run_and_tasks(run_id)
+
+    def _notified(self, _channel: str, payload: str) -> None:
+        # "<run_id>" or "<run_id> <status>": the id is all a waiter needs.
+        run_id = payload.partition(" ")[0]
         with self._lock:
             for event in self._waiters.get(run_id, ()):
                 event.set()

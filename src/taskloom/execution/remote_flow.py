@@ -49,8 +49,8 @@ class RemoteFlowHandle:
 
         ``TimeoutError`` after ``timeout`` seconds (the run goes on).
         """
-        run = self._client.wait(self.run_id, timeout)
-        return outcome(run, self._client.journal.get_tasks(self.run_id), None)
+        run, tasks = self._client.finished(self.run_id, timeout)
+        return outcome(run, tasks, None)
 
     async def result_async(self, timeout: float | None = None) -> Any:
         return await asyncio.to_thread(self.result, timeout)

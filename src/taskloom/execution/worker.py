@@ -623,34 +623,57 @@ class Worker:
         """One transaction: fenced outcomes, released dependents, finished runs, events."""
         queue = self.queue
         with self.journal.transaction(pipeline=True) as conn:
-            accepted, now = queue.complete(conn, self.worker_id, [p.completion for p in batch])
+            # Round trip 1: the fenced outcomes, the dependents and the runs'
+            # counters, sent together; the later statements count only the
+            # completions the first one accepted (their rows carry the fence).
+            edges: list[tuple[str, str, str, int]] = []
+            ended: list[tuple[str, str, int]] = []
+            for item in batch:
+                c = item.completion
+                if item.stop is None and c.status in TaskStatus.TERMINAL:
+                    ended.append((c.run_id, c.task_key, c.fence))
+                    edges.extend(
+                        (c.run_id, child, c.task_key, c.fence) for child in item.dependents
+                    )
+            edges.sort()
+            shapes = {i.completion.run_id: i.shape for i in batch if i.shape is not None}
+            wanted = [
+                (run_id, key)
+                for run_id in dict.fromkeys(e[0] for e in ended)
+                for key in shapes[run_id].result_keys
+            ]
+            completed = queue.send_complete(conn, self.worker_id, [p.completion for p in batch])
+            releasing = queue.release_accepted(conn, edges)
+            closing = queue.send_close(conn, ended, wanted)
+            accepted, now = queue.accepted(completed)
+            newly_ready = (
+                sum(1 for (status,) in releasing.fetchall() if status == "Ready")
+                if releasing is not None
+                else 0
+            )
             events: list[EventRecord] = []
-            released: list[tuple[str, str]] = []
-            closing: list[str] = []
             stopping: dict[str, tuple[Shape | None, str]] = {}
-            shapes: dict[str, Shape] = {}
             for item in batch:
                 c = item.completion
                 if (c.run_id, c.task_key) not in accepted:
                     continue
                 events.append(EventRecord(c.run_id, c.event_kind, now, c.task_key, c.event_data))
-                if item.shape is not None:
-                    shapes[c.run_id] = item.shape
                 if item.stop is not None:
                     stopping.setdefault(c.run_id, (item.shape, item.stop))
-                elif c.status in TaskStatus.TERMINAL:
-                    closing.append(c.run_id)
-                    released.extend((c.run_id, child) for child in item.dependents)
-            released = [pair for pair in released if pair[0] not in stopping]
-            closing = [run_id for run_id in closing if run_id not in stopping]
-            newly_ready = queue.release_dependents(conn, released)
-            for finished in queue.close_tasks(conn, closing):
-                self._finish(conn, finished, shapes.get(finished.run_id), None, events)
+            # Round trip 2: events, finished runs (their run_finished events
+            # after the tasks'), notifications and the commit.
+            queue.insert_events(conn, events)
+            for finished, rows in queue.closed(closing):
+                self._finish(conn, finished, shapes.get(finished.run_id), None, rows)
             for run_id, (shape, reason) in sorted(stopping.items()):
                 stopped = queue.stop_run(conn, run_id)
                 if stopped is not None:
-                    self._finish(conn, stopped, shape, reason, events)
-            queue.insert_events(conn, events)
+                    rows = (
+                        queue.outcome_rows(conn, run_id, shape.result_keys)
+                        if shape is not None
+                        else []
+                    )
+                    self._finish(conn, stopped, shape, reason, rows)
             if newly_ready:
                 queue.notify(conn, queue.ready_channel)
         return accepted, newly_ready
@@ -661,14 +684,12 @@ class Worker:
         finished: FinishedCount,
         shape: Shape | None,
         stop_reason: str | None,
-        events: list[EventRecord],
+        rows: list[tuple[str, str, str | None, str | None]],
     ) -> None:
-        """Record a run's end (inside the commit) from its result rows."""
-        queue = self.queue
+        """Record a run's end (inside the commit) from its failed and result rows."""
         if shape is None:
             status, final, error = RunStatus.FAILED, finished.input_json, stop_reason
         else:
-            rows = queue.outcome_rows(conn, finished.run_id, shape.result_keys)
             failed = {key: error for key, status, _, error in rows if status == "Failed"}
             outputs = {
                 key: output
@@ -680,15 +701,8 @@ class Worker:
                 shape.plan, failed, outputs, finished.input_json, stopped
             )
         self.plans.forget(finished.run_id)
-        ended = queue.finish_run(conn, finished.run_id, status, final, error)
-        if ended is None:
-            return
-        events.append(
-            EventRecord(
-                finished.run_id, "run_finished", ended, None, json.dumps({"status": status})
-            )
-        )
-        queue.notify(conn, queue.done_channel, finished.run_id)
+        # Already ended (a concurrent cancel): the statement changes nothing.
+        self.queue.finish_run_notify(conn, finished.run_id, status, final, error)
         logger.info("run %s of %r finished: %s", finished.run_id, finished.workflow_name, status)
 
     # -- callbacks ----------------------------------------------------------

@@ -286,6 +286,19 @@ class PostgresJournal(Journal):
             rows = self._read("list_runs_by_status", (status, limit))
         return [RunRecord(*row) for row in rows]
 
+    def get_run_and_tasks(self, run_id: str) -> tuple[RunRecord | None, list[TaskRecord]]:
+        """:meth:`get_run` and :meth:`get_tasks` in one round trip (pipelined)."""
+        try:
+            with self.pool.connection() as conn, conn.pipeline():
+                run_cur = conn.execute(self._q["get_run"], (run_id,))
+                task_cur = conn.execute(self._q["get_tasks"], (run_id,))
+                run_row = run_cur.fetchone()
+                task_rows = task_cur.fetchall()
+        except self._errors as exc:
+            raise JournalError(f"cannot read the journal at {self._where}: {exc}") from exc
+        run = RunRecord(*run_row) if run_row is not None else None
+        return run, [TaskRecord(*row) for row in task_rows]
+
     def get_tasks(self, run_id: str) -> list[TaskRecord]:
         return [TaskRecord(*row) for row in self._read("get_tasks", (run_id,))]
 

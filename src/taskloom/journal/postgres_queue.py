@@ -202,7 +202,25 @@ class TaskQueue:
         self, conn: psycopg.Connection[Any], me: str, completions: Sequence[Completion]
     ) -> tuple[set[tuple[str, str]], float]:
         """Record outcomes under their fences; returns the accepted keys and the db time."""
-        rows = conn.execute(
+        return self.accepted(self.send_complete(conn, me, completions))
+
+    @staticmethod
+    def accepted(cursor: psycopg.Cursor[Any]) -> tuple[set[tuple[str, str]], float]:
+        """What :meth:`send_complete` recorded: the accepted keys and the db time."""
+        rows = cursor.fetchall()
+        now = float(rows[0][2]) if rows else 0.0
+        return {(r[0], r[1]) for r in rows}, now
+
+    def send_complete(
+        self, conn: psycopg.Connection[Any], me: str, completions: Sequence[Completion]
+    ) -> psycopg.Cursor[Any]:
+        """Send the fenced outcomes without waiting (pipeline); read them with :meth:`accepted`.
+
+        Statements sent after it in the same transaction see its effects, so
+        :meth:`release_accepted` and :meth:`close_and_collect` can ride in the
+        same round trip.
+        """
+        return conn.execute(
             self._q["complete_tasks"],
             {
                 "me": me,
@@ -217,9 +235,7 @@ class TaskQueue:
                 "attempted": [c.attempted for c in completions],
                 "wake_in": [c.wake_in for c in completions],
             },
-        ).fetchall()
-        now = float(rows[0][2]) if rows else 0.0
-        return {(r[0], r[1]) for r in rows}, now
+        )
 
     def release_dependents(
         self, conn: psycopg.Connection[Any], pairs: Sequence[tuple[str, str]]
@@ -234,6 +250,24 @@ class TaskQueue:
         ).fetchall()
         return sum(1 for r in rows if r[0] == "Ready")
 
+    def release_accepted(
+        self, conn: psycopg.Connection[Any], edges: Sequence[tuple[str, str, str, int]]
+    ) -> psycopg.Cursor[Any] | None:
+        """Count finished parents off their dependents, for ``(run_id, child, parent, fence)``
+        whose parent completion was accepted; read the cursor for the new statuses."""
+        if not edges:
+            return None
+        conn.execute(self._q["lock_dependents"], ([e[0] for e in edges], [e[1] for e in edges]))
+        return conn.execute(
+            self._q["release_accepted"],
+            (
+                [e[0] for e in edges],
+                [e[1] for e in edges],
+                [e[2] for e in edges],
+                [e[3] for e in edges],
+            ),
+        )
+
     def close_tasks(
         self, conn: psycopg.Connection[Any], run_ids: Sequence[str]
     ) -> list[FinishedCount]:
@@ -243,6 +277,71 @@ class TaskQueue:
         conn.execute(self._q["lock_runs"], (list(run_ids),))
         rows = conn.execute(self._q["close_tasks"], (list(run_ids),)).fetchall()
         return [FinishedCount(r[0], r[2], r[3], r[4], r[5]) for r in rows if r[1] <= 0]
+
+    def send_close(
+        self,
+        conn: psycopg.Connection[Any],
+        ended: Sequence[tuple[str, str, int]],
+        result_keys: Sequence[tuple[str, str]],
+    ) -> psycopg.Cursor[Any] | None:
+        """:meth:`close_tasks` plus each finished run's :meth:`outcome_rows`, in one statement,
+        for the ``(run_id, key, fence)`` completions that were accepted; read it with
+        :meth:`closed`. ``result_keys``: ``(run_id, key)`` of the rows each result is made of.
+        """
+        if not ended:
+            return None
+        conn.execute(self._q["lock_runs"], (sorted({e[0] for e in ended}),))
+        return conn.execute(
+            self._q["close_tasks_outcome"],
+            {
+                "run_ids": [e[0] for e in ended],
+                "keys": [e[1] for e in ended],
+                "fences": [e[2] for e in ended],
+                "result_runs": [p[0] for p in result_keys],
+                "result_keys": [p[1] for p in result_keys],
+            },
+        )
+
+    @staticmethod
+    def closed(
+        cursor: psycopg.Cursor[Any] | None,
+    ) -> list[tuple[FinishedCount, list[tuple[str, str, str | None, str | None]]]]:
+        """The runs :meth:`send_close` finished, with their outcome rows."""
+        if cursor is None:
+            return []
+        rows = cursor.fetchall()
+        return [
+            (
+                FinishedCount(r[0], r[2], r[3], r[4], r[5]),
+                [(k, st, out, err) for k, st, out, err in (r[6] or [])],
+            )
+            for r in rows
+            if r[1] <= 0
+        ]
+
+    def finish_run_notify(
+        self,
+        conn: psycopg.Connection[Any],
+        run_id: str,
+        status: str,
+        final_json: str,
+        error: str | None,
+    ) -> None:
+        """Mark the run ended, log ``run_finished`` and notify its waiters (nothing to read).
+
+        The notification's payload is ``"<run_id> <status>"``.
+        """
+        conn.execute(
+            self._q["finish_run_notify"],
+            {
+                "run_id": run_id,
+                "status": status,
+                "final": final_json,
+                "error": error,
+                "event": json.dumps({"status": status}),
+                "channel": self.done_channel,
+            },
+        )
 
     def outcome_rows(
         self, conn: psycopg.Connection[Any], run_id: str, sinks: Sequence[str]

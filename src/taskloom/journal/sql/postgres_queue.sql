@@ -213,3 +213,73 @@ UPDATE runs SET status = 'Cancelled', final_json = input_json, error = %s,
                 ended_at = extract(epoch FROM clock_timestamp())::float8
 WHERE run_id = %s AND status = 'Running'
 RETURNING ended_at;
+
+-- name: close_tasks_outcome
+-- close_tasks, and for each run reaching zero open tasks what its result is
+-- made of (failed rows and the plan's result rows), in the same round trip.
+-- The subquery sees this transaction's earlier completions.
+-- Sent in the same pipeline as complete_tasks, before its result is read:
+-- a completion counts only if its row now carries its fence and a final
+-- status, i.e. complete_tasks accepted it.
+WITH dec AS (
+    SELECT d.run_id, count(*)::int AS n
+    FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[])
+         AS d(run_id, task_key, fence)
+    JOIN task_runs t ON t.run_id = d.run_id AND t.task_key = d.task_key AND t.fence = d.fence
+    WHERE t.status IN ('Completed', 'Failed', 'Skipped') AND t.claimed_by IS NULL
+    GROUP BY d.run_id
+),
+closed AS (
+    UPDATE runs r SET open_tasks = r.open_tasks - dec.n
+    FROM dec
+    WHERE r.run_id = dec.run_id
+    RETURNING r.run_id, r.open_tasks, r.workflow_name, r.workflow_version, r.input_json, r.kind
+)
+SELECT c.run_id, c.open_tasks, c.workflow_name, c.workflow_version, c.input_json, c.kind,
+       CASE WHEN c.open_tasks <= 0 THEN (
+           SELECT json_agg(json_build_array(t.task_key, t.status, t.output_json, t.error))
+           FROM task_runs t
+           WHERE t.run_id = c.run_id
+             AND (t.status = 'Failed' OR t.task_key IN (
+                 SELECT w.task_key
+                 FROM unnest(%(result_runs)s::text[], %(result_keys)s::text[])
+                      AS w(run_id, task_key)
+                 WHERE w.run_id = c.run_id))
+       ) END
+FROM closed c;
+
+-- name: finish_run_notify
+-- Finish a run, log run_finished and tell its waiters, in one statement: the
+-- worker need not read anything back before its commit.
+WITH f AS (
+    UPDATE runs SET status = %(status)s, final_json = %(final)s, error = %(error)s,
+                    ended_at = extract(epoch FROM clock_timestamp())::float8
+    WHERE run_id = %(run_id)s AND status = 'Running'
+    RETURNING run_id, ended_at
+),
+e AS (
+    INSERT INTO events (run_id, task_key, kind, at, data_json)
+    SELECT run_id, NULL, 'run_finished', ended_at, %(event)s FROM f
+)
+SELECT pg_notify(%(channel)s, run_id || ' ' || %(status)s) FROM f;
+
+-- name: release_accepted
+-- release_dependents for completions whose acceptance is not known yet (same
+-- pipeline as complete_tasks): a parent counts only if its row now carries
+-- its fence and a final status.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+dec AS (
+    SELECT d.run_id, d.task_key, count(*)::int AS n
+    FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])
+         AS d(run_id, task_key, parent, fence)
+    JOIN task_runs p ON p.run_id = d.run_id AND p.task_key = d.parent AND p.fence = d.fence
+    WHERE p.status IN ('Completed', 'Failed', 'Skipped') AND p.claimed_by IS NULL
+    GROUP BY d.run_id, d.task_key
+)
+UPDATE task_runs t
+SET remaining_deps = t.remaining_deps - dec.n,
+    status = CASE WHEN t.remaining_deps - dec.n <= 0 THEN 'Ready' ELSE t.status END,
+    ready_at = CASE WHEN t.remaining_deps - dec.n <= 0 THEN clock.now ELSE t.ready_at END
+FROM dec, clock
+WHERE t.run_id = dec.run_id AND t.task_key = dec.task_key AND t.status = 'Pending'
+RETURNING t.status;
