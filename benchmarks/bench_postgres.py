@@ -154,6 +154,9 @@ def main() -> None:
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--case", choices=("all", "throughput", "round-trip", "takeover"), default="all"
+    )
     args = parser.parse_args()
     name = f"taskloom_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.url, autocommit=True) as conn:
@@ -164,14 +167,19 @@ def main() -> None:
     print(f"scratch database {name}; synchronous_commit={sync[0] if sync else '?'}")
     cases: dict[str, dict[str, Any]] = {}
     try:
-        for workers in (1, 2, 4):
-            figures = throughput(url, workers, args.repeats)
-            cases[f"10,000 no-op tasks (100 runs x 100), {workers} worker(s)"] = figures
-            print(f"  {workers} worker(s): {figures['tasks_per_s']:.0f} tasks/s")
-        cases["1-task workflow round trip client -> worker -> client"] = round_trip(
-            url, args.repeats
-        )
-        cases["killed worker's task completed elsewhere (lease 2 s)"] = takeover(url, args.repeats)
+        if args.case in ("all", "throughput"):
+            for workers in (1, 2, 4):
+                figures = throughput(url, workers, args.repeats)
+                cases[f"10,000 no-op tasks (100 runs x 100), {workers} worker(s)"] = figures
+                print(f"  {workers} worker(s): {figures['tasks_per_s']:.0f} tasks/s")
+        if args.case in ("all", "round-trip"):
+            figures = round_trip(url, args.repeats)
+            cases["1-task workflow round trip client -> worker -> client"] = figures
+            print(f"  round trip: median {figures['median_s'] * 1000:.2f} ms")
+        if args.case in ("all", "takeover"):
+            cases["killed worker's task completed elsewhere (lease 2 s)"] = takeover(
+                url, args.repeats
+            )
     finally:
         with psycopg.connect(args.url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -25,6 +25,7 @@ from taskloom.authoring import flow_context
 
 if TYPE_CHECKING:
     from taskloom.authoring.task import TaskDefinition
+    from taskloom.execution.remote_flow import RemoteFlowHandle
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -315,6 +316,25 @@ class Flow(Generic[P, R]):
             self, args, _merge(kwargs, params), failure_policy, max_concurrency, db
         )
 
+    def submit(
+        self,
+        *args: Any,
+        params: dict[str, Any] | None = None,
+        failure_policy: str = "fail_fast",
+        db: str | None = None,
+        **kwargs: Any,
+    ) -> RemoteFlowHandle:
+        """Queue a run for distributed workers (PostgreSQL ``db``); returns a handle at once.
+
+        ``handle.result(timeout)`` returns or raises like :meth:`run`. The
+        workers must import this flow's module (``taskloom worker --import``).
+        """
+        from taskloom.execution.client import shared_client
+        from taskloom.execution.remote_flow import submit_flow
+
+        client = shared_client(db)
+        return submit_flow(client, self, args, _merge(kwargs, params), failure_policy, None)
+
     def describe(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The graph the body builds for these inputs, as JSON-able data."""
         builder, _ = self.build(*args, **kwargs)
@@ -359,6 +379,11 @@ _flows: dict[str, Flow[Any, Any]] = {}
 def lookup_flow(name: str) -> Flow[Any, Any] | None:
     """The flow defined under ``name`` in this process (used to resume its runs)."""
     return _flows.get(name)
+
+
+def registered_flows() -> list[Flow[Any, Any]]:
+    """Every flow defined in this process (what a worker offers to run)."""
+    return list(_flows.values())
 
 
 @overload

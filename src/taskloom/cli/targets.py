@@ -14,10 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    pass
 from taskloom.cli.common import TARGET_FORMS, CliError
 
 

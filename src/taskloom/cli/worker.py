@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    pass
 from taskloom.cli.common import EXIT_OK, CliError
 from taskloom.cli.targets import import_workflows
 
@@ -23,10 +20,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     url = resolve_url(args.db)
     if not is_postgres_url(url):
         raise CliError(f"--db {url!r}: a worker needs a postgresql:// (or postgres://) url")
+    from taskloom.authoring.flow import registered_flows
+    from taskloom.steps.workflow import registered_workflows
+
     for spec in args.imports:
         import_workflows(spec)
-    if not workflow_names():
-        raise CliError(f"the imported modules ({', '.join(args.imports)}) define no workflows")
+    if not (workflow_names() or registered_flows() or registered_workflows()):
+        raise CliError(
+            f"the imported modules ({', '.join(args.imports)}) define no workflows, flows or "
+            "step workflows"
+        )
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s"

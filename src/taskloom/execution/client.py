@@ -14,12 +14,13 @@ version) but never runs a task body.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 import time
 import uuid
 from collections import defaultdict
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskloom.authoring.workflow import Workflow
 from taskloom.errors import RunNotFoundError
@@ -29,9 +30,14 @@ from taskloom.execution.submission import context_json, resolve_workflow
 from taskloom.journal.pgconnect import with_schema
 from taskloom.journal.postgres import PostgresJournal
 from taskloom.journal.postgres_queue import QueuedTask, TaskQueue
-from taskloom.journal.records import RunRecord, RunStatus
+from taskloom.journal.records import RunRecord, RunStatus, TaskRecord
 from taskloom.journal.urls import is_postgres_url, resolve_url
 from taskloom.planning.dag import DagPlan
+from taskloom.planning.plan import Plan
+
+if TYPE_CHECKING:
+    from taskloom.authoring.flow import Flow
+    from taskloom.execution.remote_flow import RemoteFlowHandle
 
 
 class RemoteRunHandle:
@@ -53,9 +59,9 @@ class RemoteRunHandle:
     async def result_async(self) -> WorkflowResult:
         return await asyncio.to_thread(self._client.result, self.run_id)
 
-    def cancel(self) -> bool:
-        """Cancelling distributed runs is not supported yet; always False."""
-        return False
+    def cancel(self, reason: str = "cancelled by request") -> bool:
+        """Cancel the run; False if it had already ended. See :meth:`Client.cancel`."""
+        return self._client.cancel(self.run_id, reason)
 
     def __repr__(self) -> str:
         return f"<RemoteRunHandle {self.run_id}>"
@@ -94,21 +100,37 @@ class Client:
         self, workflow: str | Workflow, context: Any = None, run_id: str | None = None
     ) -> str:
         """Record a run for the workers to execute; returns its id at once."""
+        return self.submit_plan(DagPlan(resolve_workflow(workflow)), context_json(context), run_id)
+
+    def submit_plan(self, plan: Plan, input_json: str, run_id: str | None = None) -> str:
+        """Record a run of any plan for the workers (what every ``submit`` comes down to)."""
         if self._closed:
             raise RuntimeError("this client is closed; create a new one")
-        plan = DagPlan(resolve_workflow(workflow))
         run = RunRecord(
             run_id=run_id or uuid.uuid4().hex,
             workflow_name=plan.workflow_name,
             workflow_version=plan.workflow_version,
             kind=plan.kind,
             status=RunStatus.RUNNING,
-            input_json=context_json(context),
+            input_json=input_json,
             created_at=time.time(),
         )
         tasks = [QueuedTask(k, len(n.deps), n.priority) for k, n in plan.nodes.items()]
         self.queue.enqueue_run(run, tasks)
         return run.run_id
+
+    def start_flow(
+        self,
+        flow: Flow[Any, Any] | str,
+        *args: Any,
+        failure_policy: str = "fail_fast",
+        max_concurrency: int | None = None,
+        **kwargs: Any,
+    ) -> RemoteFlowHandle:
+        """Submit a ``@flow`` run for the workers; see :mod:`taskloom.execution.remote_flow`."""
+        from taskloom.execution.remote_flow import submit_flow
+
+        return submit_flow(self, flow, args, kwargs, failure_policy, max_concurrency)
 
     def start(self, workflow: str | Workflow, context: Any = None) -> RemoteRunHandle:
         return RemoteRunHandle(self, self.submit(workflow, context))
@@ -116,39 +138,112 @@ class Client:
     def execute(
         self, workflow: str | Workflow, context: Any = None, timeout: float | None = None
     ) -> WorkflowResult:
-        """Submit a run and wait for its result."""
-        return self.result(self.submit(workflow, context), timeout)
+        """Submit a run and wait for its result.
+
+        The waiter is registered under the new run's id before the run is
+        submitted, so the notification cannot be missed and nothing needs to
+        be read until it arrives: one read (run and tasks, pipelined) follows.
+        """
+        run_id = uuid.uuid4().hex
+        event = self._register(run_id)
+        try:
+            self.submit(workflow, context, run_id)
+            finished = self._wait(run_id, event, timeout, check_first=False)
+        finally:
+            self._unregister(run_id, event)
+        return WorkflowResult.from_records(*finished)
 
     # -- waiting ------------------------------------------------------------
 
     def result(self, run_id: str, timeout: float | None = None) -> WorkflowResult:
         """The result of a run, waiting for its ``run_done`` notification if needed."""
+        event = self._register(run_id)
+        try:
+            return WorkflowResult.from_records(*self._wait(run_id, event, timeout))
+        finally:
+            self._unregister(run_id, event)
+
+    def cancel(self, run_id: str, reason: str = "cancelled by request") -> bool:
+        """Cancel a distributed run: it ends as Cancelled, its unfinished tasks too.
+
+        Workers still running one of its tasks learn it when they complete:
+        the completion is rejected (the task's fence moved on). False if the
+        run had already ended.
+        """
+        return self.queue.cancel_run(run_id, reason)
+
+    def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
+        """The run's record once it has ended, waiting for its ``run_done`` notification."""
+        event = self._register(run_id)
+        try:
+            return self._wait(run_id, event, timeout, with_tasks=False)[0]
+        finally:
+            self._unregister(run_id, event)
+
+    def finished(
+        self, run_id: str, timeout: float | None = None
+    ) -> tuple[RunRecord, list[TaskRecord]]:
+        """:meth:`wait`, plus the run's task rows read in the same round trip."""
+        event = self._register(run_id)
+        try:
+            return self._wait(run_id, event, timeout)
+        finally:
+            self._unregister(run_id, event)
+
+    def _register(self, run_id: str) -> threading.Event:
         event = threading.Event()
         with self._lock:
             self._waiters[run_id].append(event)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while True:
-                # Registered before reading, so a notification cannot fall in between.
-                run = self.journal.get_run(run_id)
-                if run is None:
-                    raise RunNotFoundError(f"no run with id {run_id!r} in {self.journal.url}")
-                if run.status in RunStatus.TERMINAL:
-                    return WorkflowResult.from_records(run, self.journal.get_tasks(run_id))
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
-                event.wait(remaining)
-                event.clear()
-        finally:
-            with self._lock:
-                waiters = self._waiters.get(run_id, [])
-                if event in waiters:
-                    waiters.remove(event)
-                if not waiters:
-                    self._waiters.pop(run_id, None)
+        return event
 
-    def _notified(self, _channel: str, run_id: str) -> None:
+    def _unregister(self, run_id: str, event: threading.Event) -> None:
+        with self._lock:
+            waiters = self._waiters.get(run_id, [])
+            if event in waiters:
+                waiters.remove(event)
+            if not waiters:
+                self._waiters.pop(run_id, None)
+
+    def _wait(
+        self,
+        run_id: str,
+        event: threading.Event,
+        timeout: float | None,
+        *,
+        check_first: bool = True,
+        with_tasks: bool = True,
+    ) -> tuple[RunRecord, list[TaskRecord]]:
+        """Wait on a registered ``event`` until the run has ended; its record (and tasks).
+
+        ``check_first=False`` when the run was submitted after ``event`` was
+        registered: its end cannot have been missed, so the first read waits
+        for the notification.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not check_first:
+            event.wait(timeout)
+            event.clear()
+        while True:
+            run, tasks = self._read(run_id, with_tasks)
+            if run is None:
+                raise RunNotFoundError(f"no run with id {run_id!r} in {self.journal.url}")
+            if run.status in RunStatus.TERMINAL:
+                return run, tasks
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
+            event.wait(remaining)
+            event.clear()
+
+    def _read(self, run_id: str, with_tasks: bool) -> tuple[RunRecord | None, list[TaskRecord]]:
+        """The run and (if wanted, in the same round trip) its tasks."""
+        if not with_tasks:
+            return self.journal.get_run(run_id), []
+        return self.journal.get_run_and_tasks(run_id)
+
+    def _notified(self, _channel: str, payload: str) -> None:
+        # "<run_id>" or "<run_id> <status>": the id is all a waiter needs.
+        run_id = payload.partition(" ")[0]
         with self._lock:
             for event in self._waiters.get(run_id, ()):
                 event.set()
@@ -179,3 +274,39 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_shared: dict[str, Client] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_client(db: str | None) -> Client:
+    """The process-wide client of a PostgreSQL database, opened on first use.
+
+    ``flow.submit`` and ``steps.Client(db, execute=False)`` use it, so a
+    process holds one LISTEN connection and one small pool per database.
+    """
+    url = resolve_url(db)
+    if not is_postgres_url(url):
+        raise ValueError(
+            f"distributed execution needs a postgresql:// database url (db= or "
+            f"$TASKLOOM_DATABASE_URL), got {url!r}: only PostgreSQL has workers"
+        )
+    with _shared_lock:
+        client = _shared.get(url)
+        if client is None or client._closed:
+            client = Client(url)
+            _shared[url] = client
+        return client
+
+
+def close_shared_clients() -> None:
+    """Close the process-wide clients (their LISTEN threads and pools)."""
+    with _shared_lock:
+        clients = list(_shared.values())
+        _shared.clear()
+    for client in clients:
+        client.close()
+
+
+atexit.register(close_shared_clients)

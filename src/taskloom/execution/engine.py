@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from taskloom.execution.liveness import HOSTNAME, runner_alive
 from taskloom.execution.result import WorkflowResult
@@ -40,14 +40,35 @@ from taskloom.planning.plan import Plan
 
 logger = logging.getLogger("taskloom")
 
+
+class PlanHost(Protocol):
+    """What a planner may use of whoever asks it for a plan.
+
+    An :class:`Engine` (resuming a local run) or a distributed
+    :class:`~taskloom.execution.worker.Worker` (planning a run it claimed a
+    task of): both record in ``journal`` and have a default task timeout.
+    """
+
+    @property
+    def journal(self) -> Journal: ...
+
+    @property
+    def task_timeout(self) -> float | None: ...
+
+
 #: Rebuilds the plan of a recorded run, or returns None if this process cannot run it.
-Planner = Callable[[RunRecord, "Engine"], Plan | None]
+Planner = Callable[[RunRecord, PlanHost], Plan | None]
 _planners: dict[str, Planner] = {}
 
 
 def register_planner(kind: str, planner: Planner) -> None:
     """Teach every engine how to resume runs of ``kind`` (one per authoring style)."""
     _planners[kind] = planner
+
+
+def planner_for(kind: str) -> Planner | None:
+    """The planner registered for runs of ``kind``, if its style was imported."""
+    return _planners.get(kind)
 
 
 class Engine:

@@ -29,7 +29,7 @@ from typing import Any
 from taskloom.authoring.flow import FAILURE_POLICIES, Flow, lookup_flow
 from taskloom.errors import AggregateTaskError, RunNotFoundError, TaskFailedError, TaskloomError
 from taskloom.errors import TaskTimeoutError as _Timeout
-from taskloom.execution.engine import Engine, register_planner
+from taskloom.execution.engine import Engine, PlanHost, register_planner
 from taskloom.execution.result_cache import JournalCache
 from taskloom.journal.records import RunRecord, RunStatus, TaskRecord, TaskStatus
 from taskloom.journal.urls import open_journal, resolve_url
@@ -68,14 +68,15 @@ def shutdown_engines(wait: bool = True) -> None:
 atexit.register(shutdown_engines, False)
 
 
-def _plan(
+def plan_flow(
     flow: Flow[Any, Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     failure_policy: str,
     max_concurrency: int | None,
-    engine: Engine,
+    engine: PlanHost | None,
 ) -> FlowPlan:
+    """Check the run options and build the run's graph (``engine``: where its cache lives)."""
     if failure_policy not in FAILURE_POLICIES:
         raise ValueError(
             f"flow {flow.name!r}: failure_policy={failure_policy!r}; use one of "
@@ -100,11 +101,11 @@ def _plan(
         template,
         failure_policy=failure_policy,
         max_concurrency=max_concurrency,
-        cache_store=JournalCache(engine.journal),
+        cache_store=JournalCache(engine.journal) if engine is not None else None,
     )
 
 
-def _input_json(plan: FlowPlan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+def flow_input_json(plan: FlowPlan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """What recovery needs to rebuild the same graph: inputs and run options."""
     return encode_value(
         {
@@ -126,8 +127,8 @@ def run_flow(
     db: str | None,
 ) -> Any:
     engine = engine_for(db)
-    plan = _plan(flow, args, kwargs, failure_policy, max_concurrency, engine)
-    execution = engine.submit(plan, _input_json(plan, args, kwargs))
+    plan = plan_flow(flow, args, kwargs, failure_policy, max_concurrency, engine)
+    execution = engine.submit(plan, flow_input_json(plan, args, kwargs))
     execution.future.result()
     return outcome(execution.run, list(execution.tasks.values()), plan)
 
@@ -141,8 +142,8 @@ async def run_flow_async(
     db: str | None,
 ) -> Any:
     engine = await asyncio.to_thread(engine_for, db)
-    plan = _plan(flow, args, kwargs, failure_policy, max_concurrency, engine)
-    input_json = _input_json(plan, args, kwargs)
+    plan = plan_flow(flow, args, kwargs, failure_policy, max_concurrency, engine)
+    input_json = flow_input_json(plan, args, kwargs)
     execution = await asyncio.to_thread(engine.submit, plan, input_json)
     await asyncio.wrap_future(execution.future)
     return outcome(execution.run, list(execution.tasks.values()), plan)
@@ -210,13 +211,13 @@ def _recorded_policy(run: RunRecord) -> str:
     return str(policy)
 
 
-def _flow_planner(run: RunRecord, engine: Engine) -> FlowPlan | None:
+def _flow_planner(run: RunRecord, engine: PlanHost) -> FlowPlan | None:
     """Rebuild a recorded flow run's plan, or None if this process cannot."""
     flow = lookup_flow(run.workflow_name)
     if flow is None or flow.version != run.workflow_version:
         return None
     data = decode_value(run.input_json)
-    plan = _plan(
+    plan = plan_flow(
         flow,
         tuple(data["args"]),
         dict(data["kwargs"]),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.authoring.registry import lookup_workflow
 from taskloom.authoring.workflow import Workflow
-from taskloom.execution.engine import Engine, register_planner
+from taskloom.execution.engine import Engine, PlanHost, register_planner
 from taskloom.execution.result import WorkflowResult
 from taskloom.execution.scheduler import RunExecution
 from taskloom.execution.submission import context_json as _context_json
@@ -236,7 +236,7 @@ def _url_with_schema(url: str | None, schema: str) -> str:
     return with_schema(resolved, schema)
 
 
-def _dag_planner(run: RunRecord, engine: Engine) -> DagPlan | None:
+def _dag_planner(run: RunRecord, engine: PlanHost) -> DagPlan | None:
     workflow = lookup_workflow(run.workflow_name)
     if workflow is None or workflow.version != run.workflow_version:
         return None

@@ -35,27 +35,36 @@ import json
 import logging
 import os
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from taskloom.authoring.flow import Flow, lookup_flow, registered_flows
 from taskloom.authoring.registry import lookup_workflow, workflow_names
 from taskloom.authoring.workflow import Workflow
+from taskloom.execution import flow_runner  # noqa: F401  (registers the flow planner)
 from taskloom.execution.attempt import Attempt
 from taskloom.execution.decisions import readiness, run_outcome, tasks_to_inspect
 from taskloom.execution.handle import TaskHandle
 from taskloom.execution.listener import Listener
 from taskloom.execution.liveness import HOSTNAME
+from taskloom.execution.run_plans import RunPlans, Shape
 from taskloom.execution.slots import SlotLease, SlotPool
+from taskloom.execution.suspend import Suspend
+from taskloom.execution.writer import JournalWriter
 from taskloom.journal.postgres import PostgresJournal
-from taskloom.journal.postgres_queue import ClaimedTask, Completion, TaskQueue
-from taskloom.journal.records import EventRecord, TaskStatus
+from taskloom.journal.postgres_queue import ClaimedTask, Completion, FinishedCount, TaskQueue
+from taskloom.journal.records import EventRecord, RunStatus, TaskStatus
 from taskloom.journal.urls import is_postgres_url, resolve_url
-from taskloom.planning import graph
 from taskloom.planning.dag import DagPlan
 from taskloom.planning.plan import Invocation, PlanNode
+from taskloom.steps import client as _steps  # noqa: F401  (registers the step planner)
+from taskloom.steps.plan import KIND as STEPS_KIND
+from taskloom.steps.plan import VERSION as STEPS_VERSION
+from taskloom.steps.workflow import registered_workflows as step_workflows
 
 logger = logging.getLogger("taskloom")
 
@@ -64,21 +73,23 @@ _COMMIT_RETRY_S = 1.0
 
 
 @dataclass(slots=True)
-class _Shape:
-    """What the worker precomputes once per registered workflow version."""
-
-    plan: DagPlan
-    dependents: dict[str, list[str]]
-    sinks: list[str]
-
-
-@dataclass(slots=True)
 class _Pending:
-    """A completion waiting for the next group commit, with what follows it."""
+    """A completion waiting for the next group commit, with what follows it.
+
+    ``shape`` is None only for a task whose run this worker could not plan;
+    ``stop`` (a reason) ends the whole run with it (fail_fast, unplannable).
+    """
 
     completion: Completion
-    dependents: Sequence[str]
+    shape: Shape | None
     after: Callable[[], None] | None
+    stop: str | None = None
+
+    @property
+    def dependents(self) -> Sequence[str]:
+        if self.shape is None:
+            return ()
+        return self.shape.dependents[self.completion.task_key]
 
 
 class Worker:
@@ -89,6 +100,8 @@ class Worker:
         url: str | None = None,
         *,
         workflows: Sequence[Workflow | str] | None = None,
+        flows: Sequence[Flow[Any, Any] | str] | None = None,
+        steps: bool = True,
         concurrency: int = 8,
         lease: float = 10.0,
         poll_interval: float = 1.0,
@@ -107,24 +120,30 @@ class Worker:
         self.lease = float(lease)
         self.poll_interval = float(poll_interval)
         self.worker_id = worker_id or f"{HOSTNAME}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._shapes = {
-            (s.plan.workflow_name, s.plan.workflow_version): s
-            for s in (_shape(w, task_timeout) for w in _workflows(workflows))
-        }
-        if not self._shapes:
+        #: Default per-attempt timeout of tasks that set none (planners apply it).
+        self.task_timeout = task_timeout
+        static = [DagPlan(w, default_timeout=task_timeout) for w in _workflows(workflows)]
+        per_run = [("flow", f.name, f.version) for f in _flows(flows)]
+        if steps:
+            per_run += [(STEPS_KIND, w.workflow_type, STEPS_VERSION) for w in step_workflows()]
+        if not static and not per_run:
             raise ValueError(
                 "this worker has no workflows to run: define or import them before starting it "
                 "(taskloom worker --import MODULE)"
             )
         self.journal = PostgresJournal(url, pool_size=2)
         self.queue = TaskQueue(self.journal)
+        self.plans = RunPlans(static, per_run, self, self.queue.task_count)
         self.slots = SlotPool(concurrency)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=thread_pool_size or max(32, 4 * concurrency),
             thread_name_prefix="taskloom-task",
         )
         self.loop = asyncio.new_event_loop()
+        #: Step runs record their steps and operations through it (as on an engine).
+        self.writer = JournalWriter(self.journal, self.loop, self._writer_failed)
         self.running: dict[tuple[str, str], Attempt] = {}
+        self._claims: dict[tuple[str, str], tuple[ClaimedTask, Shape]] = {}
         self.completed = 0
         self.rejected = 0
         self._pending: list[_Pending] = []
@@ -142,12 +161,12 @@ class Worker:
             name="taskloom-worker-listen",
         )
         self._thread: threading.Thread | None = None
-        self._workflow_keys = self.workflows
+        self._workflow_keys = self.plans.claim_keys
 
     @property
-    def workflows(self) -> list[tuple[str, str]]:
-        """The (name, version) pairs this worker claims tasks of."""
-        return sorted(self._shapes)
+    def workflows(self) -> list[str]:
+        """The workflow keys (``name@version``, ``flow:name@version``) this worker claims."""
+        return self.plans.claim_keys
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -162,7 +181,7 @@ class Worker:
             self.worker_id,
             self.slots.capacity,
             self.lease,
-            ", ".join(f"{n}@{v[:8]}" for n, v in self.workflows),
+            ", ".join(k[: k.index("@") + 9] for k in self.workflows),
         )
         return self
 
@@ -281,10 +300,14 @@ class Worker:
     def _start(self, claimed: list[ClaimedTask]) -> None:
         """Decide each claimed task (run, skip, fail) from its dependencies' states."""
         needed: list[tuple[str, str]] = []
+        planned: list[tuple[ClaimedTask, Shape, PlanNode]] = []
         for claim in claimed:
-            node = self._shapes[(claim.workflow_name, claim.workflow_version)].plan.nodes[
-                claim.task_key
-            ]
+            shape = self.plans.for_claim(claim)
+            node = shape.plan.nodes.get(claim.task_key) if shape is not None else None
+            if shape is None or node is None:
+                self._unplannable(claim)
+                continue
+            planned.append((claim, shape, node))
             needed.extend((claim.run_id, key) for key in tasks_to_inspect(node))
         try:
             states = self.queue.task_states(needed)
@@ -292,9 +315,7 @@ class Worker:
             # The claims stay ours until the lease runs out; then they are retried.
             logger.exception("taskloom worker %s could not read task states", self.worker_id)
             return
-        for claim in claimed:
-            shape = self._shapes[(claim.workflow_name, claim.workflow_version)]
-            node = shape.plan.nodes[claim.task_key]
+        for claim, shape, node in planned:
             if claim.reclaimed:
                 logger.info(
                     "task %r of run %s: its previous owner's lease expired; running it again",
@@ -323,7 +344,7 @@ class Worker:
                         event_kind="task_skipped",
                         event_data=json.dumps({"reason": decision.skip_reason}),
                     ),
-                    shape.dependents[claim.task_key],
+                    shape,
                 )
                 continue
             invocation = decision.invocation
@@ -335,10 +356,33 @@ class Worker:
                     continue
             self._launch(claim, shape, node, invocation)
 
+    def _unplannable(self, claim: ClaimedTask) -> None:
+        """A run whose plan this worker cannot rebuild fails, rather than loop between workers."""
+        reason = (
+            f"worker {self.worker_id} could not plan run {claim.run_id} of "
+            f"{claim.workflow_name!r} (its code differs from the submitter's: is the flow "
+            "body deterministic?)"
+        )
+        logger.error("%s; failing the run", reason)
+        self._record(
+            Completion(
+                claim.run_id,
+                claim.task_key,
+                claim.fence,
+                TaskStatus.FAILED,
+                error=reason,
+                attempted=False,
+                event_kind="task_failed",
+                event_data=json.dumps({"error": reason}),
+            ),
+            None,
+            stop=reason,
+        )
+
     # -- attempts -----------------------------------------------------------
 
     def _launch(
-        self, claim: ClaimedTask, shape: _Shape, node: PlanNode, invocation: Invocation
+        self, claim: ClaimedTask, shape: Shape, node: PlanNode, invocation: Invocation
     ) -> None:
         def granted() -> None:
             lease = SlotLease(self.slots)
@@ -353,6 +397,7 @@ class Worker:
 
             attempt = Attempt(node, invocation, lease, handle, self.loop, self.executor, done)
             self.running[(claim.run_id, claim.task_key)] = attempt
+            self._claims[(claim.run_id, claim.task_key)] = (claim, shape)
             attempt.start()
 
         self.slots.request(node.priority, granted)
@@ -360,12 +405,13 @@ class Worker:
     def _attempt_done(
         self,
         claim: ClaimedTask,
-        shape: _Shape,
+        shape: Shape,
         attempt: Attempt,
         value: Any,
         error: BaseException | None,
     ) -> None:
         self.running.pop((claim.run_id, claim.task_key), None)
+        self._claims.pop((claim.run_id, claim.task_key), None)
         node = attempt.node
         if error is None:
             try:
@@ -388,10 +434,13 @@ class Worker:
                         event_kind="task_succeeded",
                         event_data=json.dumps({"attempt": claim.attempt, "worker": self.worker_id}),
                     ),
-                    shape.dependents[claim.task_key],
+                    shape,
                     after,
                 )
                 return
+        if isinstance(error, Suspend):
+            self._suspend(claim, shape, error)
+            return
         if isinstance(error, Exception) and node.retry.should_retry(claim.attempt, error):
             delay = max(0.0, node.retry.calculate_delay(claim.attempt))
             description = _describe(error)
@@ -417,17 +466,36 @@ class Worker:
                         {"attempt": claim.attempt, "delay": delay, "error": description}
                     ),
                 ),
-                (),
+                shape,
                 # The durable timer is the row's ready_at; this local one just claims on time.
                 lambda: self._wake_later(delay),
             )
             return
         self._fail(claim, shape, node, error, attempt.invocation)
 
+    def _suspend(self, claim: ClaimedTask, shape: Shape, request: Suspend) -> None:
+        """The node waits (a sleep, an event): give the task back until it is due or signalled."""
+        wake_in = None if request.wake_at is None else max(0.0, request.wake_at - time.time())
+        self._record(
+            Completion(
+                claim.run_id,
+                claim.task_key,
+                claim.fence,
+                TaskStatus.SUSPENDED,
+                # The claim's attempt is not a try: waking must not use up retries.
+                attempted=False,
+                wake_in=wake_in,
+                event_kind="task_suspended",
+                event_data=json.dumps({"wake_in": wake_in, "reason": request.reason}),
+            ),
+            shape,
+            None if wake_in is None else (lambda: self._wake_later(wake_in)),
+        )
+
     def _fail(
         self,
         claim: ClaimedTask,
-        shape: _Shape,
+        shape: Shape,
         node: PlanNode,
         error: BaseException,
         invocation: Invocation | None,
@@ -458,9 +526,37 @@ class Worker:
                 event_kind="task_failed",
                 event_data=json.dumps({"error": description}),
             ),
-            shape.dependents[claim.task_key],
+            shape,
             after,
+            stop=f"task {node.label!r} failed: {description}"
+            if shape.plan.stop_on_failure
+            else None,
         )
+
+    def _writer_failed(self, exc: BaseException, batch: Any) -> None:
+        """A step run's rows could not be written: give its task back to be replayed."""
+        runs = {t.run_id for t in batch.tasks} | {e.run_id for e in batch.events}
+        logger.error("taskloom worker %s could not write step rows: %s", self.worker_id, exc)
+        for (run_id, key), attempt in list(self.running.items()):
+            if run_id not in runs:
+                continue
+            attempt.abandon()
+            self.running.pop((run_id, key), None)
+            claim, shape = self._claims.pop((run_id, key))
+            self._record(
+                Completion(
+                    run_id,
+                    key,
+                    claim.fence,
+                    TaskStatus.SUSPENDED,
+                    attempted=False,
+                    wake_in=_COMMIT_RETRY_S,
+                    event_kind="task_suspended",
+                    event_data=json.dumps({"reason": f"journal write failed: {exc}"}),
+                ),
+                shape,
+                lambda: self._wake_later(_COMMIT_RETRY_S),
+            )
 
     def _wake_later(self, delay: float) -> None:
         if not self._draining:
@@ -471,10 +567,11 @@ class Worker:
     def _record(
         self,
         completion: Completion,
-        dependents: Sequence[str],
+        shape: Shape | None,
         after: Callable[[], None] | None = None,
+        stop: str | None = None,
     ) -> None:
-        self._pending.append(_Pending(completion, dependents, after))
+        self._pending.append(_Pending(completion, shape, after, stop))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
@@ -503,7 +600,8 @@ class Worker:
                 self.rejected += 1
                 logger.warning(
                     "late completion rejected: task %r of run %s (fence %d, outcome %s) is no "
-                    "longer owned by worker %s -- its lease expired and another worker claimed it",
+                    "longer owned by worker %s -- its lease expired and another worker claimed "
+                    "it, or its run was stopped",
                     c.task_key,
                     c.run_id,
                     c.fence,
@@ -525,51 +623,87 @@ class Worker:
         """One transaction: fenced outcomes, released dependents, finished runs, events."""
         queue = self.queue
         with self.journal.transaction(pipeline=True) as conn:
-            accepted, now = queue.complete(conn, self.worker_id, [p.completion for p in batch])
+            # Round trip 1: the fenced outcomes, the dependents and the runs'
+            # counters, sent together; the later statements count only the
+            # completions the first one accepted (their rows carry the fence).
+            edges: list[tuple[str, str, str, int]] = []
+            ended: list[tuple[str, str, int]] = []
+            for item in batch:
+                c = item.completion
+                if item.stop is None and c.status in TaskStatus.TERMINAL:
+                    ended.append((c.run_id, c.task_key, c.fence))
+                    edges.extend(
+                        (c.run_id, child, c.task_key, c.fence) for child in item.dependents
+                    )
+            edges.sort()
+            shapes = {i.completion.run_id: i.shape for i in batch if i.shape is not None}
+            wanted = [
+                (run_id, key)
+                for run_id in dict.fromkeys(e[0] for e in ended)
+                for key in shapes[run_id].result_keys
+            ]
+            completed = queue.send_complete(conn, self.worker_id, [p.completion for p in batch])
+            releasing = queue.release_accepted(conn, edges)
+            closing = queue.send_close(conn, ended, wanted)
+            accepted, now = queue.accepted(completed)
+            newly_ready = (
+                sum(1 for (status,) in releasing.fetchall() if status == "Ready")
+                if releasing is not None
+                else 0
+            )
             events: list[EventRecord] = []
-            released: list[tuple[str, str]] = []
-            closing: list[str] = []
+            stopping: dict[str, tuple[Shape | None, str]] = {}
             for item in batch:
                 c = item.completion
                 if (c.run_id, c.task_key) not in accepted:
                     continue
                 events.append(EventRecord(c.run_id, c.event_kind, now, c.task_key, c.event_data))
-                if c.status in TaskStatus.TERMINAL:
-                    closing.append(c.run_id)
-                    released.extend((c.run_id, child) for child in item.dependents)
-            newly_ready = queue.release_dependents(conn, released)
-            for finished in queue.close_tasks(conn, closing):
-                shape = self._shapes[(finished.workflow_name, finished.workflow_version)]
-                rows = queue.outcome_rows(conn, finished.run_id, shape.sinks)
-                failed = {key: error for key, status, _, error in rows if status == "Failed"}
-                outputs = {
-                    key: output
-                    for key, status, output, _ in rows
-                    if status == TaskStatus.COMPLETED and output is not None
-                }
-                status, final, error = run_outcome(shape.plan, failed, outputs, finished.input_json)
-                ended = queue.finish_run(conn, finished.run_id, status, final, error)
-                if ended is not None:
-                    events.append(
-                        EventRecord(
-                            finished.run_id,
-                            "run_finished",
-                            ended,
-                            None,
-                            json.dumps({"status": status}),
-                        )
-                    )
-                    queue.notify(conn, queue.done_channel, finished.run_id)
-                    logger.info(
-                        "run %s of %r finished: %s",
-                        finished.run_id,
-                        shape.plan.workflow_name,
-                        status,
-                    )
+                if item.stop is not None:
+                    stopping.setdefault(c.run_id, (item.shape, item.stop))
+            # Round trip 2: events, finished runs (their run_finished events
+            # after the tasks'), notifications and the commit.
             queue.insert_events(conn, events)
+            for finished, rows in queue.closed(closing):
+                self._finish(conn, finished, shapes.get(finished.run_id), None, rows)
+            for run_id, (shape, reason) in sorted(stopping.items()):
+                stopped = queue.stop_run(conn, run_id)
+                if stopped is not None:
+                    rows = (
+                        queue.outcome_rows(conn, run_id, shape.result_keys)
+                        if shape is not None
+                        else []
+                    )
+                    self._finish(conn, stopped, shape, reason, rows)
             if newly_ready:
                 queue.notify(conn, queue.ready_channel)
         return accepted, newly_ready
+
+    def _finish(
+        self,
+        conn: Any,
+        finished: FinishedCount,
+        shape: Shape | None,
+        stop_reason: str | None,
+        rows: list[tuple[str, str, str | None, str | None]],
+    ) -> None:
+        """Record a run's end (inside the commit) from its failed and result rows."""
+        if shape is None:
+            status, final, error = RunStatus.FAILED, finished.input_json, stop_reason
+        else:
+            failed = {key: error for key, status, _, error in rows if status == "Failed"}
+            outputs = {
+                key: output
+                for key, status, output, _ in rows
+                if status == TaskStatus.COMPLETED and output is not None
+            }
+            stopped = None if stop_reason is None else (RunStatus.FAILED, stop_reason)
+            status, final, error = run_outcome(
+                shape.plan, failed, outputs, finished.input_json, stopped
+            )
+        self.plans.forget(finished.run_id)
+        # Already ended (a concurrent cancel): the statement changes nothing.
+        self.queue.finish_run_notify(conn, finished.run_id, status, final, error)
+        logger.info("run %s of %r finished: %s", finished.run_id, finished.workflow_name, status)
 
     # -- callbacks ----------------------------------------------------------
 
@@ -621,11 +755,24 @@ def _workflows(selected: Sequence[Workflow | str] | None) -> list[Workflow]:
     return result
 
 
-def _shape(workflow: Workflow, task_timeout: float | None) -> _Shape:
-    plan = DagPlan(workflow, default_timeout=task_timeout)
-    dependents = graph.dependents_of({k: n.deps for k, n in plan.nodes.items()})
-    sinks = [k for k in plan.nodes if not dependents[k]]
-    return _Shape(plan, {k: list(v) for k, v in dependents.items()}, sinks)
+def _flows(selected: Sequence[Flow[Any, Any] | str] | None) -> list[Flow[Any, Any]]:
+    if selected is None:
+        return registered_flows()
+    result: list[Flow[Any, Any]] = []
+    for item in selected:
+        found = item if isinstance(item, Flow) else lookup_flow(item)
+        if found is None:
+            known = ", ".join(repr(f.name) for f in registered_flows()) or "none"
+            raise ValueError(f"unknown flow {item!r}; defined flows: {known}")
+        result.append(found)
+    return result
+
+
+def _stop_reason(shape: Shape, node: PlanNode, description: str) -> str | None:
+    """Why a failed node ends its whole run (dataflow ``fail_fast``), or None."""
+    if not shape.plan.stop_on_failure:
+        return None
+    return f"task {node.label!r} failed: {description}"
 
 
 def _describe(exc: BaseException) -> str:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from taskloom.errors import JournalError
 from taskloom.journal.base import Journal
 from taskloom.journal.pgconnect import channel, connect, psycopg_module, quote_ident, split_url
+from taskloom.journal.postgres_queue import READY
 from taskloom.journal.records import (
     Batch,
     EventRecord,
@@ -52,6 +53,7 @@ MIGRATIONS: tuple[str, ...] = (
     "postgres_001_initial.sql",
     "postgres_002_task_queue.sql",
     "postgres_003_cache_signals.sql",
+    "postgres_004_suspend_cancel.sql",
 )
 
 
@@ -242,7 +244,13 @@ class PostgresJournal(Journal):
             # inbox "after id N" must never miss a signal committed late.
             conn.execute(self._q["signal_lock"])
             row = conn.execute(self._q["insert_signal"], (run_id, name, payload_json, at))
-            return _scalar(row.fetchone())
+            signal_id = _scalar(row.fetchone())
+            # A distributed run's suspended node is made claimable in the same
+            # transaction, and the workers are told the moment it commits.
+            woken = conn.execute(self._q["wake_signalled"], (run_id,)).fetchall()
+            if any(status == "Ready" for (status,) in woken):
+                conn.execute(self._q["notify"], (self.channel(READY), ""))
+            return signal_id
 
     def get_signals(self, run_id: str, after_id: int = 0) -> list[SignalRecord]:
         return [SignalRecord(*row) for row in self._read("get_signals", (run_id, after_id))]
@@ -277,6 +285,19 @@ class PostgresJournal(Journal):
         else:
             rows = self._read("list_runs_by_status", (status, limit))
         return [RunRecord(*row) for row in rows]
+
+    def get_run_and_tasks(self, run_id: str) -> tuple[RunRecord | None, list[TaskRecord]]:
+        """:meth:`get_run` and :meth:`get_tasks` in one round trip (pipelined)."""
+        try:
+            with self.pool.connection() as conn, conn.pipeline():
+                run_cur = conn.execute(self._q["get_run"], (run_id,))
+                task_cur = conn.execute(self._q["get_tasks"], (run_id,))
+                run_row = run_cur.fetchone()
+                task_rows = task_cur.fetchall()
+        except self._errors as exc:
+            raise JournalError(f"cannot read the journal at {self._where}: {exc}") from exc
+        run = RunRecord(*run_row) if run_row is not None else None
+        return run, [TaskRecord(*row) for row in task_rows]
 
     def get_tasks(self, run_id: str) -> list[TaskRecord]:
         return [TaskRecord(*row) for row in self._read("get_tasks", (run_id,))]

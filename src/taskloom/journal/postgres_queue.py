@@ -12,6 +12,7 @@ Two notification channels per schema carry the wake-ups:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,9 +29,14 @@ READY = "taskloom_ready"
 RUN_DONE = "taskloom_run_done"
 
 
-def workflow_key(name: str, version: str) -> str:
-    """How a task row names its run's workflow version (what claims filter on)."""
-    return f"{name}@{version}"
+def workflow_key(name: str, version: str, kind: str = "dag") -> str:
+    """How a task row names its run's workflow version (what claims filter on).
+
+    DAG runs keep the plain ``name@version`` of schema 2; other kinds are
+    prefixed (``flow:etl@3fa2...``) so that a flow and a DAG of the same
+    name never share a claim key.
+    """
+    return f"{name}@{version}" if kind == "dag" else f"{kind}:{name}@{version}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +60,17 @@ class ClaimedTask:
     workflow_name: str
     workflow_version: str
     input_json: str
+    kind: str = "dag"
 
 
 @dataclass(slots=True)
 class Completion:
     """The outcome of one claimed task, to be recorded under its fence.
 
-    ``status`` is Completed, Failed, Skipped, or Retrying (then ``delay`` is
-    the backoff before it may be claimed again).
+    ``status`` is Completed, Failed, Skipped, Retrying (then ``delay`` is
+    the backoff before it may be claimed again) or Suspended (then
+    ``wake_in`` is the number of seconds after which it may be claimed
+    again, counted on the database's clock; None: only a signal wakes it).
     """
 
     run_id: str
@@ -76,6 +85,7 @@ class Completion:
     attempted: bool = True
     event_kind: str = ""
     event_data: str | None = None
+    wake_in: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +96,7 @@ class FinishedCount:
     workflow_name: str
     workflow_version: str
     input_json: str
+    kind: str = "dag"
 
 
 class TaskQueue:
@@ -121,7 +132,7 @@ class TaskQueue:
                     "keys": [t.key for t in tasks],
                     "deps": [t.deps for t in tasks],
                     "priorities": [t.priority for t in tasks],
-                    "workflow": workflow_key(run.workflow_name, run.workflow_version),
+                    "workflow": workflow_key(run.workflow_name, run.workflow_version, run.kind),
                 },
             )
             self.insert_events(conn, [EventRecord(run.run_id, "run_started", run.created_at)])
@@ -134,12 +145,12 @@ class TaskQueue:
         me: str,
         limit: int,
         lease: float,
-        workflows: Sequence[tuple[str, str]],
+        workflows: Sequence[str],
         *,
         expired: bool = False,
     ) -> list[ClaimedTask]:
         """Claim up to ``limit`` ready tasks (or, with ``expired``, tasks whose lease ran out)
-        of the given (name, version) workflows."""
+        of the given workflows (:func:`workflow_key` strings)."""
         if limit <= 0 or not workflows:
             return []
         # One statement is its own transaction: no BEGIN/COMMIT round trips.
@@ -150,7 +161,7 @@ class TaskQueue:
                     "me": me,
                     "limit": limit,
                     "lease": lease,
-                    "workflows": [workflow_key(*w) for w in workflows],
+                    "workflows": list(workflows),
                 },
             ).fetchall()
         return [
@@ -163,6 +174,7 @@ class TaskQueue:
                 workflow_name=r[5],
                 workflow_version=r[6],
                 input_json=r[7],
+                kind=r[8],
             )
             for r in rows
         ]
@@ -190,7 +202,25 @@ class TaskQueue:
         self, conn: psycopg.Connection[Any], me: str, completions: Sequence[Completion]
     ) -> tuple[set[tuple[str, str]], float]:
         """Record outcomes under their fences; returns the accepted keys and the db time."""
-        rows = conn.execute(
+        return self.accepted(self.send_complete(conn, me, completions))
+
+    @staticmethod
+    def accepted(cursor: psycopg.Cursor[Any]) -> tuple[set[tuple[str, str]], float]:
+        """What :meth:`send_complete` recorded: the accepted keys and the db time."""
+        rows = cursor.fetchall()
+        now = float(rows[0][2]) if rows else 0.0
+        return {(r[0], r[1]) for r in rows}, now
+
+    def send_complete(
+        self, conn: psycopg.Connection[Any], me: str, completions: Sequence[Completion]
+    ) -> psycopg.Cursor[Any]:
+        """Send the fenced outcomes without waiting (pipeline); read them with :meth:`accepted`.
+
+        Statements sent after it in the same transaction see its effects, so
+        :meth:`release_accepted` and :meth:`close_and_collect` can ride in the
+        same round trip.
+        """
+        return conn.execute(
             self._q["complete_tasks"],
             {
                 "me": me,
@@ -203,10 +233,9 @@ class TaskQueue:
                 "tracebacks": [c.traceback for c in completions],
                 "delays": [c.delay for c in completions],
                 "attempted": [c.attempted for c in completions],
+                "wake_in": [c.wake_in for c in completions],
             },
-        ).fetchall()
-        now = float(rows[0][2]) if rows else 0.0
-        return {(r[0], r[1]) for r in rows}, now
+        )
 
     def release_dependents(
         self, conn: psycopg.Connection[Any], pairs: Sequence[tuple[str, str]]
@@ -221,6 +250,24 @@ class TaskQueue:
         ).fetchall()
         return sum(1 for r in rows if r[0] == "Ready")
 
+    def release_accepted(
+        self, conn: psycopg.Connection[Any], edges: Sequence[tuple[str, str, str, int]]
+    ) -> psycopg.Cursor[Any] | None:
+        """Count finished parents off their dependents, for ``(run_id, child, parent, fence)``
+        whose parent completion was accepted; read the cursor for the new statuses."""
+        if not edges:
+            return None
+        conn.execute(self._q["lock_dependents"], ([e[0] for e in edges], [e[1] for e in edges]))
+        return conn.execute(
+            self._q["release_accepted"],
+            (
+                [e[0] for e in edges],
+                [e[1] for e in edges],
+                [e[2] for e in edges],
+                [e[3] for e in edges],
+            ),
+        )
+
     def close_tasks(
         self, conn: psycopg.Connection[Any], run_ids: Sequence[str]
     ) -> list[FinishedCount]:
@@ -229,7 +276,72 @@ class TaskQueue:
             return []
         conn.execute(self._q["lock_runs"], (list(run_ids),))
         rows = conn.execute(self._q["close_tasks"], (list(run_ids),)).fetchall()
-        return [FinishedCount(r[0], r[2], r[3], r[4]) for r in rows if r[1] <= 0]
+        return [FinishedCount(r[0], r[2], r[3], r[4], r[5]) for r in rows if r[1] <= 0]
+
+    def send_close(
+        self,
+        conn: psycopg.Connection[Any],
+        ended: Sequence[tuple[str, str, int]],
+        result_keys: Sequence[tuple[str, str]],
+    ) -> psycopg.Cursor[Any] | None:
+        """:meth:`close_tasks` plus each finished run's :meth:`outcome_rows`, in one statement,
+        for the ``(run_id, key, fence)`` completions that were accepted; read it with
+        :meth:`closed`. ``result_keys``: ``(run_id, key)`` of the rows each result is made of.
+        """
+        if not ended:
+            return None
+        conn.execute(self._q["lock_runs"], (sorted({e[0] for e in ended}),))
+        return conn.execute(
+            self._q["close_tasks_outcome"],
+            {
+                "run_ids": [e[0] for e in ended],
+                "keys": [e[1] for e in ended],
+                "fences": [e[2] for e in ended],
+                "result_runs": [p[0] for p in result_keys],
+                "result_keys": [p[1] for p in result_keys],
+            },
+        )
+
+    @staticmethod
+    def closed(
+        cursor: psycopg.Cursor[Any] | None,
+    ) -> list[tuple[FinishedCount, list[tuple[str, str, str | None, str | None]]]]:
+        """The runs :meth:`send_close` finished, with their outcome rows."""
+        if cursor is None:
+            return []
+        rows = cursor.fetchall()
+        return [
+            (
+                FinishedCount(r[0], r[2], r[3], r[4], r[5]),
+                [(k, st, out, err) for k, st, out, err in (r[6] or [])],
+            )
+            for r in rows
+            if r[1] <= 0
+        ]
+
+    def finish_run_notify(
+        self,
+        conn: psycopg.Connection[Any],
+        run_id: str,
+        status: str,
+        final_json: str,
+        error: str | None,
+    ) -> None:
+        """Mark the run ended, log ``run_finished`` and notify its waiters (nothing to read).
+
+        The notification's payload is ``"<run_id> <status>"``.
+        """
+        conn.execute(
+            self._q["finish_run_notify"],
+            {
+                "run_id": run_id,
+                "status": status,
+                "final": final_json,
+                "error": error,
+                "event": json.dumps({"status": status}),
+                "channel": self.done_channel,
+            },
+        )
 
     def outcome_rows(
         self, conn: psycopg.Connection[Any], run_id: str, sinks: Sequence[str]
@@ -251,6 +363,40 @@ class TaskQueue:
         """Mark the run ended; returns its end time (None if it had already ended)."""
         row = conn.execute(self._q["finish_run"], (status, final_json, error, run_id)).fetchone()
         return float(row[0]) if row else None
+
+    def stop_run(self, conn: psycopg.Connection[Any], run_id: str) -> FinishedCount | None:
+        """Cancel every task of a run not yet ended; the run, if it was still running.
+
+        The caller finishes the run (its status and result) in the same
+        transaction; None if it had already ended.
+        """
+        conn.execute(self._q["lock_runs"], ([run_id],))
+        conn.execute(self._q["stop_run"], {"run_id": run_id})
+        row = conn.execute(self._q["zero_open_tasks"], (run_id,)).fetchone()
+        if row is None:
+            return None
+        return FinishedCount(run_id, row[1], row[2], row[3], row[0])
+
+    def cancel_run(self, run_id: str, reason: str) -> bool:
+        """Stop a distributed run as Cancelled; False if it had already ended."""
+        with self.journal.transaction() as conn:
+            if self.stop_run(conn, run_id) is None:
+                return False
+            row = conn.execute(self._q["finish_cancelled"], (reason, run_id)).fetchone()
+            if row is None:
+                return False
+            data = json.dumps({"status": "Cancelled", "reason": reason})
+            self.insert_events(
+                conn, [EventRecord(run_id, "run_finished", float(row[0]), None, data)]
+            )
+            self.notify(conn, self.done_channel, run_id)
+        return True
+
+    def task_count(self, run_id: str) -> int:
+        """How many queued rows a run has (a growing plan compares it with its nodes)."""
+        with self.journal.connection() as conn:
+            row = conn.execute(self._q["run_task_count"], (run_id,)).fetchone()
+        return int(row[0]) if row else 0
 
     def insert_events(self, conn: psycopg.Connection[Any], events: Sequence[EventRecord]) -> None:
         if events:

@@ -10,7 +10,7 @@ state.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from taskloom.authoring.context import Context, find_non_json, merge_contexts
@@ -87,6 +87,9 @@ class DagPlan(Plan):
             return completed[0]
         merged = merge_contexts([json.loads(text) for text in completed])
         return json.dumps(merged, separators=(",", ":"))
+
+    def result_keys(self) -> Sequence[str]:
+        return list(self._sinks)
 
     def callback_state(self, invocation: Invocation, output: str | None) -> Any:
         if output is not None:

@@ -146,6 +146,12 @@ class FlowPlan(Plan):
     def encode(self, node: PlanNode, invocation: Invocation, value: Any) -> str:
         return encode_value(value, f"task {node.label!r}")
 
+    def result_keys(self) -> Sequence[str]:
+        keys = dict.fromkeys(self._returned)
+        for children in self.fan_outs.children.values():
+            keys.update(dict.fromkeys(children))
+        return list(keys)
+
     def final_output(self, outputs: Mapping[str, str], run_input: str) -> str:
         values = {key: decode_value(outputs[key]) for key in self._returned if key in outputs}
         if self.grows:

@@ -97,6 +97,14 @@ class Plan(ABC):
     def final_output(self, outputs: Mapping[str, str], run_input: str) -> str:
         """The run's result, as JSON text, from the completed nodes' outputs."""
 
+    def result_keys(self) -> Sequence[str]:
+        """The nodes whose outputs :meth:`final_output` reads.
+
+        A distributed worker fetches only these rows to finish a run; the
+        default (every node) is always right, a plan may narrow it.
+        """
+        return list(self.nodes)
+
     def callback_state(self, invocation: Invocation, output: str | None) -> Any:
         """What ``on_success``/``on_failure`` receive as their context argument."""
         return invocation.state

@@ -25,6 +25,7 @@ from taskloom.journal.records import RunStatus, TaskStatus
 from taskloom.steps.journal import op_key
 
 if TYPE_CHECKING:
+    from taskloom.execution.engine import Engine
     from taskloom.steps.context import StepContext
     from taskloom.steps.workflow import Workflow
 
@@ -50,7 +51,7 @@ async def ensure_child(
         ) from None
     digest = args_digest((workflow.workflow_type, child_id, input_json), {})
     ctx.check_recorded(position, "__child__", digest)
-    engine = ctx.writer.engine
+    engine = _local_engine(ctx, workflow.workflow_type)
     existing = engine.journal.get_run(child_id)
     if existing is None:
         workflow.require_start()
@@ -75,7 +76,7 @@ def child_result(ctx: StepContext, child_id: str) -> Any:
     """The child's result if it has ended (raises its failure); else suspend the parent."""
     from taskloom.steps.client import WorkflowHandle
 
-    engine = ctx.writer.engine
+    engine = _local_engine(ctx, child_id)
     execution = engine.active.get(child_id)
     if execution is not None and not execution.future.done():
         parent = ctx.workflow_id
@@ -88,3 +89,16 @@ def child_result(ctx: StepContext, child_id: str) -> Any:
             f"waits for child workflow {child_id!r} (run by another process)",
         )
     return WorkflowHandle(engine, child_id).result(timeout=0)
+
+
+def _local_engine(ctx: StepContext, child: str) -> Engine:
+    """Child workflows are started and followed by a local engine only (for now)."""
+    from taskloom.execution.engine import Engine
+
+    engine = ctx.writer.engine
+    if not isinstance(engine, Engine):
+        raise TaskloomError(
+            f"workflow {ctx.workflow_id!r}: child workflow {child!r} cannot be started from a "
+            "distributed worker yet; run the parent with a local client"
+        )
+    return engine

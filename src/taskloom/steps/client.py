@@ -4,6 +4,10 @@ A client is nothing but a journal URL: it submits runs to the process-wide
 engine of that database (the one ``@flow`` runs use too), so the workflow
 runs in this process, is recorded in the same journal as every other run,
 and is resumed by whichever runner on the database outlives this one.
+
+With ``execute=False`` (PostgreSQL only) the runs are queued for
+distributed workers instead (:mod:`taskloom.steps.remote`); handles work
+the same either way, through the small :class:`StepBackend` interface.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from taskloom.errors import RunNotFoundError, TaskloomError
 from taskloom.execution.engine import Engine, register_planner
 from taskloom.execution.flow_runner import engine_for
+from taskloom.journal.base import Journal
 from taskloom.journal.records import RunStatus, TaskStatus
 from taskloom.steps.directives import Directive, ErrorDetails
 from taskloom.steps.errors import StepFailed, WorkflowAlreadyRunning, WorkflowFailed
@@ -25,7 +30,23 @@ from taskloom.steps.journal import DRIVER_KEY, RecordedRun
 from taskloom.steps.plan import KIND, StepPlan, step_planner
 from taskloom.steps.workflow import Workflow, lookup_workflow
 
+if TYPE_CHECKING:
+    from taskloom.steps.remote import DistributedSteps
+
 register_planner(KIND, step_planner)
+
+
+class StepBackend(Protocol):
+    """What handles need of whoever executes the runs: an engine here, or the workers."""
+
+    @property
+    def journal(self) -> Journal: ...
+
+    def wait(self, run_id: str, timeout: float | None = None) -> object: ...
+
+    def cancel(self, run_id: str, reason: str = ...) -> bool: ...
+
+    def wake(self, run_id: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +64,7 @@ class WorkflowDescription:
 class WorkflowHandle:
     """A started workflow run, found by its ``workflow_id``."""
 
-    def __init__(self, engine: Engine, workflow_id: str) -> None:
+    def __init__(self, engine: StepBackend, workflow_id: str) -> None:
         self._engine = engine
         self.workflow_id = workflow_id
 
@@ -107,7 +128,8 @@ class WorkflowHandle:
         ]
 
     def cancel(self, reason: str = "cancelled by request") -> bool:
-        """Cancel the run if this process executes it; False if it is not active here."""
+        """Cancel the run if this process (or, distributed, any worker) executes it;
+        False if it is not active here (or has ended)."""
         return self._engine.cancel(self.workflow_id, reason)
 
     def send(self, name: str, payload: Any = None) -> None:
@@ -119,11 +141,26 @@ class Client:
     """Starts and finds step workflows recorded in one journal (``db``).
 
     ``engine=`` runs them on an engine of your own (its slots, its journal)
-    instead of the process-wide engine of ``db``.
+    instead of the process-wide engine of ``db``. ``execute=False``
+    (PostgreSQL only) queues them for ``taskloom worker`` processes that
+    imported the workflow's module; nothing runs in this process.
     """
 
-    def __init__(self, db: str | None = None, *, engine: Engine | None = None) -> None:
-        self._engine = engine if engine is not None else engine_for(db)
+    def __init__(
+        self, db: str | None = None, *, engine: Engine | None = None, execute: bool = True
+    ) -> None:
+        self._remote: DistributedSteps | None = None
+        self._engine: StepBackend
+        if not execute:
+            if engine is not None:
+                raise ValueError("execute=False queues runs for workers; do not pass engine=")
+            from taskloom.steps.remote import DistributedSteps
+
+            self._remote = DistributedSteps(db)
+            self._engine = self._remote
+        else:
+            self._local = engine if engine is not None else engine_for(db)
+            self._engine = self._local
 
     def send(self, workflow_id: str, name: str, payload: Any = None) -> None:
         """Send event ``name`` with ``payload`` to run ``workflow_id``; see :func:`send_event`."""
@@ -168,8 +205,11 @@ class Client:
                 f"workflow {workflow.workflow_type!r}: the input cannot be recorded ({exc}); "
                 "pass JSON data"
             ) from None
-        plan = StepPlan(workflow, workflow_id, self._engine)
-        self._engine.submit(plan, input_json, run_id=workflow_id)
+        if self._remote is not None:
+            self._remote.start(workflow, workflow_id, input_json)
+        else:
+            plan = StepPlan(workflow, workflow_id, self._local)
+            self._local.submit(plan, input_json, run_id=workflow_id)
         return WorkflowHandle(self._engine, workflow_id)
 
     def run_workflow(

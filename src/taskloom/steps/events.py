@@ -21,10 +21,10 @@ from taskloom.journal.records import RunStatus
 from taskloom.steps.workflow import lookup_workflow
 
 if TYPE_CHECKING:
-    from taskloom.execution.engine import Engine
+    from taskloom.steps.client import StepBackend
 
 
-def send_event(engine: Engine, workflow_id: str, name: str, payload: Any = None) -> None:
+def send_event(engine: StepBackend, workflow_id: str, name: str, payload: Any = None) -> None:
     """Record event ``name`` for run ``workflow_id`` and wake the run.
 
     Raises at once for what can never be delivered: an unknown or finished

@@ -17,16 +17,18 @@ next retry time, output and error per key.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from taskloom.journal.records import EventRecord, TaskRecord
 
 if TYPE_CHECKING:
-    from taskloom.execution.engine import Engine
+    from taskloom.execution.writer import JournalWriter
+    from taskloom.journal.base import Journal
 
 #: Key of the scheduler node that drives the steps.
 DRIVER_KEY = "workflow"
@@ -77,10 +79,36 @@ class RecordedRun:
         return sum(1 for (i, _) in self.ops if i == index)
 
 
-class RunWriter:
-    """Writes a step run's rows through the engine's group-committing writer."""
+@runtime_checkable
+class StepHost(Protocol):
+    """What a step run needs of the process executing it.
 
-    def __init__(self, engine: Engine, run_id: str, first_seq: int) -> None:
+    A local :class:`~taskloom.execution.engine.Engine` or a distributed
+    :class:`~taskloom.execution.worker.Worker`: an event loop to drive the
+    steps on, a thread pool for sync operations, a group-committing writer
+    for the step and operation rows, and the journal to replay from.
+    """
+
+    @property
+    def journal(self) -> Journal: ...
+
+    @property
+    def task_timeout(self) -> float | None: ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def executor(self) -> concurrent.futures.Executor: ...
+
+    @property
+    def writer(self) -> JournalWriter: ...
+
+
+class RunWriter:
+    """Writes a step run's rows through the host's group-committing writer."""
+
+    def __init__(self, engine: StepHost, run_id: str, first_seq: int) -> None:
         self.engine = engine
         self.run_id = run_id
         self._seq = first_seq

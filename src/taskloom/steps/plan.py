@@ -8,18 +8,18 @@ slots, recovery, cancellation and ``taskloom runs`` working unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskloom.authoring.retry import RetryPolicy
 from taskloom.planning.plan import Invocation, Plan, PlanNode
 from taskloom.steps.codec import encode_result
-from taskloom.steps.journal import DRIVER_KEY, RunWriter
+from taskloom.steps.journal import DRIVER_KEY, RunWriter, StepHost
 from taskloom.steps.replay import StepDriver
 from taskloom.steps.workflow import Workflow, lookup_workflow
 
 if TYPE_CHECKING:
-    from taskloom.execution.engine import Engine
+    from taskloom.execution.engine import PlanHost
     from taskloom.journal.records import RunRecord
 
 #: Run kind of step workflows in the journal.
@@ -33,7 +33,7 @@ class StepPlan(Plan):
 
     kind = KIND
 
-    def __init__(self, workflow: Workflow, workflow_id: str, engine: Engine) -> None:
+    def __init__(self, workflow: Workflow, workflow_id: str, engine: StepHost) -> None:
         self.workflow = workflow
         self.workflow_name = workflow.workflow_type
         self.workflow_version = VERSION
@@ -69,10 +69,14 @@ class StepPlan(Plan):
     def final_output(self, outputs: Mapping[str, str], run_input: str) -> str:
         return outputs.get(DRIVER_KEY, "null")
 
+    def result_keys(self) -> Sequence[str]:
+        return (DRIVER_KEY,)
 
-def step_planner(run: RunRecord, engine: Engine) -> StepPlan | None:
-    """Rebuild a recorded step run's plan, or None if its workflow is not defined here."""
+
+def step_planner(run: RunRecord, engine: PlanHost) -> StepPlan | None:
+    """Rebuild a recorded step run's plan, or None if its workflow is not defined here
+    (or the host cannot drive steps)."""
     workflow = lookup_workflow(run.workflow_name)
-    if workflow is None or run.workflow_version != VERSION:
+    if workflow is None or run.workflow_version != VERSION or not isinstance(engine, StepHost):
         return None
     return StepPlan(workflow, run.run_id, engine)

@@ -149,6 +149,12 @@ def lookup_workflow(workflow_type: str) -> Workflow | None:
         return _by_type.get(workflow_type)
 
 
+def registered_workflows() -> list[Workflow]:
+    """Every step workflow defined in this process (what a worker offers to run)."""
+    with _lock:
+        return list(_by_type.values())
+
+
 def handler_arguments(data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """How an input or event payload reaches a handler.
 

@@ -128,3 +128,16 @@ SELECT signal_id, run_id FROM signals WHERE signal_id > %s ORDER BY signal_id;
 
 -- name: latest_signal_id
 SELECT COALESCE(MAX(signal_id), 0) FROM signals;
+
+-- name: wake_signalled
+-- A signal for a distributed run: its suspended node becomes claimable now.
+-- A node running right now gets ready_at past its start, which makes its
+-- next suspension end at once (see complete_tasks).
+UPDATE task_runs
+SET status = CASE WHEN status = 'Suspended' THEN 'Ready' ELSE status END,
+    ready_at = extract(epoch FROM clock_timestamp())::float8
+WHERE run_id = %s AND workflow IS NOT NULL AND status IN ('Suspended', 'Running')
+RETURNING status;
+
+-- name: notify
+SELECT pg_notify(%s, %s);

@@ -31,7 +31,7 @@ WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
 picked AS (
     SELECT t.run_id, t.task_key, t.status AS old_status
     FROM task_runs t
-    WHERE t.status IN ('Ready', 'Retrying')
+    WHERE t.status IN ('Ready', 'Retrying', 'Suspended')
       AND t.ready_at <= (SELECT now FROM clock)
       AND t.workflow = ANY(%(workflows)s::text[])
     ORDER BY t.priority DESC, t.ready_at
@@ -50,7 +50,7 @@ SET status = 'Running',
 FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
 WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
-          r.workflow_name, r.workflow_version, r.input_json;
+          r.workflow_name, r.workflow_version, r.input_json, r.kind;
 
 -- name: claim_expired
 -- Tasks whose owner's lease ran out (the owner died or froze). Run from the
@@ -76,7 +76,7 @@ SET claimed_by = %(me)s,
 FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
 WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
-          r.workflow_name, r.workflow_version, r.input_json;
+          r.workflow_name, r.workflow_version, r.input_json, r.kind;
 
 -- name: task_states
 SELECT t.run_id, t.task_key, t.status, t.output_json
@@ -103,15 +103,23 @@ SET status = c.status,
     output_json = c.output_json,
     error = c.error,
     traceback = c.traceback,
-    ended_at = CASE WHEN c.status = 'Retrying' THEN NULL ELSE clock.now END,
-    ready_at = CASE WHEN c.status = 'Retrying' THEN clock.now + c.delay ELSE t.ready_at END,
-    next_retry_at = CASE WHEN c.status = 'Retrying' THEN clock.now + c.delay END,
+    ended_at = CASE WHEN c.status IN ('Retrying', 'Suspended') THEN NULL ELSE clock.now END,
+    ready_at = CASE
+        WHEN c.status = 'Retrying' THEN clock.now + c.delay
+        -- A signal sent while the node ran moved ready_at past its start: the
+        -- node may not have seen it, so it is claimable again at once.
+        WHEN c.status = 'Suspended' AND t.ready_at > t.started_at THEN clock.now
+        WHEN c.status = 'Suspended' THEN clock.now + c.wake_in
+        ELSE t.ready_at END,
+    next_retry_at = CASE WHEN c.status = 'Retrying' THEN clock.now + c.delay
+                         WHEN c.status = 'Suspended' THEN clock.now + c.wake_in END,
     claimed_by = NULL,
     lease_until = NULL
 FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[], %(statuses)s::text[],
             %(outputs)s::text[], %(errors)s::text[], %(tracebacks)s::text[],
-            %(delays)s::float8[], %(attempted)s::boolean[])
-     AS c(run_id, task_key, fence, status, output_json, error, traceback, delay, attempted),
+            %(delays)s::float8[], %(attempted)s::boolean[], %(wake_in)s::float8[])
+     AS c(run_id, task_key, fence, status, output_json, error, traceback, delay, attempted,
+          wake_in),
      clock
 WHERE t.run_id = c.run_id AND t.task_key = c.task_key AND t.fence = c.fence
   AND t.claimed_by = %(me)s AND t.status = 'Running'
@@ -154,7 +162,7 @@ WITH dec AS (
 UPDATE runs r SET open_tasks = r.open_tasks - dec.n
 FROM dec
 WHERE r.run_id = dec.run_id
-RETURNING r.run_id, r.open_tasks, r.workflow_name, r.workflow_version, r.input_json;
+RETURNING r.run_id, r.open_tasks, r.workflow_name, r.workflow_version, r.input_json, r.kind;
 
 -- name: outcome_rows
 -- What a finished run's result is made of: its failed tasks and its sinks.
@@ -170,3 +178,108 @@ RETURNING ended_at;
 -- name: insert_events
 INSERT INTO events (run_id, task_key, kind, at, data_json)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[]);
+
+-- name: stop_run
+-- Stop a run (fail_fast, or a cancel): every task not yet ended becomes
+-- Cancelled, and a running one loses its claim (fence bumped), so its
+-- worker's late completion is rejected. Rows locked by a concurrent
+-- completion are skipped rather than waited for (no lock-order deadlock):
+-- they end on their own, after the run, changing nothing.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+open AS (
+    SELECT run_id, task_key FROM task_runs
+    WHERE run_id = %(run_id)s AND workflow IS NOT NULL
+      AND status IN ('Pending', 'Ready', 'Retrying', 'Suspended', 'Running')
+    ORDER BY task_key
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE task_runs t
+SET status = 'Cancelled', ended_at = clock.now, claimed_by = NULL, lease_until = NULL,
+    fence = t.fence + 1, ready_at = NULL
+FROM open, clock
+WHERE t.run_id = open.run_id AND t.task_key = open.task_key;
+
+-- name: zero_open_tasks
+UPDATE runs SET open_tasks = 0 WHERE run_id = %s AND status = 'Running'
+RETURNING kind, workflow_name, workflow_version, input_json;
+
+-- name: run_task_count
+SELECT count(*) FROM task_runs WHERE run_id = %s AND workflow IS NOT NULL;
+
+-- name: finish_cancelled
+-- A cancelled run's result is its input (as a DAG run cancelled before any
+-- task completed); flows and step runs raise for a cancelled run anyway.
+UPDATE runs SET status = 'Cancelled', final_json = input_json, error = %s,
+                ended_at = extract(epoch FROM clock_timestamp())::float8
+WHERE run_id = %s AND status = 'Running'
+RETURNING ended_at;
+
+-- name: close_tasks_outcome
+-- close_tasks, and for each run reaching zero open tasks what its result is
+-- made of (failed rows and the plan's result rows), in the same round trip.
+-- The subquery sees this transaction's earlier completions.
+-- Sent in the same pipeline as complete_tasks, before its result is read:
+-- a completion counts only if its row now carries its fence and a final
+-- status, i.e. complete_tasks accepted it.
+WITH dec AS (
+    SELECT d.run_id, count(*)::int AS n
+    FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[])
+         AS d(run_id, task_key, fence)
+    JOIN task_runs t ON t.run_id = d.run_id AND t.task_key = d.task_key AND t.fence = d.fence
+    WHERE t.status IN ('Completed', 'Failed', 'Skipped') AND t.claimed_by IS NULL
+    GROUP BY d.run_id
+),
+closed AS (
+    UPDATE runs r SET open_tasks = r.open_tasks - dec.n
+    FROM dec
+    WHERE r.run_id = dec.run_id
+    RETURNING r.run_id, r.open_tasks, r.workflow_name, r.workflow_version, r.input_json, r.kind
+)
+SELECT c.run_id, c.open_tasks, c.workflow_name, c.workflow_version, c.input_json, c.kind,
+       CASE WHEN c.open_tasks <= 0 THEN (
+           SELECT json_agg(json_build_array(t.task_key, t.status, t.output_json, t.error))
+           FROM task_runs t
+           WHERE t.run_id = c.run_id
+             AND (t.status = 'Failed' OR t.task_key IN (
+                 SELECT w.task_key
+                 FROM unnest(%(result_runs)s::text[], %(result_keys)s::text[])
+                      AS w(run_id, task_key)
+                 WHERE w.run_id = c.run_id))
+       ) END
+FROM closed c;
+
+-- name: finish_run_notify
+-- Finish a run, log run_finished and tell its waiters, in one statement: the
+-- worker need not read anything back before its commit.
+WITH f AS (
+    UPDATE runs SET status = %(status)s, final_json = %(final)s, error = %(error)s,
+                    ended_at = extract(epoch FROM clock_timestamp())::float8
+    WHERE run_id = %(run_id)s AND status = 'Running'
+    RETURNING run_id, ended_at
+),
+e AS (
+    INSERT INTO events (run_id, task_key, kind, at, data_json)
+    SELECT run_id, NULL, 'run_finished', ended_at, %(event)s FROM f
+)
+SELECT pg_notify(%(channel)s, run_id || ' ' || %(status)s) FROM f;
+
+-- name: release_accepted
+-- release_dependents for completions whose acceptance is not known yet (same
+-- pipeline as complete_tasks): a parent counts only if its row now carries
+-- its fence and a final status.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+dec AS (
+    SELECT d.run_id, d.task_key, count(*)::int AS n
+    FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])
+         AS d(run_id, task_key, parent, fence)
+    JOIN task_runs p ON p.run_id = d.run_id AND p.task_key = d.parent AND p.fence = d.fence
+    WHERE p.status IN ('Completed', 'Failed', 'Skipped') AND p.claimed_by IS NULL
+    GROUP BY d.run_id, d.task_key
+)
+UPDATE task_runs t
+SET remaining_deps = t.remaining_deps - dec.n,
+    status = CASE WHEN t.remaining_deps - dec.n <= 0 THEN 'Ready' ELSE t.status END,
+    ready_at = CASE WHEN t.remaining_deps - dec.n <= 0 THEN clock.now ELSE t.ready_at END
+FROM dec, clock
+WHERE t.run_id = dec.run_id AND t.task_key = dec.task_key AND t.status = 'Pending'
+RETURNING t.status;

@@ -1,0 +1,89 @@
+"""Distributed ``@flow`` runs: submitted by a client, executed by workers.
+
+``flow.submit(*args, db=url)`` (or ``Client.start_flow(flow, *args)``)
+runs the flow body here, only to learn the graph, and queues its nodes
+like a DAG run's tasks. Workers that imported the flow's module rebuild the
+same graph from the recorded inputs (the flow planner, as for a resumed
+local run) and execute the nodes; :meth:`RemoteFlowHandle.result` gives
+what ``flow.run`` would have returned, or raises what it would have raised
+under the run's failure policy -- except that a task's own exception object
+lives in the worker, so ``fail_fast`` raises :class:`TaskFailedError` (or
+``TaskTimeoutError``) carrying its recorded text.
+
+Refused at submit time, because workers could not honour them yet:
+dynamic ``fan_out`` over a node (the graph would grow inside a worker's
+commit) and concurrency limits (``max_concurrency``, ``fan_out(...,
+max_concurrency=)``), which a single process enforces but a fleet of
+workers does not share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from taskloom.authoring.flow import Flow, lookup_flow
+from taskloom.execution.flow_runner import flow_input_json, outcome, plan_flow
+
+if TYPE_CHECKING:
+    from taskloom.execution.client import Client
+
+
+class RemoteFlowHandle:
+    """A flow run executed by workers: its status, its result, cancelling it."""
+
+    def __init__(self, client: Client, run_id: str) -> None:
+        self._client = client
+        self.run_id = run_id
+
+    def __repr__(self) -> str:
+        return f"<RemoteFlowHandle {self.run_id}>"
+
+    def status(self) -> str:
+        """ "Running", "Completed", "Failed" or "Cancelled", as recorded now."""
+        run = self._client.journal.get_run(self.run_id)
+        return run.status if run is not None else "Unknown"
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the end; the flow's value, or its failure policy's exception.
+
+        ``TimeoutError`` after ``timeout`` seconds (the run goes on).
+        """
+        run, tasks = self._client.finished(self.run_id, timeout)
+        return outcome(run, tasks, None)
+
+    async def result_async(self, timeout: float | None = None) -> Any:
+        return await asyncio.to_thread(self.result, timeout)
+
+    def cancel(self, reason: str = "cancelled by request") -> bool:
+        """Cancel the run; False if it had already ended."""
+        return self._client.cancel(self.run_id, reason)
+
+
+def submit_flow(
+    client: Client,
+    flow: Flow[Any, Any] | str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    failure_policy: str,
+    max_concurrency: int | None,
+) -> RemoteFlowHandle:
+    """Queue one flow run for the workers sharing ``client``'s database."""
+    found = lookup_flow(flow) if isinstance(flow, str) else flow
+    if not isinstance(found, Flow):
+        raise ValueError(f"unknown flow {flow!r}; import the module that defines it first")
+    plan = plan_flow(found, args, kwargs, failure_policy, max_concurrency, None)
+    if plan.grows:
+        over = ", ".join(f"{k} over {s.upstream}" for k, s in plan.builder.fan_outs.items())
+        raise ValueError(
+            f"flow {found.name!r}: dynamic fan_out ({over}) is not supported in distributed "
+            "mode yet; run it locally (flow.run) or fan out over a concrete list"
+        )
+    if plan.max_concurrency is not None or plan.group_limits:
+        raise ValueError(
+            f"flow {found.name!r}: concurrency limits (max_concurrency, fan_out(..., "
+            "max_concurrency=)) are not enforced across distributed workers yet; size the "
+            "workers' --concurrency instead, or run the flow locally"
+        )
+    run_id = client.submit_plan(plan, flow_input_json(plan, args, kwargs))
+    return RemoteFlowHandle(client, run_id)

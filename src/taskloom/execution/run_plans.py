@@ -1,0 +1,123 @@
+"""Which plan a distributed worker uses for a claimed task.
+
+A DAG workflow has one plan per (name, version), built once when the
+worker starts. A flow's (or a step workflow's) graph depends on the run's
+inputs, so its plan is built per run, from the run record, by the planner
+registered for the run's kind -- the same planner that resumes a local run
+after a crash (the flow planner re-runs the body with the recorded inputs
+and checks it builds the recorded nodes). Those plans are cached per run
+and evicted when the worker sees the run end, or when the cache is full
+(least recently used first): rebuilding one is always correct, just slower.
+
+A plan that grows (a dynamic ``fan_out``) may have gained rows committed by
+another worker since it was built; :meth:`RunPlans.for_claim` rebuilds it
+when the run has rows the plan does not know.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from taskloom.execution.engine import PlanHost, planner_for
+from taskloom.journal.postgres_queue import ClaimedTask, workflow_key
+from taskloom.journal.records import RunRecord, RunStatus
+from taskloom.planning import graph
+from taskloom.planning.plan import Plan
+
+logger = logging.getLogger("taskloom")
+
+#: Per-run plans kept at most; a worker touching more runs than this re-plans some.
+MAX_CACHED_RUNS = 512
+
+
+@dataclass(slots=True)
+class Shape:
+    """A plan with what the worker derives from it once: dependents and result rows."""
+
+    plan: Plan
+    dependents: dict[str, list[str]]
+    result_keys: list[str]
+
+    @classmethod
+    def of(cls, plan: Plan) -> Shape:
+        dependents = graph.dependents_of({k: n.deps for k, n in plan.nodes.items()})
+        return cls(plan, {k: list(v) for k, v in dependents.items()}, list(plan.result_keys()))
+
+
+class RunPlans:
+    """Static shapes of DAG workflows plus a per-run cache for the other kinds."""
+
+    def __init__(
+        self,
+        static: Iterable[Plan],
+        per_run: Sequence[tuple[str, str, str]],
+        host: PlanHost,
+        count_rows: Callable[[str], int],
+    ) -> None:
+        """``per_run``: the (kind, name, version) of runs planned per run."""
+        self._static = {
+            workflow_key(p.workflow_name, p.workflow_version, p.kind): Shape.of(p) for p in static
+        }
+        self._per_run_keys = {workflow_key(n, v, k) for k, n, v in per_run}
+        self._host = host
+        self._count_rows = count_rows
+        self._runs: OrderedDict[str, Shape] = OrderedDict()
+
+    @property
+    def claim_keys(self) -> list[str]:
+        """Every workflow key this worker can plan (what its claims filter on)."""
+        return sorted(set(self._static) | self._per_run_keys)
+
+    def for_claim(self, claim: ClaimedTask) -> Shape | None:
+        """The shape to run ``claim`` with; None if this worker cannot plan its run."""
+        key = workflow_key(claim.workflow_name, claim.workflow_version, claim.kind)
+        static = self._static.get(key)
+        if static is not None:
+            return static
+        shape = self._runs.get(claim.run_id)
+        if shape is not None and shape.plan.grows and self._stale(shape, claim):
+            shape = None
+        if shape is None:
+            plan = self._plan(claim)
+            if plan is None:
+                return None
+            shape = Shape.of(plan)
+            self._runs[claim.run_id] = shape
+            while len(self._runs) > MAX_CACHED_RUNS:
+                self._runs.popitem(last=False)
+        self._runs.move_to_end(claim.run_id)
+        return shape
+
+    def cached(self, run_id: str) -> Shape | None:
+        return self._runs.get(run_id)
+
+    def forget(self, run_id: str) -> None:
+        """The run ended: its plan is not needed any more."""
+        self._runs.pop(run_id, None)
+
+    def _stale(self, shape: Shape, claim: ClaimedTask) -> bool:
+        if claim.task_key not in shape.plan.nodes:
+            return True
+        return self._count_rows(claim.run_id) != len(shape.plan.nodes)
+
+    def _plan(self, claim: ClaimedTask) -> Plan | None:
+        planner = planner_for(claim.kind)
+        if planner is None:
+            return None
+        run = RunRecord(
+            run_id=claim.run_id,
+            workflow_name=claim.workflow_name,
+            workflow_version=claim.workflow_version,
+            kind=claim.kind,
+            status=RunStatus.RUNNING,
+            input_json=claim.input_json,
+            created_at=0.0,
+        )
+        try:
+            return planner(run, self._host)
+        except Exception:
+            logger.exception("could not plan run %s of %r", claim.run_id, claim.workflow_name)
+            return None

@@ -1,0 +1,97 @@
+"""Flows and step workflows executed by ``taskloom worker`` processes in
+test_postgres_distributed_styles.py.
+
+Task bodies append ``TAG NAME PID`` to ``$TASKLOOM_SIDE_FILE`` when they
+finish, so the tests count what really ran, outside the engine.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+from typing import Any
+
+from taskloom import flow, task
+from taskloom.steps import Context, Directive, Workflow
+
+
+def note(tag: str, name: str) -> None:
+    path = os.environ.get("TASKLOOM_SIDE_FILE")
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{tag} {name} {os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
+
+
+@task
+def square(x: int, tag: str, pause: float) -> int:
+    time.sleep(pause)
+    note(tag, f"square{x}")
+    return x * x
+
+
+@task
+def total(values: list[int], tag: str) -> int:
+    note(tag, "total")
+    return sum(values)
+
+
+@task
+def boom(tag: str) -> int:
+    note(tag, "boom")
+    raise ValueError(f"boom in {tag}")
+
+
+@flow
+def squares(n: int, tag: str, pause: float = 0.0) -> dict[str, Any]:
+    parts = [square(i, tag, pause) for i in range(n)]
+    return {"total": total(parts, tag), "parts": parts}
+
+
+@flow
+def chain(tag: str, pause: float) -> int:
+    """first -> slow -> last: the test kills the worker running ``slow``."""
+    first = square(1, tag, 0.0)
+    slow = square(2, tag, pause)
+    return total([first, slow, square(3, tag, 0.0)], tag)
+
+
+@flow
+def failing(tag: str) -> list[int]:
+    bad = boom(tag)
+    return [bad, total([square(4, tag, 0.0), bad], tag)]
+
+
+order = Workflow(workflow_type="pg_order")
+
+
+@task
+async def charge(amount: float, tag: str) -> str:
+    note(tag, "charge")
+    return f"txn-{tag}"
+
+
+@task
+def confirm(txn: str, tag: str, pause: float) -> None:
+    time.sleep(pause)  # sync: runs in the worker's thread pool, the loop stays free
+    note(tag, "confirm")
+
+
+@order.start()
+async def begin(ctx: Context, amount: float, tag: str, pause: float = 0.0) -> Directive:
+    txn = await charge(amount, tag)
+    ctx.store.put("txn", txn)
+    ctx.store.put("tag", tag)
+    ctx.store.put("pause", pause)
+    return ctx.next.wait(timeout=timedelta(seconds=60))
+
+
+@order.event("approve")
+async def approve(ctx: Context, by: str) -> Directive:
+    txn = await ctx.store.get("txn")
+    tag = await ctx.store.get("tag")
+    await confirm(txn, tag, await ctx.store.get("pause"))
+    return ctx.next.complete({"txn": txn, "by": by})
