@@ -23,23 +23,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from taskloom.errors import JournalError
-from taskloom.journal.base import Journal
 from taskloom.journal.pgconnect import channel, connect, psycopg_module, quote_ident, split_url
 from taskloom.journal.postgres_queue import READY
 from taskloom.journal.records import (
-    Batch,
-    EventRecord,
-    RunnerRecord,
     RunRecord,
-    SignalRecord,
     TaskRecord,
 )
+from taskloom.journal.sql_journal import SqlJournal
 from taskloom.journal.sqlfiles import load_queries, read_script
 
 if TYPE_CHECKING:
@@ -57,7 +52,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class PostgresJournal(Journal):
+class PostgresJournal(SqlJournal):
     """Journal stored in PostgreSQL tables of one schema."""
 
     def __init__(
@@ -187,6 +182,13 @@ class PostgresJournal(Journal):
         except self._errors as exc:
             raise JournalError(f"cannot use the journal at {self._where}: {exc}") from exc
 
+    def _transaction(self) -> AbstractContextManager[Any]:
+        return self.transaction()
+
+    def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with conn.cursor() as cur:
+            cur.executemany(sql, rows)
+
     def _read(self, query: str, params: Sequence[Any]) -> list[Any]:
         try:
             with self.pool.connection() as conn:
@@ -194,47 +196,6 @@ class PostgresJournal(Journal):
                 return rows
         except self._errors as exc:
             raise JournalError(f"cannot read the journal at {self._where}: {exc}") from exc
-
-    # -- writes -----------------------------------------------------------
-
-    def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                self._q["insert_run"],
-                (
-                    run.run_id,
-                    run.workflow_name,
-                    run.workflow_version,
-                    run.kind,
-                    run.status,
-                    run.input_json,
-                    run.final_json,
-                    run.error,
-                    run.owner_id,
-                    run.created_at,
-                    run.ended_at,
-                ),
-            )
-            if tasks:
-                with conn.cursor() as cur:
-                    cur.executemany(self._q["upsert_task"], [_task_row(t) for t in tasks])
-
-    def write(self, batch: Batch) -> None:
-        if not batch:
-            return
-        with self.transaction() as conn, conn.cursor() as cur:
-            if batch.tasks:
-                cur.executemany(self._q["upsert_task"], [_task_row(t) for t in batch.tasks])
-            if batch.events:
-                cur.executemany(
-                    self._q["insert_event"],
-                    [(e.run_id, e.task_key, e.kind, e.at, e.data_json) for e in batch.events],
-                )
-            if batch.runs:
-                cur.executemany(
-                    self._q["update_run"],
-                    [(r.status, r.final_json, r.error, r.ended_at, r.run_id) for r in batch.runs],
-                )
 
     # -- signal inbox (step workflows) -------------------------------------
 
@@ -252,39 +213,7 @@ class PostgresJournal(Journal):
                 conn.execute(self._q["notify"], (self.channel(READY), ""))
             return signal_id
 
-    def get_signals(self, run_id: str, after_id: int = 0) -> list[SignalRecord]:
-        return [SignalRecord(*row) for row in self._read("get_signals", (run_id, after_id))]
-
-    def signals_after(self, after_id: int) -> list[tuple[int, str]]:
-        return [(int(i), str(r)) for i, r in self._read("signals_after", (after_id,))]
-
-    def latest_signal_id(self) -> int:
-        return _scalar(self._read("latest_signal_id", ())[0])
-
-    # -- result cache -----------------------------------------------------
-
-    def cache_get(self, key: str, now: float) -> str | None:
-        rows = self._read("cache_get", (key, now))
-        return str(rows[0][0]) if rows else None
-
-    def cache_put(self, key: str, value_json: str, expires_at: float) -> None:
-        now = time.time()
-        with self.transaction() as conn:
-            conn.execute(self._q["cache_put"], (key, value_json, now, expires_at))
-            conn.execute(self._q["cache_purge"], (now,))
-
     # -- reads ------------------------------------------------------------
-
-    def get_run(self, run_id: str) -> RunRecord | None:
-        rows = self._read("get_run", (run_id,))
-        return RunRecord(*rows[0]) if rows else None
-
-    def list_runs(self, limit: int = 20, status: str | None = None) -> list[RunRecord]:
-        if status is None:
-            rows = self._read("list_runs", (limit,))
-        else:
-            rows = self._read("list_runs_by_status", (status, limit))
-        return [RunRecord(*row) for row in rows]
 
     def get_run_and_tasks(self, run_id: str) -> tuple[RunRecord | None, list[TaskRecord]]:
         """:meth:`get_run` and :meth:`get_tasks` in one round trip (pipelined)."""
@@ -299,46 +228,6 @@ class PostgresJournal(Journal):
         run = RunRecord(*run_row) if run_row is not None else None
         return run, [TaskRecord(*row) for row in task_rows]
 
-    def get_tasks(self, run_id: str) -> list[TaskRecord]:
-        return [TaskRecord(*row) for row in self._read("get_tasks", (run_id,))]
-
-    def get_events(self, run_id: str) -> list[EventRecord]:
-        return [EventRecord(*row) for row in self._read("get_events", (run_id,))]
-
-    def unfinished_runs(self) -> list[RunRecord]:
-        return [RunRecord(*row) for row in self._read("unfinished_runs", ())]
-
-    # -- ownership --------------------------------------------------------
-
-    def register_runner(self, runner: RunnerRecord) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                self._q["upsert_runner"],
-                (
-                    runner.runner_id,
-                    runner.hostname,
-                    runner.pid,
-                    runner.started_at,
-                    runner.heartbeat_at,
-                ),
-            )
-
-    def heartbeat(self, runner_id: str, at: float) -> None:
-        with self.transaction() as conn:
-            conn.execute(self._q["heartbeat"], (at, runner_id))
-
-    def unregister_runner(self, runner_id: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(self._q["delete_runner"], (runner_id,))
-
-    def list_runners(self) -> list[RunnerRecord]:
-        return [RunnerRecord(*row) for row in self._read("list_runners", ())]
-
-    def claim_run(self, run_id: str, new_owner: str, expected_owner: str | None) -> bool:
-        with self.transaction() as conn:
-            cursor = conn.execute(self._q["claim_run"], (new_owner, run_id, expected_owner))
-            return cursor.rowcount == 1
-
     def close(self) -> None:
         if not self._closed.is_set():
             self._closed.set()
@@ -347,19 +236,3 @@ class PostgresJournal(Journal):
 
 def _scalar(row: Sequence[Any] | None) -> int:
     return int(row[0]) if row is not None and row[0] is not None else 0
-
-
-def _task_row(t: TaskRecord) -> tuple[Any, ...]:
-    return (
-        t.run_id,
-        t.task_key,
-        t.status,
-        t.attempt,
-        t.next_retry_at,
-        t.started_at,
-        t.ended_at,
-        t.output_json,
-        t.error,
-        t.traceback,
-        t.seq,
-    )
