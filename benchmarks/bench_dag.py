@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import measure, report
+from common import measure, measure_interleaved, report
 
 import taskloom as cloaca
 
@@ -30,8 +30,9 @@ def define_chain(name: str, length: int) -> None:
         for i in range(length):
             task_id = f"t{i}"
             builder.add_task(
-                cloaca.task(id=task_id, dependencies=[previous] if previous else [],
-                            retry_attempts=1)(_renamed(noop, task_id))
+                cloaca.task(
+                    id=task_id, dependencies=[previous] if previous else [], retry_attempts=1
+                )(_renamed(noop, task_id))
             )
             previous = task_id
 
@@ -83,13 +84,14 @@ def main() -> None:
             cases["1-task workflow, execute() round trip"] = measure(
                 lambda: run("one"), repeats=max(args.repeats, 50), warmup=5
             ) | {"target_s": 0.002}
-            cases["chain of 200 tasks"] = measure(lambda: run("chain200"), args.repeats) | {
-                "target_s": 0.1
-            }
+            chains = measure_interleaved(
+                {"200": lambda: run("chain200"), "5000": lambda: run("chain5000")}, args.repeats
+            )
+            cases["chain of 200 tasks"] = chains["200"] | {"target_s": 0.1}
             cases["fan-out of 1000 tasks + 1 join"] = measure(
                 lambda: run("fan1000"), args.repeats
             ) | {"target_s": 0.25}
-            chain5000 = measure(lambda: run("chain5000"), args.repeats)
+            chain5000 = chains["5000"]
             per_200 = cases["chain of 200 tasks"]["median_s"] / 200
             per_5000 = chain5000["median_s"] / 5000
             cases["chain of 5000 tasks"] = chain5000 | {

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import measure, report
+from common import measure, measure_interleaved, report
 
 from taskloom import flow, task
 from taskloom.execution.flow_runner import shutdown_engines
@@ -66,9 +66,11 @@ def main() -> None:
         cases["flow: 1000 independent tasks + 1 collector"] = measure(
             lambda: run(wide, 1000, 1000), repeats
         ) | {"target_s": 0.15}
-        chain200 = measure(lambda: run(chain, 200, 0), repeats)
+        chains = measure_interleaved(
+            {"200": lambda: run(chain, 200, 0), "2000": lambda: run(chain, 2000, 0)}, repeats
+        )
+        chain200, chain2000 = chains["200"], chains["2000"]
         cases["flow: chain of 200 tasks"] = chain200 | {"target_s": 0.06}
-        chain2000 = measure(lambda: run(chain, 2000, 0), repeats)
         per_200 = chain200["median_s"] / 200
         per_2000 = chain2000["median_s"] / 2000
         cases["flow: chain of 2000 tasks"] = chain2000 | {

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from common import measure, report
-
 import psycopg
+from common import measure, report
 
 HERE = Path(__file__).parent
 APP = HERE / "pg_bench_app.py"

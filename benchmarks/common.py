@@ -42,6 +42,35 @@ def measure(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> dict[str, f
     }
 
 
+def measure_interleaved(
+    fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1
+) -> dict[str, dict[str, float]]:
+    """Like :func:`measure` for several cases, alternating them run by run.
+
+    Cases whose *ratio* matters (a long chain against a short one) then see
+    the same machine conditions, which on a shared 2-core machine drift by
+    tens of percent within a minute.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {
+        name: {
+            "median_s": statistics.median(values),
+            "min_s": min(values),
+            "max_s": max(values),
+            "repeats": repeats,
+        }
+        for name, values in samples.items()
+    }
+
+
 def report(name: str, cases: dict[str, dict[str, Any]], out: str | None) -> None:
     """Print a table and write the JSON document."""
     print(f"{'case':<52} {'median':>12} {'target':>10}  ok")
@@ -52,6 +81,5 @@ def report(name: str, cases: dict[str, dict[str, Any]], out: str | None) -> None
         print(f"{case:<52} {figures['median_s'] * 1000:>9.2f} ms {target_text:>10}  {ok}")
     path = Path(out) if out else RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"benchmark": name, "machine": machine(), "cases": cases},
-                               indent=2))
+    path.write_text(json.dumps({"benchmark": name, "machine": machine(), "cases": cases}, indent=2))
     print(f"wrote {path}")
