@@ -78,7 +78,21 @@ def pg_url(pg_server: object) -> Iterator[str]:
     name = f"taskloom_test_{uuid.uuid4().hex[:12]}"
     url = create_database(pg_server, name)
     yield url
+    _release_connections()
     drop_database(pg_server, name)
+
+
+def _release_connections() -> None:
+    """Stop the process-wide clients and engines a test left on its database.
+
+    Otherwise their listener threads notice the dropped database and keep
+    reconnecting for the rest of the session.
+    """
+    from taskloom.execution.client import close_shared_clients
+    from taskloom.execution.flow_runner import shutdown_engines
+
+    close_shared_clients()
+    shutdown_engines(wait=False)
 
 
 @pytest.fixture(scope="session")
