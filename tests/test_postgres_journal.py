@@ -129,3 +129,36 @@ def test_default_runner_executes_locally_on_postgres(pg_schema_url: str) -> None
             ("one", "Completed"),
             ("two", "Completed"),
         ]
+
+
+def test_result_cache_lives_in_the_postgres_journal(pg_schema_url: str) -> None:
+    journal = open_journal(pg_schema_url)
+    other = open_journal(pg_schema_url)
+    try:
+        now = time.time()
+        assert journal.cache_get("k", now) is None
+        journal.cache_put("k", '{"v": 1}', now + 60)
+        assert other.cache_get("k", now) == '{"v": 1}'  # shared by every connection
+        journal.cache_put("k", "null", now + 60)  # replaced, and None is a value too
+        assert other.cache_get("k", now) == "null"
+        journal.cache_put("short", "1", now + 0.5)
+        assert journal.cache_get("short", now + 1.0) is None  # expired
+    finally:
+        journal.close()
+        other.close()
+
+
+def test_signal_ids_grow_and_are_read_with_a_cursor(pg_schema_url: str) -> None:
+    journal = open_journal(pg_schema_url)
+    try:
+        assert journal.latest_signal_id() == 0
+        first = journal.send_signal("run-a", "go", '{"n": 1}', 1.0)
+        second = journal.send_signal("run-b", "go", '{"n": 2}', 2.0)
+        third = journal.send_signal("run-a", "stop", "null", 3.0)
+        assert first < second < third == journal.latest_signal_id()
+        inbox = journal.get_signals("run-a")
+        assert [(s.name, s.payload_json) for s in inbox] == [("go", '{"n": 1}'), ("stop", "null")]
+        assert [s.name for s in journal.get_signals("run-a", after_id=first)] == ["stop"]
+        assert journal.signals_after(first) == [(second, "run-b"), (third, "run-a")]
+    finally:
+        journal.close()
