@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from taskloom.execution.attempt import Completions
 from taskloom.execution.liveness import HOSTNAME, runner_alive
 from taskloom.execution.result import WorkflowResult
 from taskloom.execution.scheduler import RunExecution
@@ -103,6 +104,7 @@ class Engine:
         )
         self.loop = asyncio.new_event_loop()
         self.writer = JournalWriter(journal, self.loop, self._journal_failed)
+        self.completions = Completions(self.loop, self.writer)
         self.active: dict[str, RunExecution] = {}
         self._closed = False
         self._unplannable: set[str] = set()

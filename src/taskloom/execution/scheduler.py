@@ -327,6 +327,7 @@ class RunExecution:
             self.engine.loop,
             self.engine.executor,
             self._attempt_done,
+            self.engine.completions,
         )
         self.running[key] = attempt
         attempt.start()

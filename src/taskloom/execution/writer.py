@@ -35,7 +35,13 @@ class JournalWriter:
         self._runs: list[RunUpdate] = []
         self._then: list[Callable[[], None]] = []
         self._scheduled = False
+        #: Depth of :meth:`hold`; while held, a commit waits for :meth:`release`.
+        self._held = 0
+        #: A commit was asked for while held: :meth:`release` does it inline.
+        self._deferred = False
         self._lazy_timer: asyncio.TimerHandle | None = None
+        #: ``loop.time()`` when the oldest uncommitted lazy record was added.
+        self._lazy_since: float | None = None
         #: Longest time a lazy record waits for a commit to ride along with.
         self.lazy_delay = 0.05
 
@@ -65,18 +71,46 @@ class JournalWriter:
         if then is not None:
             self._then.append(then)
         if lazy:
-            if not self._scheduled and self._lazy_timer is None:
-                self._lazy_timer = self._loop.call_later(self.lazy_delay, self.flush)
+            if self._lazy_since is None:
+                self._lazy_since = self._loop.time()
+                # One timer at a time, kept across commits (no call_later and
+                # cancel per task start): when it fires it re-arms for the
+                # oldest lazy record still waiting, if any.
+                if self._lazy_timer is None:
+                    self._lazy_timer = self._loop.call_later(self.lazy_delay, self._lazy_due)
         elif not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self.flush)
+            if self._held:
+                self._deferred = True
+            else:
+                self._loop.call_soon(self.flush)
+
+    def hold(self) -> None:
+        """Defer commits until :meth:`release`: batch a burst of records in one commit."""
+        self._held += 1
+
+    def release(self) -> None:
+        """End a :meth:`hold`; commit now (inline, no extra loop turn) if asked for."""
+        self._held -= 1
+        if not self._held and self._deferred:
+            self.flush()
+
+    def _lazy_due(self) -> None:
+        self._lazy_timer = None
+        since = self._lazy_since
+        if since is None:
+            return  # committed meanwhile; the next lazy record arms a timer again
+        left = since + self.lazy_delay - self._loop.time()
+        if left > 0:
+            self._lazy_timer = self._loop.call_later(left, self._lazy_due)
+        else:
+            self.flush()
 
     def flush(self) -> None:
         """Commit what is queued, then run the continuations in order."""
         self._scheduled = False
-        if self._lazy_timer is not None:
-            self._lazy_timer.cancel()
-            self._lazy_timer = None
+        self._deferred = False
+        self._lazy_since = None
         batch = Batch(list(self._tasks.values()), self._events, self._runs)
         continuations = self._then
         self._tasks, self._events, self._runs, self._then = {}, [], [], []

@@ -43,6 +43,10 @@ class SqlJournal(Journal):
     def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """Run ``sql`` once per row inside the open transaction ``conn``."""
 
+    def _insert_events(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert event rows (``insert_event`` parameters) in the open transaction."""
+        self._executemany(conn, self._q["insert_event"], rows)
+
     # -- writes -----------------------------------------------------------
 
     def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
@@ -73,10 +77,8 @@ class SqlJournal(Journal):
             if batch.tasks:
                 self._executemany(conn, self._q["upsert_task"], [task_row(t) for t in batch.tasks])
             if batch.events:
-                self._executemany(
-                    conn,
-                    self._q["insert_event"],
-                    [(e.run_id, e.task_key, e.kind, e.at, e.data_json) for e in batch.events],
+                self._insert_events(
+                    conn, [(e.run_id, e.task_key, e.kind, e.at, e.data_json) for e in batch.events]
                 )
             if batch.runs:
                 self._executemany(

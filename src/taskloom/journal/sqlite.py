@@ -34,6 +34,9 @@ MIGRATIONS: tuple[str, ...] = (
 
 _SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
+#: Most event rows written with one multi-row INSERT (5 parameters each).
+_MULTI_ROW_MAX = 16
+
 
 class SQLiteJournal(SqlJournal):
     """Journal stored in a SQLite database file (or ``:memory:``)."""
@@ -53,6 +56,7 @@ class SQLiteJournal(SqlJournal):
         self.path = path
         self.url = url or f"sqlite:///{path}"
         self._q = load_queries("sqlite_queries.sql")
+        self._events_sql: dict[int, str] = {}
         self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(
@@ -115,7 +119,26 @@ class SQLiteJournal(SqlJournal):
             return self._conn.execute(self._q[query], params).fetchall()
 
     def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        conn.executemany(sql, rows)
+        if len(rows) == 1:  # the usual batch of one task row: execute is cheaper
+            conn.execute(sql, rows[0])
+        else:
+            conn.executemany(sql, rows)
+
+    def _insert_events(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        # A few rows in one multi-row INSERT (one statement instead of one per
+        # row); its text per row count is cached, so SQLite's statement cache
+        # keeps the prepared statements.
+        count = len(rows)
+        if count > _MULTI_ROW_MAX:
+            conn.executemany(self._q["insert_event"], rows)
+            return
+        sql = self._events_sql.get(count)
+        if sql is None:
+            values = ", ".join(["(?, ?, ?, ?, ?)"] * count)
+            sql = self._events_sql[count] = (
+                f"INSERT INTO events (run_id, task_key, kind, at, data_json) VALUES {values}"
+            )
+        conn.execute(sql, [value for row in rows for value in row])
 
     # -- signal inbox -----------------------------------------------------
 

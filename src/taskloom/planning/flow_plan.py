@@ -123,6 +123,9 @@ class FlowPlan(Plan):
                     raise
 
             return run_async
+        elif definition.cache_ttl is None and not definition.persist:
+            # Nothing to do around the call: no cache lookup, no persistence.
+            inner = definition.fn
         else:
             inner = task_body.sync_body(definition, self.cache_store)
 

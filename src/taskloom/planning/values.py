@@ -20,6 +20,10 @@ from typing import Any
 #: Key marking a recorded value that is not plain JSON.
 TAG = "__taskloom__"
 
+#: ``json.dumps(value, separators=(",", ":"), allow_nan=False)`` without
+#: building a new encoder on every call (dumps caches only its defaults).
+_compact = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
 
 def is_plain_json(value: Any) -> bool:
     """True if ``json.loads(json.dumps(value)) == value`` with the same types."""
@@ -51,7 +55,7 @@ def is_plain_json(value: Any) -> bool:
 def encode_value(value: Any, what: str) -> str:
     """Record ``value``; ``what`` names its producer ("task 'add#0'") in errors."""
     if is_plain_json(value):
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return _compact.encode(value)
     try:
         import cloudpickle
 
