@@ -342,6 +342,16 @@ class Engine:
 
     # -- shutdown ---------------------------------------------------------
 
+    async def _cancel_leftovers(self) -> None:
+        current = asyncio.current_task()
+        leftovers = [t for t in asyncio.all_tasks() if t is not current]
+        for leftover in leftovers:
+            leftover.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=5)
+        # Whatever they recorded while unwinding is kept like any other write.
+        self.writer.flush()
+
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop taking runs, let active ones finish (up to ``timeout``), release everything.
 
@@ -365,6 +375,10 @@ class Engine:
 
         try:
             self.call(stop).result(timeout=10)
+            # Let cancelled coroutines (async bodies, step drivers) unwind on
+            # a running loop now, instead of being closed half-way later by
+            # the garbage collector on a stopped one.
+            asyncio.run_coroutine_threadsafe(self._cancel_leftovers(), self.loop).result(10)
         except Exception:
             logger.exception("taskloom shutdown: could not stop cleanly")
         try:
