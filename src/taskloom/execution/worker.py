@@ -217,6 +217,7 @@ class Worker:
         finally:
             self._listener.stop()
             self.executor.shutdown(wait=False, cancel_futures=True)
+            self.queue.close()
             self.journal.close()
             self.loop.close()
             self._stopped.set()

@@ -79,6 +79,16 @@ class PostgresJournal(SqlJournal):
         self._closed = threading.Event()
 
     @property
+    def errors(self) -> type[Exception]:
+        """psycopg's base error class (what the journal turns into JournalError)."""
+        return self._errors
+
+    @property
+    def where(self) -> str:
+        """The URL without its password, for messages."""
+        return self._where
+
+    @property
     def _where(self) -> str:
         """The URL without its password, for messages."""
         from urllib.parse import urlsplit
