@@ -49,6 +49,7 @@ MIGRATIONS: tuple[str, ...] = (
     "postgres_002_task_queue.sql",
     "postgres_003_cache_signals.sql",
     "postgres_004_suspend_cancel.sql",
+    "postgres_005_one_trip_completion.sql",
 )
 
 

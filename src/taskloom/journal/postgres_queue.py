@@ -92,6 +92,25 @@ class Completion:
 
 
 @dataclass(frozen=True, slots=True)
+class Speculation:
+    """A run's outcome computed before knowing whether a commit ends it.
+
+    It holds if, when the run's last open task is counted off, the run has
+    exactly ``failed`` Failed rows (the batch's own failed completions).
+    """
+
+    run_id: str
+    status: str
+    final_json: str
+    error: str | None
+    failed: int
+
+
+#: SQLSTATE of a one-round-trip commit that ended a run it had no (valid) outcome for.
+UNSETTLED = "TL001"
+
+
+@dataclass(frozen=True, slots=True)
 class FinishedCount:
     """A run whose last open task was just counted off."""
 
@@ -333,6 +352,71 @@ class TaskQueue:
                 "fences": [e[2] for e in ended],
                 "result_runs": [p[0] for p in result_keys],
                 "result_keys": [p[1] for p in result_keys],
+            },
+        )
+
+    def send_events_accepted(
+        self, conn: psycopg.Connection[Any], completions: Sequence[Completion]
+    ) -> None:
+        """Log the events of the completions :meth:`send_complete` accepts (same pipeline)."""
+        if completions:
+            conn.execute(
+                self._q["insert_events_accepted"],
+                {
+                    "run_ids": [c.run_id for c in completions],
+                    "keys": [c.task_key for c in completions],
+                    "fences": [c.fence for c in completions],
+                    "statuses": [c.status for c in completions],
+                    "kinds": [c.event_kind for c in completions],
+                    "datas": [c.event_data for c in completions],
+                },
+            )
+
+    def send_release_notify(
+        self, conn: psycopg.Connection[Any], edges: Sequence[tuple[str, str, str, int]]
+    ) -> psycopg.Cursor[Any] | None:
+        """:meth:`release_accepted` that also notifies the workers when a task became ready;
+        its cursor's first column counts them."""
+        if not edges:
+            return None
+        conn.execute(self._q["lock_dependents"], ([e[0] for e in edges], [e[1] for e in edges]))
+        return conn.execute(
+            self._q["release_accepted_notify"],
+            {
+                "run_ids": [e[0] for e in edges],
+                "keys": [e[1] for e in edges],
+                "parents": [e[2] for e in edges],
+                "fences": [e[3] for e in edges],
+                "channel": self.ready_channel,
+            },
+        )
+
+    def send_close_finish(
+        self,
+        conn: psycopg.Connection[Any],
+        ended: Sequence[tuple[str, str, int]],
+        speculated: Sequence[Speculation],
+    ) -> psycopg.Cursor[Any] | None:
+        """Count accepted completions off their runs and finish those that end, with their
+        speculated outcome, all before the commit; a run that ends without a speculation
+        that holds makes the commit fail with :data:`UNSETTLED` (see close_finish). Its cursor
+        gives ``(run_id, finished)`` per run counted."""
+        if not ended:
+            return None
+        conn.execute(self._q["lock_runs"], (sorted({e[0] for e in ended}),))
+        return conn.execute(
+            self._q["close_finish"],
+            {
+                "run_ids": [e[0] for e in ended],
+                "keys": [e[1] for e in ended],
+                "fences": [e[2] for e in ended],
+                "spec_runs": [s.run_id for s in speculated],
+                "spec_statuses": [s.status for s in speculated],
+                "spec_finals": [s.final_json for s in speculated],
+                "spec_errors": [s.error for s in speculated],
+                "spec_events": [json.dumps({"status": s.status}) for s in speculated],
+                "spec_failed": [s.failed for s in speculated],
+                "channel": self.done_channel,
             },
         )
 

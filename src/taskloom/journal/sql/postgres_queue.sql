@@ -283,3 +283,111 @@ SET remaining_deps = t.remaining_deps - dec.n,
 FROM dec, clock
 WHERE t.run_id = dec.run_id AND t.task_key = dec.task_key AND t.status = 'Pending'
 RETURNING t.status;
+
+-- name: insert_events_accepted
+-- The events of the completions complete_tasks accepted (same pipeline, its
+-- result not read yet): a completion was accepted if its row now carries its
+-- fence, its outcome and no owner. Stamped with the row's end time.
+INSERT INTO events (run_id, task_key, kind, at, data_json)
+SELECT e.run_id, e.task_key, e.kind,
+       coalesce(t.ended_at, extract(epoch FROM clock_timestamp())::float8), e.data_json
+FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[], %(statuses)s::text[],
+            %(kinds)s::text[], %(datas)s::text[]) WITH ORDINALITY
+     AS e(run_id, task_key, fence, status, kind, data_json, ord)
+JOIN task_runs t ON t.run_id = e.run_id AND t.task_key = e.task_key AND t.fence = e.fence
+WHERE t.status = e.status AND t.claimed_by IS NULL
+ORDER BY e.ord;
+
+-- name: release_accepted_notify
+-- release_accepted, and the ready notification if a dependent became Ready,
+-- in the same statement (nothing to read before the commit).
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+dec AS (
+    SELECT d.run_id, d.task_key, count(*)::int AS n
+    FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(parents)s::text[], %(fences)s::bigint[])
+         AS d(run_id, task_key, parent, fence)
+    JOIN task_runs p ON p.run_id = d.run_id AND p.task_key = d.parent AND p.fence = d.fence
+    WHERE p.status IN ('Completed', 'Failed', 'Skipped') AND p.claimed_by IS NULL
+    GROUP BY d.run_id, d.task_key
+),
+released AS (
+    UPDATE task_runs t
+    SET remaining_deps = t.remaining_deps - dec.n,
+        status = CASE WHEN t.remaining_deps - dec.n <= 0 THEN 'Ready' ELSE t.status END,
+        ready_at = CASE WHEN t.remaining_deps - dec.n <= 0 THEN clock.now ELSE t.ready_at END
+    FROM dec, clock
+    WHERE t.run_id = dec.run_id AND t.task_key = dec.task_key AND t.status = 'Pending'
+    RETURNING t.status
+),
+ready AS (SELECT count(*) AS n FROM released WHERE status = 'Ready')
+SELECT ready.n, CASE WHEN ready.n > 0 THEN (SELECT true FROM pg_notify(%(channel)s, '')) END
+FROM ready;
+
+-- name: close_finish
+-- close_tasks_outcome for a one-round-trip commit: count the accepted
+-- completions off their runs and, in the same UPDATE, finish each run that
+-- reaches zero open tasks with its speculated outcome (spec_*), provided it
+-- holds: the run's Failed rows are exactly the batch's failed completions
+-- (spec_failed of them). Then log run_finished and notify the waiters; the
+-- payload carries the run and its task rows (get_run / get_tasks columns)
+-- when they fit in a notification, so a waiting client needs no read. A run
+-- that reaches zero without a speculation that holds aborts the transaction
+-- (taskloom_unsettled, SQLSTATE TL001): the worker records it the slow way.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+dec AS (
+    SELECT d.run_id, count(*)::int AS n
+    FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[])
+         AS d(run_id, task_key, fence)
+    JOIN task_runs t ON t.run_id = d.run_id AND t.task_key = d.task_key AND t.fence = d.fence
+    WHERE t.status IN ('Completed', 'Failed', 'Skipped') AND t.claimed_by IS NULL
+    GROUP BY d.run_id
+),
+judged AS (
+    -- The runs are locked (lock_runs), so their rows read here are current.
+    SELECT dec.run_id, dec.n, s.status, s.final_json, s.error, s.event_json,
+           r.open_tasks - dec.n <= 0 AND r.status = 'Running' AS ends,
+           s.run_id IS NOT NULL
+           AND s.failed = (SELECT count(*) FROM task_runs f
+                           WHERE f.run_id = dec.run_id AND f.status = 'Failed') AS holds
+    FROM dec
+    JOIN runs r ON r.run_id = dec.run_id
+    LEFT JOIN unnest(%(spec_runs)s::text[], %(spec_statuses)s::text[], %(spec_finals)s::text[],
+                     %(spec_errors)s::text[], %(spec_events)s::text[], %(spec_failed)s::int[])
+         AS s(run_id, status, final_json, error, event_json, failed)
+      ON s.run_id = dec.run_id
+),
+closed AS (
+    UPDATE runs r
+    SET open_tasks = r.open_tasks - j.n,
+        status = CASE WHEN j.ends AND j.holds THEN j.status ELSE r.status END,
+        final_json = CASE WHEN j.ends AND j.holds THEN j.final_json ELSE r.final_json END,
+        error = CASE WHEN j.ends AND j.holds THEN j.error ELSE r.error END,
+        ended_at = CASE WHEN j.ends AND j.holds THEN clock.now ELSE r.ended_at END
+    FROM judged j, clock
+    WHERE r.run_id = j.run_id
+    RETURNING r.run_id, r.open_tasks, r.status, j.ends AND j.holds AS fin,
+              j.ends AND NOT j.holds AS unsettled, j.event_json, r.ended_at,
+              r.workflow_name, r.workflow_version, r.kind, r.input_json, r.created_at,
+              r.final_json, r.error, r.owner_id
+),
+logged AS (
+    INSERT INTO events (run_id, task_key, kind, at, data_json)
+    SELECT run_id, NULL, 'run_finished', ended_at, event_json FROM closed WHERE fin
+)
+SELECT c.run_id,
+       CASE WHEN c.fin THEN (SELECT true FROM pg_notify(%(channel)s, c.run_id || ' ' || c.status || coalesce(
+           (SELECT ' ' || p.payload FROM (
+               SELECT json_build_array(
+                   json_build_array(c.run_id, c.workflow_name, c.workflow_version, c.kind,
+                                    c.status, c.input_json, c.created_at, c.final_json, c.error,
+                                    c.owner_id, c.ended_at),
+                   (SELECT json_agg(json_build_array(
+                               t.run_id, t.task_key, t.status, t.attempt, t.next_retry_at,
+                               t.started_at, t.ended_at, t.output_json, t.error, t.traceback,
+                               t.seq) ORDER BY t.seq)
+                    FROM task_runs t WHERE t.run_id = c.run_id))::text AS payload
+               WHERE (SELECT count(*) FROM task_runs t WHERE t.run_id = c.run_id) <= 64) p
+            WHERE octet_length(p.payload) < 7900), '')))
+       WHEN c.unsettled THEN taskloom_unsettled(c.run_id)
+       END
+FROM closed c;
