@@ -118,8 +118,19 @@ class Client:
             input_json=input_json,
             created_at=time.time(),
         )
-        tasks = [QueuedTask(k, len(n.deps), n.priority) for k, n in plan.nodes.items()]
-        self.queue.enqueue_run(run, tasks)
+        limits = plan.group_limits
+        tasks = [
+            QueuedTask(
+                k,
+                len(n.deps),
+                n.priority,
+                n.group,
+                limits.get(n.group) if n.group is not None else None,
+            )
+            for k, n in plan.nodes.items()
+        ]
+        run_limit: int | None = getattr(plan, "max_concurrency", None)
+        self.queue.enqueue_run(run, tasks, run_limit)
         return run.run_id
 
     def start_flow(

@@ -176,6 +176,8 @@ class Worker:
         )
         self._thread: threading.Thread | None = None
         self._workflow_keys = self.plans.claim_keys
+        #: Only flows have concurrency limits: other workers never run the limited claim.
+        self._limited = any(k.startswith("flow:") for k in self._workflow_keys)
 
     @property
     def workflows(self) -> list[str]:
@@ -309,6 +311,18 @@ class Worker:
         except Exception:
             logger.exception("taskloom worker %s could not claim tasks", self.worker_id)
             return
+        if self._limited and not expired and len(claimed) < free:
+            # Flow rows under a concurrency limit are claimed apart, one worker at a time.
+            try:
+                claimed += self.queue.claim(
+                    self.worker_id,
+                    free - len(claimed),
+                    self.lease,
+                    self._workflow_keys,
+                    limited=True,
+                )
+            except Exception:
+                logger.exception("taskloom worker %s could not claim tasks", self.worker_id)
         if claimed:
             self._start(claimed)
 

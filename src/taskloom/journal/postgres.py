@@ -50,6 +50,7 @@ MIGRATIONS: tuple[str, ...] = (
     "postgres_003_cache_signals.sql",
     "postgres_004_suspend_cancel.sql",
     "postgres_005_one_trip_completion.sql",
+    "postgres_006_concurrency_limits.sql",
 )
 
 

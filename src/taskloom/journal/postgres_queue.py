@@ -49,6 +49,9 @@ class QueuedTask:
     key: str
     deps: int
     priority: int = 0
+    #: A concurrency group of the run (``fan_out(..., max_concurrency=)``) and its limit.
+    group: str | None = None
+    group_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +136,13 @@ class TaskQueue:
 
     # -- submitting ---------------------------------------------------------
 
-    def enqueue_run(self, run: RunRecord, tasks: Sequence[QueuedTask]) -> None:
-        """Insert a distributed run and all its task rows in one transaction, then wake workers."""
+    def enqueue_run(
+        self, run: RunRecord, tasks: Sequence[QueuedTask], run_limit: int | None = None
+    ) -> None:
+        """Insert a distributed run and all its task rows in one transaction, then wake workers.
+
+        ``run_limit``: at most this many of the run's tasks run at once (``max_concurrency``).
+        """
         with self.journal.transaction(pipeline=True) as conn:
             conn.execute(
                 self._q["insert_queued_run"],
@@ -155,6 +163,9 @@ class TaskQueue:
                     "keys": [t.key for t in tasks],
                     "deps": [t.deps for t in tasks],
                     "priorities": [t.priority for t in tasks],
+                    "groups": [t.group for t in tasks],
+                    "group_limits": [t.group_limit for t in tasks],
+                    "run_limit": run_limit,
                     "workflow": workflow_key(run.workflow_name, run.workflow_version, run.kind),
                 },
             )
@@ -171,14 +182,19 @@ class TaskQueue:
         workflows: Sequence[str],
         *,
         expired: bool = False,
+        limited: bool = False,
     ) -> list[ClaimedTask]:
-        """Claim up to ``limit`` ready tasks (or, with ``expired``, tasks whose lease ran out)
-        of the given workflows (:func:`workflow_key` strings)."""
+        """Claim up to ``limit`` ready tasks (or, with ``expired``, tasks whose lease ran out;
+        with ``limited``, ready tasks under a concurrency limit) of the given workflows
+        (:func:`workflow_key` strings)."""
         if limit <= 0 or not workflows:
             return []
         # One statement is its own transaction: no BEGIN/COMMIT round trips.
         params = {"me": me, "limit": limit, "lease": lease, "workflows": list(workflows)}
-        rows = self._claim_rows(self._q["claim_expired" if expired else "claim_ready"], params)
+        if limited:
+            rows = self._claim_rows(self._q["claim_limited"], params, self._q["limits_lock"])
+        else:
+            rows = self._claim_rows(self._q["claim_expired" if expired else "claim_ready"], params)
         return [
             ClaimedTask(
                 run_id=r[0],
@@ -194,7 +210,9 @@ class TaskQueue:
             for r in rows
         ]
 
-    def _claim_rows(self, query: str, params: dict[str, Any]) -> list[Any]:
+    def _claim_rows(
+        self, query: str, params: dict[str, Any], lock: str | None = None
+    ) -> list[Any]:
         """Run a claim on the queue's own connection, whose commits are asynchronous.
 
         ``synchronous_commit=off`` on this connection only: a claim's commit
@@ -208,7 +226,14 @@ class TaskQueue:
         if conn is None or conn.closed:
             conn = self._claim_conn = self._open_claim_connection()
         try:
-            rows: list[Any] = conn.execute(query, params).fetchall()
+            if lock is None:
+                rows: list[Any] = conn.execute(query, params).fetchall()
+            else:
+                # The lock in its own statement: the claim's snapshot comes after it.
+                with conn.pipeline(), conn.transaction():
+                    conn.execute(lock)
+                    cursor = conn.execute(query, params)
+                rows = cursor.fetchall()
         except self.journal.errors as exc:
             with contextlib.suppress(Exception):
                 conn.close()

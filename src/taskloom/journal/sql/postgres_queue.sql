@@ -11,13 +11,14 @@ VALUES (%(run_id)s, %(name)s, %(version)s, %(kind)s, 'Running', %(input_json)s,
 -- name: insert_queued_tasks
 -- Roots are Ready at once; every other task waits for remaining_deps to reach 0.
 INSERT INTO task_runs (run_id, task_key, status, attempt, seq, remaining_deps, ready_at,
-                       priority, workflow)
+                       priority, workflow, run_limit, conc_group, group_limit)
 SELECT %(run_id)s, k.key, CASE WHEN k.deps = 0 THEN 'Ready' ELSE 'Pending' END, 0,
        (k.ord - 1)::int, k.deps,
        CASE WHEN k.deps = 0 THEN extract(epoch FROM clock_timestamp())::float8 END, k.priority,
-       %(workflow)s
-FROM unnest(%(keys)s::text[], %(deps)s::int[], %(priorities)s::int[])
-     WITH ORDINALITY AS k(key, deps, priority, ord);
+       %(workflow)s, %(run_limit)s::int, k.grp, k.group_limit
+FROM unnest(%(keys)s::text[], %(deps)s::int[], %(priorities)s::int[], %(groups)s::text[],
+            %(group_limits)s::int[])
+     WITH ORDINALITY AS k(key, deps, priority, grp, group_limit, ord);
 
 -- name: notify
 SELECT pg_notify(%s, %s);
@@ -34,6 +35,8 @@ picked AS (
     WHERE t.status IN ('Ready', 'Retrying', 'Suspended')
       AND t.ready_at <= (SELECT now FROM clock)
       AND t.workflow = ANY(%(workflows)s::text[])
+      -- Rows under a concurrency limit are claim_limited's.
+      AND t.run_limit IS NULL AND t.conc_group IS NULL
     ORDER BY t.priority DESC, t.ready_at
     LIMIT %(limit)s
     FOR UPDATE OF t SKIP LOCKED
@@ -391,3 +394,61 @@ SELECT c.run_id,
        WHEN c.unsettled THEN taskloom_unsettled(c.run_id)
        END
 FROM closed c;
+
+-- name: limits_lock
+-- claim_limited runs one at a time per schema, so each sees the Running rows
+-- of every earlier limited claim (its snapshot is taken after this lock).
+SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':taskloom-limits'));
+
+-- name: claim_limited
+-- Ready rows under a run limit (max_concurrency) or a group limit (fan_out
+-- max_concurrency): a row is taken only if the Running rows of its run and
+-- of its group, plus the rows ranked before it in this same claim, stay
+-- within the limits. Ranks count every candidate, so a claim may take fewer
+-- than allowed, never more. No row locks are needed (the advisory lock
+-- serialises limited claims; a concurrent completion only frees capacity);
+-- the UPDATE re-checks the status.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+cand AS (
+    SELECT t.run_id, t.task_key, t.status AS old_status, t.priority, t.ready_at,
+           t.run_limit, t.conc_group, t.group_limit
+    FROM task_runs t
+    WHERE t.status IN ('Ready', 'Retrying', 'Suspended')
+      AND t.ready_at <= (SELECT now FROM clock)
+      AND t.workflow = ANY(%(workflows)s::text[])
+      AND (t.run_limit IS NOT NULL OR t.conc_group IS NOT NULL)
+),
+ranked AS (
+    SELECT c.*,
+           row_number() OVER (PARTITION BY c.run_id
+                              ORDER BY c.priority DESC, c.ready_at, c.task_key) AS run_rank,
+           row_number() OVER (PARTITION BY c.run_id, c.conc_group
+                              ORDER BY c.priority DESC, c.ready_at, c.task_key) AS group_rank,
+           (SELECT count(*) FROM task_runs x
+            WHERE x.run_id = c.run_id AND x.status = 'Running') AS run_running,
+           (SELECT count(*) FROM task_runs x
+            WHERE x.run_id = c.run_id AND x.conc_group = c.conc_group
+              AND x.status = 'Running') AS group_running
+    FROM cand c
+),
+picked AS (
+    SELECT run_id, task_key, old_status FROM ranked
+    WHERE (run_limit IS NULL OR run_running + run_rank <= run_limit)
+      AND (conc_group IS NULL OR group_running + group_rank <= group_limit)
+    ORDER BY priority DESC, ready_at
+    LIMIT %(limit)s
+)
+UPDATE task_runs t
+SET status = 'Running',
+    claimed_by = %(me)s,
+    fence = t.fence + 1,
+    attempt = t.attempt + 1,
+    lease_until = clock.now + %(lease)s,
+    started_at = clock.now,
+    ended_at = NULL,
+    next_retry_at = NULL
+FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
+WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
+  AND t.status IN ('Ready', 'Retrying', 'Suspended')
+RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
+          r.workflow_name, r.workflow_version, r.input_json, r.kind;
