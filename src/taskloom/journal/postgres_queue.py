@@ -210,9 +210,7 @@ class TaskQueue:
             for r in rows
         ]
 
-    def _claim_rows(
-        self, query: str, params: dict[str, Any], lock: str | None = None
-    ) -> list[Any]:
+    def _claim_rows(self, query: str, params: dict[str, Any], lock: str | None = None) -> list[Any]:
         """Run a claim on the queue's own connection, whose commits are asynchronous.
 
         ``synchronous_commit=off`` on this connection only: a claim's commit
