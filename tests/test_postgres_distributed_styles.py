@@ -171,10 +171,53 @@ def test_dynamic_fan_out_and_limits_are_refused_at_submit(pg_url: str) -> None:
 
     with pytest.raises(ValueError, match=r"dynamic fan_out .* not supported in distributed"):
         grows.submit(3, db=pg_url)
-    with pytest.raises(ValueError, match="concurrency limits"):
-        limited.submit(db=pg_url)
     with pytest.raises(ValueError, match="postgresql"):
         limited.submit(db="sqlite:///nowhere.db")
+
+
+def _spans(side: Path, tag: str) -> list[tuple[str, float, float]]:
+    """(name, start, end) of the timed calls of ``tag`` (the side file's span lines)."""
+    found = []
+    for line in side.read_text().splitlines():
+        parts = line.split()
+        if parts[0] == tag and parts[1].startswith("span"):
+            found.append((parts[1], float(parts[3]), float(parts[4])))
+    return found
+
+
+def _most_at_once(spans: list[tuple[str, float, float]]) -> int:
+    edges = sorted([(s, 1) for _, s, _ in spans] + [(e, -1) for _, _, e in spans])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.timeout(90)
+def test_concurrency_limits_hold_across_workers(
+    pg_url: str, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    """A run's max_concurrency and a fan_out's max_concurrency bound what runs at once
+    over all workers together (two workers with 4 slots each)."""
+    side = tmp_path / "side.txt"
+    app = load_app(APP)
+    workers.extend(WorkerProcess(pg_url, APP, tmp_path, side, concurrency=4) for _ in range(2))
+    for worker in workers:
+        worker.wait_started()
+    with Client(pg_url) as client:
+        run = client.start_flow("spans", 6, "r", 0.3, max_concurrency=2)
+        assert run.result(timeout=60) == list(range(6))
+    spans = _spans(side, "r")
+    assert len(spans) == 6
+    assert _most_at_once(spans) == 2, spans
+    fan = app.limited_fan.submit(6, "g", 0.3, db=pg_url)
+    assert fan.result(timeout=60) == sum(range(6)) + 201
+    grouped = [s for s in _spans(side, "g") if int(s[0][4:]) < 100]
+    assert len(grouped) == 6
+    assert _most_at_once(grouped) == 2, grouped
+    # The unlimited calls beside the group are not held back by it.
+    assert _most_at_once(_spans(side, "g")) >= 3
 
 
 @pytest.mark.timeout(60)

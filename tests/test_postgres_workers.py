@@ -342,3 +342,42 @@ def test_sigterm_drains_running_tasks_then_exits(
         status = task_rows(pg_url, "SELECT status FROM task_runs WHERE run_id = %s", (second,))
         assert status[0][0] in ("Ready", "Completed")
     assert "draining" in worker.text()
+
+
+@pytest.mark.timeout(60)
+def test_the_run_done_notification_carries_the_result_the_journal_holds(
+    pg_url: str, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    """The last completion finishes the run in its own commit and its notification
+    carries the run and task rows: what ``execute`` returns without reading equals
+    what a read of the journal gives afterwards."""
+    load_app("fleet_app")
+    worker = WorkerProcess(pg_url, "fleet_app", tmp_path, tmp_path / "side.txt")
+    workers.append(worker)
+    worker.wait_started()
+    with Client(pg_url) as client:
+        carried: list[str] = []
+        notified = client._notified
+
+        def spy(channel: str, payload: str) -> None:
+            carried.append(payload)
+            notified(channel, payload)
+
+        client._notified = spy  # type: ignore[method-assign]
+        client._listener._on_notify = spy
+        result = client.execute("fleet", {"tag": "n1"}, timeout=30)
+        read = client.result(result.run_id)
+    assert result.status == "Completed"
+    assert any(p.startswith(f"{result.run_id} Completed [") for p in carried), carried
+    assert result.output == read.output
+    assert result.end_time == read.end_time and result.start_time == read.start_time
+    assert result.task_results.keys() == read.task_results.keys() == set("abcde")
+    for key, outcome in result.task_results.items():
+        assert outcome == read.task_results[key], key
+    journal = PostgresJournal(pg_url)
+    try:
+        events = [e.kind for e in journal.get_events(result.run_id)]
+    finally:
+        journal.close()
+    assert events[0] == "run_started" and events[-1] == "run_finished"
+    assert events.count("task_succeeded") == 5

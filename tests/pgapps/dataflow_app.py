@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from taskloom import flow, task
+from taskloom import fan_out, flow, task
 from taskloom.steps import Context, Directive, Workflow
 
 
@@ -43,6 +43,31 @@ def total(values: list[int], tag: str) -> int:
 def boom(tag: str) -> int:
     note(tag, "boom")
     raise ValueError(f"boom in {tag}")
+
+
+@task
+def timed(spec: list[Any]) -> int:
+    """Sleeps ``pause`` and appends ``TAG spanX PID START END`` to the side file."""
+    x, tag, pause = spec
+    start = time.time()
+    time.sleep(pause)
+    end = time.time()
+    note(tag, f"span{x} {os.getpid()} {start} {end}")
+    return int(x)
+
+
+@flow
+def spans(n: int, tag: str, pause: float) -> list[int]:
+    """n independent timed calls (a run-level max_concurrency applies to all)."""
+    return [timed([i, tag, pause]) for i in range(n)]
+
+
+@flow
+def limited_fan(n: int, tag: str, pause: float) -> int:
+    """A fan_out of n timed calls, at most 2 at once, and 2 unlimited calls beside it."""
+    parts = fan_out(timed, [[i, tag, pause] for i in range(n)], max_concurrency=2)
+    free = [timed([100 + i, tag, pause]) for i in range(2)]
+    return total([*parts, *free], tag)
 
 
 @flow

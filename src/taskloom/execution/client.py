@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import threading
 import time
 import uuid
@@ -84,6 +85,8 @@ class Client:
         self.queue = TaskQueue(self.journal)
         self._lock = threading.Lock()
         self._waiters: dict[str, list[threading.Event]] = defaultdict(list)
+        #: Finished runs' records carried by their notification, for their waiters.
+        self._payloads: dict[str, str] = {}
         self._listener = Listener(
             self.journal.conninfo,
             [self.queue.done_channel],
@@ -115,8 +118,19 @@ class Client:
             input_json=input_json,
             created_at=time.time(),
         )
-        tasks = [QueuedTask(k, len(n.deps), n.priority) for k, n in plan.nodes.items()]
-        self.queue.enqueue_run(run, tasks)
+        limits = plan.group_limits
+        tasks = [
+            QueuedTask(
+                k,
+                len(n.deps),
+                n.priority,
+                n.group,
+                limits.get(n.group) if n.group is not None else None,
+            )
+            for k, n in plan.nodes.items()
+        ]
+        run_limit: int | None = getattr(plan, "max_concurrency", None)
+        self.queue.enqueue_run(run, tasks, run_limit)
         return run.run_id
 
     def start_flow(
@@ -203,6 +217,7 @@ class Client:
                 waiters.remove(event)
             if not waiters:
                 self._waiters.pop(run_id, None)
+                self._payloads.pop(run_id, None)
 
     def _wait(
         self,
@@ -224,7 +239,8 @@ class Client:
             event.wait(timeout)
             event.clear()
         while True:
-            run, tasks = self._read(run_id, with_tasks)
+            carried = self._carried(run_id)
+            run, tasks = carried if carried is not None else self._read(run_id, with_tasks)
             if run is None:
                 raise RunNotFoundError(f"no run with id {run_id!r} in {self.journal.url}")
             if run.status in RunStatus.TERMINAL:
@@ -241,11 +257,34 @@ class Client:
             return self.journal.get_run(run_id), []
         return self.journal.get_run_and_tasks(run_id)
 
-    def _notified(self, _channel: str, payload: str) -> None:
-        # "<run_id>" or "<run_id> <status>": the id is all a waiter needs.
-        run_id = payload.partition(" ")[0]
+    def _carried(self, run_id: str) -> tuple[RunRecord, list[TaskRecord]] | None:
+        """The run and its tasks as its ``run_done`` notification carried them, if it did."""
         with self._lock:
-            for event in self._waiters.get(run_id, ()):
+            body = self._payloads.pop(run_id, None)
+        if body is None:
+            return None
+        run_row, task_rows = json.loads(body)
+        run = RunRecord(*run_row)
+        run.created_at = float(run.created_at)
+        run.ended_at = _float(run.ended_at)
+        tasks = [TaskRecord(*row) for row in task_rows or ()]
+        for task in tasks:
+            task.next_retry_at = _float(task.next_retry_at)
+            task.started_at = _float(task.started_at)
+            task.ended_at = _float(task.ended_at)
+        return run, tasks
+
+    def _notified(self, _channel: str, payload: str) -> None:
+        # "<run_id>", "<run_id> <status>" or "<run_id> <status> <records>": the
+        # records (JSON of the run's get_run and get_tasks rows, when they fit
+        # in a notification) spare a waiter its read.
+        run_id, _, rest = payload.partition(" ")
+        body = rest.partition(" ")[2]
+        with self._lock:
+            waiters = self._waiters.get(run_id, ())
+            if waiters and body:
+                self._payloads[run_id] = body
+            for event in waiters:
                 event.set()
 
     def _wake_all(self) -> None:
@@ -274,6 +313,10 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 _shared: dict[str, Client] = {}

@@ -10,11 +10,11 @@ under the run's failure policy -- except that a task's own exception object
 lives in the worker, so ``fail_fast`` raises :class:`TaskFailedError` (or
 ``TaskTimeoutError``) carrying its recorded text.
 
-Refused at submit time, because workers could not honour them yet:
-dynamic ``fan_out`` over a node (the graph would grow inside a worker's
-commit) and concurrency limits (``max_concurrency``, ``fan_out(...,
-max_concurrency=)``), which a single process enforces but a fleet of
-workers does not share.
+Refused at submit time, because workers could not honour it yet: dynamic
+``fan_out`` over a node (the graph would grow inside a worker's commit).
+Concurrency limits (``max_concurrency``, ``fan_out(..., max_concurrency=)``)
+are recorded on the task rows and enforced by the workers' limited claim
+(see docs/postgres.md).
 """
 
 from __future__ import annotations
@@ -78,12 +78,6 @@ def submit_flow(
         raise ValueError(
             f"flow {found.name!r}: dynamic fan_out ({over}) is not supported in distributed "
             "mode yet; run it locally (flow.run) or fan out over a concrete list"
-        )
-    if plan.max_concurrency is not None or plan.group_limits:
-        raise ValueError(
-            f"flow {found.name!r}: concurrency limits (max_concurrency, fan_out(..., "
-            "max_concurrency=)) are not enforced across distributed workers yet; size the "
-            "workers' --concurrency instead, or run the flow locally"
         )
     run_id = client.submit_plan(plan, flow_input_json(plan, args, kwargs))
     return RemoteFlowHandle(client, run_id)

@@ -38,6 +38,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ from typing import Any
 from taskloom.authoring.flow import Flow, lookup_flow, registered_flows
 from taskloom.authoring.registry import lookup_workflow, workflow_names
 from taskloom.authoring.workflow import Workflow
+from taskloom.errors import JournalError
 from taskloom.execution import flow_runner  # noqa: F401  (registers the flow planner)
 from taskloom.execution.attempt import Attempt
 from taskloom.execution.decisions import readiness, run_outcome, tasks_to_inspect
@@ -56,7 +58,14 @@ from taskloom.execution.slots import SlotLease, SlotPool
 from taskloom.execution.suspend import Suspend
 from taskloom.execution.writer import JournalWriter
 from taskloom.journal.postgres import PostgresJournal
-from taskloom.journal.postgres_queue import ClaimedTask, Completion, FinishedCount, TaskQueue
+from taskloom.journal.postgres_queue import (
+    UNSETTLED,
+    ClaimedTask,
+    Completion,
+    FinishedCount,
+    Speculation,
+    TaskQueue,
+)
 from taskloom.journal.records import EventRecord, RunStatus, TaskStatus
 from taskloom.journal.urls import is_postgres_url, resolve_url
 from taskloom.planning.dag import DagPlan
@@ -67,6 +76,9 @@ from taskloom.steps.plan import VERSION as STEPS_VERSION
 from taskloom.steps.workflow import registered_workflows as step_workflows
 
 logger = logging.getLogger("taskloom")
+
+#: Run inputs kept for speculated outcomes; a run missing here is finished the slow way.
+_MAX_INPUTS = 1024
 
 #: After a failed commit the batch is retried this much later (the fence keeps it safe).
 _COMMIT_RETRY_S = 1.0
@@ -144,6 +156,8 @@ class Worker:
         self.writer = JournalWriter(self.journal, self.loop, self._writer_failed)
         self.running: dict[tuple[str, str], Attempt] = {}
         self._claims: dict[tuple[str, str], tuple[ClaimedTask, Shape]] = {}
+        #: Recent runs' inputs, to compute a run's outcome before the commit that ends it.
+        self._inputs: OrderedDict[str, str] = OrderedDict()
         self.completed = 0
         self.rejected = 0
         self._pending: list[_Pending] = []
@@ -162,6 +176,8 @@ class Worker:
         )
         self._thread: threading.Thread | None = None
         self._workflow_keys = self.plans.claim_keys
+        #: Only flows have concurrency limits: other workers never run the limited claim.
+        self._limited = any(k.startswith("flow:") for k in self._workflow_keys)
 
     @property
     def workflows(self) -> list[str]:
@@ -217,6 +233,7 @@ class Worker:
         finally:
             self._listener.stop()
             self.executor.shutdown(wait=False, cancel_futures=True)
+            self.queue.close()
             self.journal.close()
             self.loop.close()
             self._stopped.set()
@@ -294,6 +311,18 @@ class Worker:
         except Exception:
             logger.exception("taskloom worker %s could not claim tasks", self.worker_id)
             return
+        if self._limited and not expired and len(claimed) < free:
+            # Flow rows under a concurrency limit are claimed apart, one worker at a time.
+            try:
+                claimed += self.queue.claim(
+                    self.worker_id,
+                    free - len(claimed),
+                    self.lease,
+                    self._workflow_keys,
+                    limited=True,
+                )
+            except Exception:
+                logger.exception("taskloom worker %s could not claim tasks", self.worker_id)
         if claimed:
             self._start(claimed)
 
@@ -302,6 +331,10 @@ class Worker:
         needed: list[tuple[str, str]] = []
         planned: list[tuple[ClaimedTask, Shape, PlanNode]] = []
         for claim in claimed:
+            self._inputs[claim.run_id] = claim.input_json
+            self._inputs.move_to_end(claim.run_id)
+            while len(self._inputs) > _MAX_INPUTS:
+                self._inputs.popitem(last=False)
             shape = self.plans.for_claim(claim)
             node = shape.plan.nodes.get(claim.task_key) if shape is not None else None
             if shape is None or node is None:
@@ -620,7 +653,80 @@ class Worker:
         self._maybe_done()
 
     def _commit(self, batch: list[_Pending]) -> tuple[set[tuple[str, str]], int]:
-        """One transaction: fenced outcomes, released dependents, finished runs, events."""
+        """One transaction: fenced outcomes, released dependents, finished runs, events.
+
+        In one round trip when no completion stops its run; if the batch ends
+        a run whose outcome could not be computed in advance, that
+        transaction aborts and the batch is recorded in two round trips.
+        """
+        if not any(item.stop is not None for item in batch):
+            try:
+                return self._commit_one_trip(batch)
+            except JournalError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) != UNSETTLED:
+                    raise
+        return self._commit_two_trips(batch)
+
+    def _speculate(self, batch: list[_Pending]) -> list[Speculation]:
+        """The outcome of each run whose result rows are all ended by this batch, in case
+        the batch ends the run (the commit checks that no other task of it failed)."""
+        by_run: dict[str, list[Completion]] = {}
+        shapes: dict[str, Shape] = {}
+        for item in batch:
+            c = item.completion
+            if item.shape is not None and c.status in TaskStatus.TERMINAL:
+                by_run.setdefault(c.run_id, []).append(c)
+                shapes[c.run_id] = item.shape
+        specs: list[Speculation] = []
+        for run_id, done in by_run.items():
+            shape = shapes[run_id]
+            run_input = self._inputs.get(run_id)
+            if run_input is None or not set(shape.result_keys) <= {c.task_key for c in done}:
+                continue
+            failed = {c.task_key: c.error for c in done if c.status == TaskStatus.FAILED}
+            outputs = {
+                c.task_key: c.output_json
+                for c in done
+                if c.status == TaskStatus.COMPLETED and c.output_json is not None
+            }
+            status, final, error = run_outcome(shape.plan, failed, outputs, run_input)
+            specs.append(Speculation(run_id, status, final, error, len(failed)))
+        return specs
+
+    def _commit_one_trip(self, batch: list[_Pending]) -> tuple[set[tuple[str, str]], int]:
+        """Every statement and the COMMIT in one pipeline; nothing is read before the commit."""
+        queue = self.queue
+        completions = [p.completion for p in batch]
+        edges = sorted(
+            (c.run_id, child, c.task_key, c.fence)
+            for item in batch
+            if (c := item.completion).status in TaskStatus.TERMINAL
+            for child in item.dependents
+        )
+        ended = [
+            (c.run_id, c.task_key, c.fence) for c in completions if c.status in TaskStatus.TERMINAL
+        ]
+        specs = self._speculate(batch)
+        with self.journal.transaction(pipeline=True) as conn:
+            completed = queue.send_complete(conn, self.worker_id, completions)
+            releasing = queue.send_release_notify(conn, edges)
+            queue.send_events_accepted(conn, completions)
+            finishing = queue.send_close_finish(conn, ended, specs)
+        accepted, _ = queue.accepted(completed)
+        newly_ready = 0
+        if releasing is not None:
+            row = releasing.fetchone()
+            newly_ready = int(row[0]) if row else 0
+        if finishing is not None:
+            for run_id, finished in finishing.fetchall():
+                if finished:
+                    self.plans.forget(run_id)
+                    self._inputs.pop(run_id, None)
+                    logger.info("run %s finished", run_id)
+        return accepted, newly_ready
+
+    def _commit_two_trips(self, batch: list[_Pending]) -> tuple[set[tuple[str, str]], int]:
+        """The general commit: read the result rows of the runs that end, then finish them."""
         queue = self.queue
         with self.journal.transaction(pipeline=True) as conn:
             # Round trip 1: the fenced outcomes, the dependents and the runs'
@@ -701,6 +807,7 @@ class Worker:
                 shape.plan, failed, outputs, finished.input_json, stopped
             )
         self.plans.forget(finished.run_id)
+        self._inputs.pop(finished.run_id, None)
         # Already ended (a concurrent cancel): the statement changes nothing.
         self.queue.finish_run_notify(conn, finished.run_id, status, final, error)
         logger.info("run %s of %r finished: %s", finished.run_id, finished.workflow_name, status)

@@ -49,6 +49,8 @@ MIGRATIONS: tuple[str, ...] = (
     "postgres_002_task_queue.sql",
     "postgres_003_cache_signals.sql",
     "postgres_004_suspend_cancel.sql",
+    "postgres_005_one_trip_completion.sql",
+    "postgres_006_concurrency_limits.sql",
 )
 
 
@@ -77,6 +79,16 @@ class PostgresJournal(SqlJournal):
             ) from exc
         self.pool = self._open_pool(pool_size, connect_timeout)
         self._closed = threading.Event()
+
+    @property
+    def errors(self) -> type[Exception]:
+        """psycopg's base error class (what the journal turns into JournalError)."""
+        return self._errors
+
+    @property
+    def where(self) -> str:
+        """The URL without its password, for messages."""
+        return self._where
 
     @property
     def _where(self) -> str:

@@ -12,11 +12,14 @@ Two notification channels per schema carry the wake-ups:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from taskloom.errors import JournalError
+from taskloom.journal.pgconnect import connect, quote_ident
 from taskloom.journal.records import EventRecord, RunRecord
 from taskloom.journal.sqlfiles import load_queries
 
@@ -46,6 +49,9 @@ class QueuedTask:
     key: str
     deps: int
     priority: int = 0
+    #: A concurrency group of the run (``fan_out(..., max_concurrency=)``) and its limit.
+    group: str | None = None
+    group_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,25 @@ class Completion:
 
 
 @dataclass(frozen=True, slots=True)
+class Speculation:
+    """A run's outcome computed before knowing whether a commit ends it.
+
+    It holds if, when the run's last open task is counted off, the run has
+    exactly ``failed`` Failed rows (the batch's own failed completions).
+    """
+
+    run_id: str
+    status: str
+    final_json: str
+    error: str | None
+    failed: int
+
+
+#: SQLSTATE of a one-round-trip commit that ended a run it had no (valid) outcome for.
+UNSETTLED = "TL001"
+
+
+@dataclass(frozen=True, slots=True)
 class FinishedCount:
     """A run whose last open task was just counted off."""
 
@@ -107,11 +132,17 @@ class TaskQueue:
         self._q = load_queries("postgres_queue.sql")
         self.ready_channel = journal.channel(READY)
         self.done_channel = journal.channel(RUN_DONE)
+        self._claim_conn: psycopg.Connection[Any] | None = None
 
     # -- submitting ---------------------------------------------------------
 
-    def enqueue_run(self, run: RunRecord, tasks: Sequence[QueuedTask]) -> None:
-        """Insert a distributed run and all its task rows in one transaction, then wake workers."""
+    def enqueue_run(
+        self, run: RunRecord, tasks: Sequence[QueuedTask], run_limit: int | None = None
+    ) -> None:
+        """Insert a distributed run and all its task rows in one transaction, then wake workers.
+
+        ``run_limit``: at most this many of the run's tasks run at once (``max_concurrency``).
+        """
         with self.journal.transaction(pipeline=True) as conn:
             conn.execute(
                 self._q["insert_queued_run"],
@@ -132,6 +163,9 @@ class TaskQueue:
                     "keys": [t.key for t in tasks],
                     "deps": [t.deps for t in tasks],
                     "priorities": [t.priority for t in tasks],
+                    "groups": [t.group for t in tasks],
+                    "group_limits": [t.group_limit for t in tasks],
+                    "run_limit": run_limit,
                     "workflow": workflow_key(run.workflow_name, run.workflow_version, run.kind),
                 },
             )
@@ -148,22 +182,19 @@ class TaskQueue:
         workflows: Sequence[str],
         *,
         expired: bool = False,
+        limited: bool = False,
     ) -> list[ClaimedTask]:
-        """Claim up to ``limit`` ready tasks (or, with ``expired``, tasks whose lease ran out)
-        of the given workflows (:func:`workflow_key` strings)."""
+        """Claim up to ``limit`` ready tasks (or, with ``expired``, tasks whose lease ran out;
+        with ``limited``, ready tasks under a concurrency limit) of the given workflows
+        (:func:`workflow_key` strings)."""
         if limit <= 0 or not workflows:
             return []
         # One statement is its own transaction: no BEGIN/COMMIT round trips.
-        with self.journal.connection() as conn:
-            rows = conn.execute(
-                self._q["claim_expired" if expired else "claim_ready"],
-                {
-                    "me": me,
-                    "limit": limit,
-                    "lease": lease,
-                    "workflows": list(workflows),
-                },
-            ).fetchall()
+        params = {"me": me, "limit": limit, "lease": lease, "workflows": list(workflows)}
+        if limited:
+            rows = self._claim_rows(self._q["claim_limited"], params, self._q["limits_lock"])
+        else:
+            rows = self._claim_rows(self._q["claim_expired" if expired else "claim_ready"], params)
         return [
             ClaimedTask(
                 run_id=r[0],
@@ -178,6 +209,51 @@ class TaskQueue:
             )
             for r in rows
         ]
+
+    def _claim_rows(self, query: str, params: dict[str, Any], lock: str | None = None) -> list[Any]:
+        """Run a claim on the queue's own connection, whose commits are asynchronous.
+
+        ``synchronous_commit=off`` on this connection only: a claim's commit
+        does not wait for its WAL flush (one fsync less per claim). Losing a
+        claim to a server crash is harmless -- the row is Ready again, or its
+        lease expires, and the fence keeps a stale completion out -- and the
+        completion's durable commit flushes the claim's WAL before it anyway.
+        Only one thread claims (the worker's loop), so one connection suffices.
+        """
+        conn = self._claim_conn
+        if conn is None or conn.closed:
+            conn = self._claim_conn = self._open_claim_connection()
+        try:
+            if lock is None:
+                rows: list[Any] = conn.execute(query, params).fetchall()
+            else:
+                # The lock in its own statement: the claim's snapshot comes after it.
+                with conn.pipeline(), conn.transaction():
+                    conn.execute(lock)
+                    cursor = conn.execute(query, params)
+                rows = cursor.fetchall()
+        except self.journal.errors as exc:
+            with contextlib.suppress(Exception):
+                conn.close()
+            self._claim_conn = None
+            raise JournalError(f"cannot claim tasks at {self.journal.where}: {exc}") from exc
+        return rows
+
+    def _open_claim_connection(self) -> psycopg.Connection[Any]:
+        try:
+            conn = connect(self.journal.conninfo)
+            conn.execute(f"SET search_path TO {quote_ident(self.journal.schema)}")
+            conn.execute("SET synchronous_commit TO off")
+        except self.journal.errors as exc:
+            raise JournalError(f"cannot claim tasks at {self.journal.where}: {exc}") from exc
+        return conn
+
+    def close(self) -> None:
+        """Close the claim connection, if one was opened."""
+        conn, self._claim_conn = self._claim_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def task_states(
         self, pairs: Sequence[tuple[str, str]]
@@ -299,6 +375,71 @@ class TaskQueue:
                 "fences": [e[2] for e in ended],
                 "result_runs": [p[0] for p in result_keys],
                 "result_keys": [p[1] for p in result_keys],
+            },
+        )
+
+    def send_events_accepted(
+        self, conn: psycopg.Connection[Any], completions: Sequence[Completion]
+    ) -> None:
+        """Log the events of the completions :meth:`send_complete` accepts (same pipeline)."""
+        if completions:
+            conn.execute(
+                self._q["insert_events_accepted"],
+                {
+                    "run_ids": [c.run_id for c in completions],
+                    "keys": [c.task_key for c in completions],
+                    "fences": [c.fence for c in completions],
+                    "statuses": [c.status for c in completions],
+                    "kinds": [c.event_kind for c in completions],
+                    "datas": [c.event_data for c in completions],
+                },
+            )
+
+    def send_release_notify(
+        self, conn: psycopg.Connection[Any], edges: Sequence[tuple[str, str, str, int]]
+    ) -> psycopg.Cursor[Any] | None:
+        """:meth:`release_accepted` that also notifies the workers when a task became ready;
+        its cursor's first column counts them."""
+        if not edges:
+            return None
+        conn.execute(self._q["lock_dependents"], ([e[0] for e in edges], [e[1] for e in edges]))
+        return conn.execute(
+            self._q["release_accepted_notify"],
+            {
+                "run_ids": [e[0] for e in edges],
+                "keys": [e[1] for e in edges],
+                "parents": [e[2] for e in edges],
+                "fences": [e[3] for e in edges],
+                "channel": self.ready_channel,
+            },
+        )
+
+    def send_close_finish(
+        self,
+        conn: psycopg.Connection[Any],
+        ended: Sequence[tuple[str, str, int]],
+        speculated: Sequence[Speculation],
+    ) -> psycopg.Cursor[Any] | None:
+        """Count accepted completions off their runs and finish those that end, with their
+        speculated outcome, all before the commit; a run that ends without a speculation
+        that holds makes the commit fail with :data:`UNSETTLED` (see close_finish). Its cursor
+        gives ``(run_id, finished)`` per run counted."""
+        if not ended:
+            return None
+        conn.execute(self._q["lock_runs"], (sorted({e[0] for e in ended}),))
+        return conn.execute(
+            self._q["close_finish"],
+            {
+                "run_ids": [e[0] for e in ended],
+                "keys": [e[1] for e in ended],
+                "fences": [e[2] for e in ended],
+                "spec_runs": [s.run_id for s in speculated],
+                "spec_statuses": [s.status for s in speculated],
+                "spec_finals": [s.final_json for s in speculated],
+                "spec_errors": [s.error for s in speculated],
+                "spec_events": [json.dumps({"status": s.status}) for s in speculated],
+                "spec_failed": [s.failed for s in speculated],
+                "channel": self.done_channel,
             },
         )
 

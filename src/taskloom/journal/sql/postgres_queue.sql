@@ -11,13 +11,14 @@ VALUES (%(run_id)s, %(name)s, %(version)s, %(kind)s, 'Running', %(input_json)s,
 -- name: insert_queued_tasks
 -- Roots are Ready at once; every other task waits for remaining_deps to reach 0.
 INSERT INTO task_runs (run_id, task_key, status, attempt, seq, remaining_deps, ready_at,
-                       priority, workflow)
+                       priority, workflow, run_limit, conc_group, group_limit)
 SELECT %(run_id)s, k.key, CASE WHEN k.deps = 0 THEN 'Ready' ELSE 'Pending' END, 0,
        (k.ord - 1)::int, k.deps,
        CASE WHEN k.deps = 0 THEN extract(epoch FROM clock_timestamp())::float8 END, k.priority,
-       %(workflow)s
-FROM unnest(%(keys)s::text[], %(deps)s::int[], %(priorities)s::int[])
-     WITH ORDINALITY AS k(key, deps, priority, ord);
+       %(workflow)s, %(run_limit)s::int, k.grp, k.group_limit
+FROM unnest(%(keys)s::text[], %(deps)s::int[], %(priorities)s::int[], %(groups)s::text[],
+            %(group_limits)s::int[])
+     WITH ORDINALITY AS k(key, deps, priority, grp, group_limit, ord);
 
 -- name: notify
 SELECT pg_notify(%s, %s);
@@ -34,6 +35,8 @@ picked AS (
     WHERE t.status IN ('Ready', 'Retrying', 'Suspended')
       AND t.ready_at <= (SELECT now FROM clock)
       AND t.workflow = ANY(%(workflows)s::text[])
+      -- Rows under a concurrency limit are claim_limited's.
+      AND t.run_limit IS NULL AND t.conc_group IS NULL
     ORDER BY t.priority DESC, t.ready_at
     LIMIT %(limit)s
     FOR UPDATE OF t SKIP LOCKED
@@ -283,3 +286,169 @@ SET remaining_deps = t.remaining_deps - dec.n,
 FROM dec, clock
 WHERE t.run_id = dec.run_id AND t.task_key = dec.task_key AND t.status = 'Pending'
 RETURNING t.status;
+
+-- name: insert_events_accepted
+-- The events of the completions complete_tasks accepted (same pipeline, its
+-- result not read yet): a completion was accepted if its row now carries its
+-- fence, its outcome and no owner. Stamped with the row's end time.
+INSERT INTO events (run_id, task_key, kind, at, data_json)
+SELECT e.run_id, e.task_key, e.kind,
+       coalesce(t.ended_at, extract(epoch FROM clock_timestamp())::float8), e.data_json
+FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[], %(statuses)s::text[],
+            %(kinds)s::text[], %(datas)s::text[]) WITH ORDINALITY
+     AS e(run_id, task_key, fence, status, kind, data_json, ord)
+JOIN task_runs t ON t.run_id = e.run_id AND t.task_key = e.task_key AND t.fence = e.fence
+WHERE t.status = e.status AND t.claimed_by IS NULL
+ORDER BY e.ord;
+
+-- name: release_accepted_notify
+-- release_accepted, and the ready notification if a dependent became Ready,
+-- in the same statement (nothing to read before the commit).
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+dec AS (
+    SELECT d.run_id, d.task_key, count(*)::int AS n
+    FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(parents)s::text[], %(fences)s::bigint[])
+         AS d(run_id, task_key, parent, fence)
+    JOIN task_runs p ON p.run_id = d.run_id AND p.task_key = d.parent AND p.fence = d.fence
+    WHERE p.status IN ('Completed', 'Failed', 'Skipped') AND p.claimed_by IS NULL
+    GROUP BY d.run_id, d.task_key
+),
+released AS (
+    UPDATE task_runs t
+    SET remaining_deps = t.remaining_deps - dec.n,
+        status = CASE WHEN t.remaining_deps - dec.n <= 0 THEN 'Ready' ELSE t.status END,
+        ready_at = CASE WHEN t.remaining_deps - dec.n <= 0 THEN clock.now ELSE t.ready_at END
+    FROM dec, clock
+    WHERE t.run_id = dec.run_id AND t.task_key = dec.task_key AND t.status = 'Pending'
+    RETURNING t.status
+),
+ready AS (SELECT count(*) AS n FROM released WHERE status = 'Ready')
+SELECT ready.n, CASE WHEN ready.n > 0 THEN (SELECT true FROM pg_notify(%(channel)s, '')) END
+FROM ready;
+
+-- name: close_finish
+-- close_tasks_outcome for a one-round-trip commit: count the accepted
+-- completions off their runs and, in the same UPDATE, finish each run that
+-- reaches zero open tasks with its speculated outcome (spec_*), provided it
+-- holds: the run's Failed rows are exactly the batch's failed completions
+-- (spec_failed of them). Then log run_finished and notify the waiters; the
+-- payload carries the run and its task rows (get_run / get_tasks columns)
+-- when they fit in a notification, so a waiting client needs no read. A run
+-- that reaches zero without a speculation that holds aborts the transaction
+-- (taskloom_unsettled, SQLSTATE TL001): the worker records it the slow way.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+dec AS (
+    SELECT d.run_id, count(*)::int AS n
+    FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[])
+         AS d(run_id, task_key, fence)
+    JOIN task_runs t ON t.run_id = d.run_id AND t.task_key = d.task_key AND t.fence = d.fence
+    WHERE t.status IN ('Completed', 'Failed', 'Skipped') AND t.claimed_by IS NULL
+    GROUP BY d.run_id
+),
+judged AS (
+    -- The runs are locked (lock_runs), so their rows read here are current.
+    SELECT dec.run_id, dec.n, s.status, s.final_json, s.error, s.event_json,
+           r.open_tasks - dec.n <= 0 AND r.status = 'Running' AS ends,
+           s.run_id IS NOT NULL
+           AND s.failed = (SELECT count(*) FROM task_runs f
+                           WHERE f.run_id = dec.run_id AND f.status = 'Failed') AS holds
+    FROM dec
+    JOIN runs r ON r.run_id = dec.run_id
+    LEFT JOIN unnest(%(spec_runs)s::text[], %(spec_statuses)s::text[], %(spec_finals)s::text[],
+                     %(spec_errors)s::text[], %(spec_events)s::text[], %(spec_failed)s::int[])
+         AS s(run_id, status, final_json, error, event_json, failed)
+      ON s.run_id = dec.run_id
+),
+closed AS (
+    UPDATE runs r
+    SET open_tasks = r.open_tasks - j.n,
+        status = CASE WHEN j.ends AND j.holds THEN j.status ELSE r.status END,
+        final_json = CASE WHEN j.ends AND j.holds THEN j.final_json ELSE r.final_json END,
+        error = CASE WHEN j.ends AND j.holds THEN j.error ELSE r.error END,
+        ended_at = CASE WHEN j.ends AND j.holds THEN clock.now ELSE r.ended_at END
+    FROM judged j, clock
+    WHERE r.run_id = j.run_id
+    RETURNING r.run_id, r.open_tasks, r.status, j.ends AND j.holds AS fin,
+              j.ends AND NOT j.holds AS unsettled, j.event_json, r.ended_at,
+              r.workflow_name, r.workflow_version, r.kind, r.input_json, r.created_at,
+              r.final_json, r.error, r.owner_id
+),
+logged AS (
+    INSERT INTO events (run_id, task_key, kind, at, data_json)
+    SELECT run_id, NULL, 'run_finished', ended_at, event_json FROM closed WHERE fin
+)
+SELECT c.run_id,
+       CASE WHEN c.fin THEN (SELECT true FROM pg_notify(%(channel)s, c.run_id || ' ' || c.status || coalesce(
+           (SELECT ' ' || p.payload FROM (
+               SELECT json_build_array(
+                   json_build_array(c.run_id, c.workflow_name, c.workflow_version, c.kind,
+                                    c.status, c.input_json, c.created_at, c.final_json, c.error,
+                                    c.owner_id, c.ended_at),
+                   (SELECT json_agg(json_build_array(
+                               t.run_id, t.task_key, t.status, t.attempt, t.next_retry_at,
+                               t.started_at, t.ended_at, t.output_json, t.error, t.traceback,
+                               t.seq) ORDER BY t.seq)
+                    FROM task_runs t WHERE t.run_id = c.run_id))::text AS payload
+               WHERE (SELECT count(*) FROM task_runs t WHERE t.run_id = c.run_id) <= 64) p
+            WHERE octet_length(p.payload) < 7900), '')))
+       WHEN c.unsettled THEN taskloom_unsettled(c.run_id)
+       END
+FROM closed c;
+
+-- name: limits_lock
+-- claim_limited runs one at a time per schema, so each sees the Running rows
+-- of every earlier limited claim (its snapshot is taken after this lock).
+SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':taskloom-limits'));
+
+-- name: claim_limited
+-- Ready rows under a run limit (max_concurrency) or a group limit (fan_out
+-- max_concurrency): a row is taken only if the Running rows of its run and
+-- of its group, plus the rows ranked before it in this same claim, stay
+-- within the limits. Ranks count every candidate, so a claim may take fewer
+-- than allowed, never more. No row locks are needed (the advisory lock
+-- serialises limited claims; a concurrent completion only frees capacity);
+-- the UPDATE re-checks the status.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+cand AS (
+    SELECT t.run_id, t.task_key, t.status AS old_status, t.priority, t.ready_at,
+           t.run_limit, t.conc_group, t.group_limit
+    FROM task_runs t
+    WHERE t.status IN ('Ready', 'Retrying', 'Suspended')
+      AND t.ready_at <= (SELECT now FROM clock)
+      AND t.workflow = ANY(%(workflows)s::text[])
+      AND (t.run_limit IS NOT NULL OR t.conc_group IS NOT NULL)
+),
+ranked AS (
+    SELECT c.*,
+           row_number() OVER (PARTITION BY c.run_id
+                              ORDER BY c.priority DESC, c.ready_at, c.task_key) AS run_rank,
+           row_number() OVER (PARTITION BY c.run_id, c.conc_group
+                              ORDER BY c.priority DESC, c.ready_at, c.task_key) AS group_rank,
+           (SELECT count(*) FROM task_runs x
+            WHERE x.run_id = c.run_id AND x.status = 'Running') AS run_running,
+           (SELECT count(*) FROM task_runs x
+            WHERE x.run_id = c.run_id AND x.conc_group = c.conc_group
+              AND x.status = 'Running') AS group_running
+    FROM cand c
+),
+picked AS (
+    SELECT run_id, task_key, old_status FROM ranked
+    WHERE (run_limit IS NULL OR run_running + run_rank <= run_limit)
+      AND (conc_group IS NULL OR group_running + group_rank <= group_limit)
+    ORDER BY priority DESC, ready_at
+    LIMIT %(limit)s
+)
+UPDATE task_runs t
+SET status = 'Running',
+    claimed_by = %(me)s,
+    fence = t.fence + 1,
+    attempt = t.attempt + 1,
+    lease_until = clock.now + %(lease)s,
+    started_at = clock.now,
+    ended_at = NULL,
+    next_retry_at = NULL
+FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
+WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
+  AND t.status IN ('Ready', 'Retrying', 'Suspended')
+RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
+          r.workflow_name, r.workflow_version, r.input_json, r.kind;
