@@ -5,11 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +14,7 @@ import pytest
 
 import taskloom
 import taskloom.steps
+from crashkit import kill_when_reached, run_to_end
 from taskloom import task
 from taskloom.errors import WorkflowValidationError
 from taskloom.execution.flow_runner import shutdown_engines
@@ -286,23 +283,9 @@ def test_sigkill_mid_function_then_restart_replays_completed_tasks(tmp_path: Pat
     side = tmp_path / "side.txt"
     db = f"sqlite:///{tmp_path / 'durable.db'}"
     env = {**os.environ, "CRASH": "1"}
-    child = subprocess.Popen([sys.executable, str(script), "run", str(side), db], env=env)
-    deadline = time.monotonic() + 20
-    while "waiting" not in (side.read_text() if side.exists() else ""):
-        assert time.monotonic() < deadline, "the child never reached the crash point"
-        time.sleep(0.05)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-
+    kill_when_reached([str(script), "run", str(side), db], side, "waiting", env=env)
     env.pop("CRASH")
-    resumed = subprocess.run(
-        [sys.executable, str(script), "resume", str(side), db],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=40,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout.strip().splitlines()[-1]) == {"txn_id": "txn_abc123"}
+    last = run_to_end([str(script), "resume", str(side), db], env=env)
+    assert json.loads(last) == {"txn_id": "txn_abc123"}
     # charge_payment ran once (its recorded value was replayed), send_confirmation once
     assert side.read_text().split("\n")[:-1] == ["charge", "waiting", "confirm txn_abc123"]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
+from crashkit import kill_when_reached
 from taskloom.journal import open_journal
 
 SCRIPT = textwrap.dedent(
@@ -65,16 +64,16 @@ def test_sigkill_mid_flow_then_resume_in_a_new_process(tmp_path: Path) -> None:
     side = tmp_path / "side.txt"
     db = f"sqlite:///{tmp_path / 'flow.db'}"
     env = {**os.environ, "SLOW": "1"}
-    child = subprocess.Popen(
-        [sys.executable, str(script), "run", str(side), db], env=env, cwd=tmp_path
+    # Killed while step2 runs; step1's completion was committed before it started.
+    kill_when_reached(
+        [str(script), "run", str(side), db],
+        side,
+        "step2",
+        env=env,
+        cwd=tmp_path,
+        timeout=20,
+        settle=0.2,
     )
-    deadline = time.monotonic() + 20
-    while "step2" not in (side.read_text() if side.exists() else ""):
-        assert time.monotonic() < deadline, "the child never reached step2"
-        time.sleep(0.05)
-    time.sleep(0.2)  # let step1's completion commit settle (it is committed before step2 starts)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
 
     journal = open_journal(db)
     run = journal.list_runs(limit=1)[0]

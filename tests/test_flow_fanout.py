@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from crashkit import kill_when_reached
 from taskloom import AggregateTaskError, fan_out, flow, task
 from taskloom.execution.flow_runner import shutdown_engines
 from taskloom.journal import TaskStatus, open_journal
@@ -292,17 +292,17 @@ def test_sigkill_during_a_dynamic_fan_out_then_resume(tmp_path: Path) -> None:
     side = tmp_path / "side.txt"
     db = f"sqlite:///{tmp_path / 'flow.db'}"
     env = {**os.environ, "SLOW": "1"}
-    child = subprocess.Popen(
-        [sys.executable, str(script), "run", str(side), db], env=env, cwd=tmp_path
+    # Item 3 hangs and holds one of the two permits; 4 and 5 go through the
+    # other. Killed once work5 is done and committed.
+    kill_when_reached(
+        [str(script), "run", str(side), db],
+        side,
+        "work5",
+        env=env,
+        cwd=tmp_path,
+        timeout=30,
+        settle=0.5,
     )
-    deadline = time.monotonic() + 30
-    # Item 3 hangs and holds one of the two permits; 4 and 5 go through the other.
-    while "work5" not in (side.read_text() if side.exists() else ""):
-        assert time.monotonic() < deadline, "the child never reached work5"
-        time.sleep(0.05)
-    time.sleep(0.5)  # let work5's completion commit
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
 
     journal = open_journal(db)
     run = journal.list_runs(limit=1)[0]
