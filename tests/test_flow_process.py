@@ -61,3 +61,39 @@ def test_process_task_timeout_kills_the_worker(db_url: str, tmp_path: Any) -> No
         time.sleep(0.05)
     else:
         pytest.fail(f"worker {pid} still alive after its task timed out")
+
+
+class PaymentDeclined(Exception):
+    """Module-level so the worker process can rebuild it."""
+
+
+@pytest.mark.timeout(60)
+def test_exception_crosses_the_process_boundary_with_type_and_traceback(db_url: str) -> None:
+    @task(run_in="process")
+    def charge(amount: int) -> int:
+        raise PaymentDeclined(f"declined: {amount}")
+
+    @flow
+    def pay() -> Any:
+        return charge(7)
+
+    with pytest.raises(PaymentDeclined, match="declined: 7") as raised:
+        pay.run(db=db_url)
+    # The worker's traceback travels with the error, naming the task body.
+    text = "".join(__import__("traceback").format_exception(raised.value))
+    assert "charge" in text
+    with pytest.raises(PaymentDeclined, match="declined: 3"):
+        charge(3)  # an immediate call outside a flow too
+
+
+@pytest.mark.timeout(60)
+def test_unpicklable_argument_in_process_mode_is_a_clear_error(db_url: str) -> None:
+    import threading
+
+    @task(run_in="process")
+    def use(lock: Any) -> int:
+        return 1
+
+    with pytest.raises(Exception, match=r"use") as raised:
+        use(threading.Lock())
+    assert "pickl" in str(raised.value).lower()

@@ -58,7 +58,14 @@ def run_in_process(
     """One attempt of ``definition`` in a worker process, honouring its timeout."""
     import cloudpickle
 
-    blob = cloudpickle.dumps((definition.fn, args, kwargs))
+    try:
+        blob = cloudpickle.dumps((definition.fn, args, kwargs))
+    except Exception as exc:
+        raise TypeError(
+            f"task {definition.task_id!r} runs in a worker process (run_in='process'), "
+            f"but its function or arguments cannot be pickled: {exc}; pass picklable "
+            "arguments or use run_in='thread'"
+        ) from exc
     if definition.timeout is None:
         global _shared
         with _lock:
