@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from crashkit import kill_when_reached
+from crashkit import kill_when_reached, run_to_end
 from taskloom.journal import open_journal
 
 SCRIPT = textwrap.dedent(
@@ -83,16 +81,8 @@ def test_sigkill_mid_flow_then_resume_in_a_new_process(tmp_path: Path) -> None:
     journal.close()
 
     env.pop("SLOW")
-    resumed = subprocess.run(
-        [sys.executable, str(script), "resume", str(side), db, run.run_id],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=40,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout.strip().splitlines()[-1]) == [20, "done"]
+    last = run_to_end([str(script), "resume", str(side), db, run.run_id], env=env, cwd=tmp_path)
+    assert json.loads(last) == [20, "done"]
     # step1 completed before the crash and was not run again; step2 was in flight
     # (at-least-once), step3 ran once.
     assert side.read_text().split() == ["step1", "step2", "step2", "step3"]

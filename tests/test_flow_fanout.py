@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -16,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from crashkit import kill_when_reached
+from crashkit import kill_when_reached, run_to_end
 from taskloom import AggregateTaskError, fan_out, flow, task
 from taskloom.execution.flow_runner import shutdown_engines
 from taskloom.journal import TaskStatus, open_journal
@@ -315,16 +313,10 @@ def test_sigkill_during_a_dynamic_fan_out_then_resume(tmp_path: Path) -> None:
     assert done_before == {f"work#0[{i}]" for i in (0, 1, 2, 4, 5)}
 
     env.pop("SLOW")
-    resumed = subprocess.run(
-        [sys.executable, str(script), "resume", str(side), db, run.run_id],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    last = run_to_end(
+        [str(script), "resume", str(side), db, run.run_id], env=env, cwd=tmp_path, timeout=60
     )
-    assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout.strip().splitlines()[-1]) == 150
+    assert json.loads(last) == 150
     notes = side.read_text().split()
     # Completed calls and the upstream ran once; the call in flight ran again.
     assert sorted(notes) == sorted(
