@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -64,11 +65,36 @@ class SQLiteJournal(SqlJournal):
             )
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             if path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._enable_wal(busy_timeout_s)
             self._conn.execute(f"PRAGMA synchronous = {mode}")
             self._migrate()
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open the SQLite journal at {path!r}: {exc}") from exc
+
+    def _enable_wal(self, busy_timeout_s: float) -> None:
+        """Switch the file to WAL, waiting out other processes doing the same.
+
+        Changing the journal mode needs an exclusive lock, and SQLite returns
+        "database is locked" at once, without the busy handler, when two fresh
+        connections race to upgrade their shared locks. WAL is persistent, so
+        once any process has switched the file the mode only needs reading.
+        """
+        deadline = time.monotonic() + busy_timeout_s
+        delay = 0.001
+        while True:
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise JournalError(
+                        f"the SQLite journal at {self.path!r} cannot use WAL mode "
+                        f"(it stays in {mode!r}); put it on a local file system"
+                    )
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
 
     # -- schema -----------------------------------------------------------
 
