@@ -589,3 +589,52 @@ def test_python_dash_m_entry_point(tmp_path: Path, db_url: str) -> None:
     )
     assert broken.returncode == 1, broken.stderr
     assert "status:   Failed" in broken.stdout
+
+
+@pytest.mark.parametrize(("flag", "vacuum"), [((), True), (("--no-vacuum",), False)])
+def test_worker_options_reach_the_worker(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    flag: tuple[str, ...],
+    vacuum: bool,
+) -> None:
+    from taskloom.execution import worker as worker_module
+
+    seen: dict[str, Any] = {}
+
+    class Recorded:
+        """Stands in for the worker process loop: records how the CLI built it."""
+
+        def __init__(self, url: str, **options: Any) -> None:
+            seen.update(options, url=url)
+
+        def request_stop(self) -> None:
+            pass
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(worker_module, "Worker", Recorded)
+    app = write_flow(tmp_path, "app_for_worker.py", ok="cli_worker_ok", broken="cli_worker_no")
+    code, _, err = cli(
+        capsys,
+        "worker",
+        "--db",
+        "postgresql://nobody@127.0.0.1:1/none",
+        "--import",
+        str(app),
+        "--concurrency",
+        "3",
+        "--lease",
+        "4",
+        *flag,
+    )
+    assert code == 0, err
+    assert seen == {
+        "url": "postgresql://nobody@127.0.0.1:1/none",
+        "concurrency": 3,
+        "lease": 4.0,
+        "poll_interval": 1.0,
+        "vacuum": vacuum,
+    }

@@ -6,6 +6,7 @@ Commands::
     taskloom runs [--db URL] [--limit N] [--status S] [--json]
     taskloom show RUN_ID [--db URL] [--json] [--events]
     taskloom worker --db postgresql://... --import MODULE [--concurrency N] [--lease S]
+                    [--poll S] [--no-vacuum]
     taskloom --version
 
 Exit codes follow the usual Unix split so scripts and CI can branch on them:
@@ -202,5 +203,11 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         type=positive_float,
         default=1.0,
         help="fallback poll interval in seconds; wake-ups normally come by NOTIFY (default 1)",
+    )
+    sub.add_argument(
+        "--no-vacuum",
+        dest="vacuum",
+        action="store_false",
+        help="do not VACUUM the queue tables when their dead rows pile up (leave it to autovacuum)",
     )
     sub.set_defaults(handler=cmd_worker)

@@ -36,7 +36,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
     try:
         worker = Worker(
-            url, concurrency=args.concurrency, lease=args.lease, poll_interval=args.poll
+            url,
+            concurrency=args.concurrency,
+            lease=args.lease,
+            poll_interval=args.poll,
+            vacuum=args.vacuum,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc

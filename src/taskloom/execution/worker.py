@@ -66,6 +66,7 @@ from taskloom.journal.postgres_queue import (
     Speculation,
     TaskQueue,
 )
+from taskloom.journal.postgres_vacuum import QueueVacuum
 from taskloom.journal.records import EventRecord, RunStatus, TaskStatus
 from taskloom.journal.urls import is_postgres_url, resolve_url
 from taskloom.planning.dag import DagPlan
@@ -120,7 +121,10 @@ class Worker:
         task_timeout: float | None = None,
         thread_pool_size: int | None = None,
         worker_id: str | None = None,
+        vacuum: bool = True,
     ) -> None:
+        """``vacuum``: VACUUM the queue tables when their dead rows pile up (see
+        :mod:`taskloom.journal.postgres_vacuum`); False leaves it to autovacuum."""
         url = resolve_url(url)
         if not is_postgres_url(url):
             raise ValueError(
@@ -175,6 +179,7 @@ class Worker:
             name="taskloom-worker-listen",
         )
         self._thread: threading.Thread | None = None
+        self.vacuum = QueueVacuum(self.journal) if vacuum else None
         self._workflow_keys = self.plans.claim_keys
         #: Only flows have concurrency limits: other workers never run the limited claim.
         self._limited = any(k.startswith("flow:") for k in self._workflow_keys)
@@ -189,14 +194,17 @@ class Worker:
     def start(self) -> Worker:
         """Run the worker on a background thread; returns at once."""
         self._listener.start()
+        if self.vacuum is not None:
+            self.vacuum.start()
         self._thread = threading.Thread(target=self._run_loop, name="taskloom-worker", daemon=True)
         self._thread.start()
         self.loop.call_soon_threadsafe(self._begin)
         logger.info(
-            "taskloom worker %s started: %d slot(s), lease %.1f s, workflows %s",
+            "taskloom worker %s started: %d slot(s), lease %.1f s, vacuum %s, workflows %s",
             self.worker_id,
             self.slots.capacity,
             self.lease,
+            "on" if self.vacuum is not None else "off",
             ", ".join(k[: k.index("@") + 9] for k in self.workflows),
         )
         return self
@@ -232,6 +240,8 @@ class Worker:
             self.loop.run_forever()
         finally:
             self._listener.stop()
+            if self.vacuum is not None:
+                self.vacuum.stop()
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.queue.close()
             self.journal.close()
@@ -707,7 +717,7 @@ class Worker:
             (c.run_id, c.task_key, c.fence) for c in completions if c.status in TaskStatus.TERMINAL
         ]
         specs = self._speculate(batch)
-        with self.journal.transaction(pipeline=True) as conn:
+        with queue.recording() as conn:
             completed = queue.send_complete(conn, self.worker_id, completions)
             releasing = queue.send_release_notify(conn, edges)
             queue.send_events_accepted(conn, completions)
@@ -728,7 +738,7 @@ class Worker:
     def _commit_two_trips(self, batch: list[_Pending]) -> tuple[set[tuple[str, str]], int]:
         """The general commit: read the result rows of the runs that end, then finish them."""
         queue = self.queue
-        with self.journal.transaction(pipeline=True) as conn:
+        with queue.recording() as conn:
             # Round trip 1: the fenced outcomes, the dependents and the runs'
             # counters, sent together; the later statements count only the
             # completions the first one accepted (their rows carry the fence).

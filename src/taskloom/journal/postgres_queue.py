@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -171,6 +171,19 @@ class TaskQueue:
             )
             self.insert_events(conn, [EventRecord(run.run_id, "run_started", run.created_at)])
             self.notify(conn, self.ready_channel)
+
+    # -- recording ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pipelined transaction for recording completions, with plans made once.
+
+        The completion statements are looked up by primary key, so they run
+        on generic plans that never scan a whole table (see ``keyed_plans``).
+        """
+        with self.journal.transaction(pipeline=True) as conn:
+            conn.execute(self._q["keyed_plans"])
+            yield conn
 
     # -- claiming -----------------------------------------------------------
 

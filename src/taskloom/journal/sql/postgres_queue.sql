@@ -92,6 +92,17 @@ UPDATE task_runs
 SET lease_until = extract(epoch FROM clock_timestamp())::float8 + %s
 WHERE claimed_by = %s AND status = 'Running';
 
+-- name: keyed_plans
+-- Set at the start of every completion transaction. Its statements join the
+-- batch's keys to task_runs/runs by primary key, so one plan fits every
+-- batch: force_generic_plan plans each once per connection instead of at
+-- every execution (re-planning cost more than running them). A generic plan
+-- is built from the table's size at that moment; enable_seqscan=off keeps a
+-- plan built while the table was nearly empty from being a scan of the
+-- whole table, which it would stay after the table has grown.
+SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+       set_config('enable_seqscan', 'off', true);
+
 -- name: complete_tasks
 -- The fence: only the current owner's claim can record the outcome. A row
 -- that was re-claimed by another worker (fence bumped) is not updated, and
@@ -336,6 +347,10 @@ FROM ready;
 -- when they fit in a notification, so a waiting client needs no read. A run
 -- that reaches zero without a speculation that holds aborts the transaction
 -- (taskloom_unsettled, SQLSTATE TL001): the worker records it the slow way.
+-- The verdict is a materialised CTE and the payload one lateral subquery so
+-- that each is planned and computed once (inlined, the planner copied the
+-- Failed count into every CASE and the task rows into every use of the
+-- payload, and planning this statement cost more than running it).
 WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
 dec AS (
     SELECT d.run_id, count(*)::int AS n
@@ -345,31 +360,35 @@ dec AS (
     WHERE t.status IN ('Completed', 'Failed', 'Skipped') AND t.claimed_by IS NULL
     GROUP BY d.run_id
 ),
-judged AS (
+verdict AS MATERIALIZED (
     -- The runs are locked (lock_runs), so their rows read here are current.
-    SELECT dec.run_id, dec.n, s.status, s.final_json, s.error, s.event_json,
-           r.open_tasks - dec.n <= 0 AND r.status = 'Running' AS ends,
-           s.run_id IS NOT NULL
-           AND s.failed = (SELECT count(*) FROM task_runs f
-                           WHERE f.run_id = dec.run_id AND f.status = 'Failed') AS holds
-    FROM dec
-    JOIN runs r ON r.run_id = dec.run_id
-    LEFT JOIN unnest(%(spec_runs)s::text[], %(spec_statuses)s::text[], %(spec_finals)s::text[],
-                     %(spec_errors)s::text[], %(spec_events)s::text[], %(spec_failed)s::int[])
-         AS s(run_id, status, final_json, error, event_json, failed)
-      ON s.run_id = dec.run_id
+    SELECT v.run_id, v.n, v.status, v.final_json, v.error, v.event_json,
+           v.ends AND v.holds AS fin, v.ends AND NOT v.holds AS unsettled
+    FROM (
+        SELECT dec.run_id, dec.n, s.status, s.final_json, s.error, s.event_json,
+               r.open_tasks - dec.n <= 0 AND r.status = 'Running' AS ends,
+               s.run_id IS NOT NULL
+               AND s.failed = (SELECT count(*) FROM task_runs f
+                               WHERE f.run_id = dec.run_id AND f.status = 'Failed') AS holds
+        FROM dec
+        JOIN runs r ON r.run_id = dec.run_id
+        LEFT JOIN unnest(%(spec_runs)s::text[], %(spec_statuses)s::text[],
+                         %(spec_finals)s::text[], %(spec_errors)s::text[],
+                         %(spec_events)s::text[], %(spec_failed)s::int[])
+             AS s(run_id, status, final_json, error, event_json, failed)
+          ON s.run_id = dec.run_id
+    ) v
 ),
 closed AS (
     UPDATE runs r
     SET open_tasks = r.open_tasks - j.n,
-        status = CASE WHEN j.ends AND j.holds THEN j.status ELSE r.status END,
-        final_json = CASE WHEN j.ends AND j.holds THEN j.final_json ELSE r.final_json END,
-        error = CASE WHEN j.ends AND j.holds THEN j.error ELSE r.error END,
-        ended_at = CASE WHEN j.ends AND j.holds THEN clock.now ELSE r.ended_at END
-    FROM judged j, clock
+        status = CASE WHEN j.fin THEN j.status ELSE r.status END,
+        final_json = CASE WHEN j.fin THEN j.final_json ELSE r.final_json END,
+        error = CASE WHEN j.fin THEN j.error ELSE r.error END,
+        ended_at = CASE WHEN j.fin THEN clock.now ELSE r.ended_at END
+    FROM verdict j, clock
     WHERE r.run_id = j.run_id
-    RETURNING r.run_id, r.open_tasks, r.status, j.ends AND j.holds AS fin,
-              j.ends AND NOT j.holds AS unsettled, j.event_json, r.ended_at,
+    RETURNING r.run_id, r.status, j.fin, j.unsettled, j.event_json, r.ended_at,
               r.workflow_name, r.workflow_version, r.kind, r.input_json, r.created_at,
               r.final_json, r.error, r.owner_id
 ),
@@ -378,22 +397,28 @@ logged AS (
     SELECT run_id, NULL, 'run_finished', ended_at, event_json FROM closed WHERE fin
 )
 SELECT c.run_id,
-       CASE WHEN c.fin THEN (SELECT true FROM pg_notify(%(channel)s, c.run_id || ' ' || c.status || coalesce(
-           (SELECT ' ' || p.payload FROM (
-               SELECT json_build_array(
+       CASE WHEN c.fin THEN (SELECT true FROM pg_notify(
+                %(channel)s, c.run_id || ' ' || c.status || coalesce(' ' || p.payload, '')))
+            WHEN c.unsettled THEN taskloom_unsettled(c.run_id)
+       END
+FROM closed c
+LEFT JOIN LATERAL (
+    SELECT q.payload FROM (
+        SELECT json_build_array(
                    json_build_array(c.run_id, c.workflow_name, c.workflow_version, c.kind,
-                                    c.status, c.input_json, c.created_at, c.final_json, c.error,
-                                    c.owner_id, c.ended_at),
+                                    c.status, c.input_json, c.created_at, c.final_json,
+                                    c.error, c.owner_id, c.ended_at),
                    (SELECT json_agg(json_build_array(
                                t.run_id, t.task_key, t.status, t.attempt, t.next_retry_at,
                                t.started_at, t.ended_at, t.output_json, t.error, t.traceback,
                                t.seq) ORDER BY t.seq)
                     FROM task_runs t WHERE t.run_id = c.run_id))::text AS payload
-               WHERE (SELECT count(*) FROM task_runs t WHERE t.run_id = c.run_id) <= 64) p
-            WHERE octet_length(p.payload) < 7900), '')))
-       WHEN c.unsettled THEN taskloom_unsettled(c.run_id)
-       END
-FROM closed c;
+        WHERE c.fin
+          AND (SELECT count(*) FROM (SELECT 1 FROM task_runs t
+                                     WHERE t.run_id = c.run_id LIMIT 65) few) <= 64
+    ) q
+    WHERE octet_length(q.payload) < 7900
+) p ON true;
 
 -- name: limits_lock
 -- claim_limited runs one at a time per schema, so each sees the Running rows
@@ -452,3 +477,22 @@ WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
   AND t.status IN ('Ready', 'Retrying', 'Suspended')
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
           r.workflow_name, r.workflow_version, r.input_json, r.kind;
+
+-- name: vacuum_candidates
+-- The queue tables of this schema whose dead rows passed the threshold
+-- (postgres_vacuum.py): estimates from the statistics collector, which
+-- every backend updates within about a second of its commits.
+SELECT s.relname
+FROM pg_stat_user_tables s
+WHERE s.schemaname = current_schema()
+  AND s.relname = ANY(%(tables)s::text[])
+  AND s.n_dead_tup >= %(min)s + %(fraction)s * s.n_live_tup
+ORDER BY s.n_dead_tup DESC;
+
+-- name: vacuum_lock
+-- One worker at a time vacuums a table of a schema (a session lock: VACUUM
+-- cannot run inside a transaction).
+SELECT pg_try_advisory_lock(hashtext(current_schema() || ':taskloom-vacuum:' || %s));
+
+-- name: vacuum_unlock
+SELECT pg_advisory_unlock(hashtext(current_schema() || ':taskloom-vacuum:' || %s));

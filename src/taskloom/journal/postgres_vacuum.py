@@ -1,0 +1,149 @@
+"""Workers vacuum the queue's tables when their dead rows pile up.
+
+Every claim and completion updates task rows, and every update of a row
+that is in the ready index (``task_runs_ready``) leaves a dead entry there.
+A claim scans that index from its oldest entries, so until VACUUM removes
+the dead ones each claim walks past all of them: after a burst of 30,000
+tasks an empty claim read ~440 index pages (~1.8 ms) instead of a handful.
+PostgreSQL's autovacuum cleans up eventually, but it looks at a table at
+most once a ``autovacuum_naptime`` (a minute by default), waits for 20 % of
+the table to be dead, and may be switched off altogether (it is on some
+development servers) -- then the queue slows down for ever.
+
+So each worker runs a :class:`QueueVacuum` thread: every few seconds it
+reads the dead-row estimate of ``task_runs`` and ``runs`` from
+``pg_stat_user_tables`` and, when it passes :data:`DEAD_ROWS_MIN` plus
+:data:`DEAD_FRACTION` of the live rows, runs ``VACUUM (SKIP_LOCKED)`` on that
+table. A session advisory lock per schema keeps a fleet of workers from
+vacuuming the same table at once; ``SKIP_LOCKED`` steps aside when
+autovacuum is already at it. Plain VACUUM takes no lock that blocks reads or
+writes, and it also refreshes the table's size in ``pg_class``, which makes
+PostgreSQL re-plan the cached plans of the completion statements (see
+``keyed_plans`` in ``postgres_queue.sql``) for the table's new size.
+
+A role that does not own the tables cannot vacuum them (PostgreSQL only
+warns); the thread then logs that once and stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from taskloom.journal.pgconnect import connect, quote_ident
+from taskloom.journal.sqlfiles import load_queries
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from taskloom.journal.postgres import PostgresJournal
+
+logger = logging.getLogger("taskloom")
+
+#: The tables the workers churn; the others only grow (events, signals).
+TABLES = ("task_runs", "runs")
+
+#: A table is vacuumed once it has at least this many dead rows ...
+DEAD_ROWS_MIN = 2000
+#: ... plus this fraction of its live rows (autovacuum's default is 0.2).
+DEAD_FRACTION = 0.05
+
+#: Seconds between two looks at the dead-row estimates.
+CHECK_INTERVAL = 2.0
+
+
+class QueueVacuum:
+    """A background thread that vacuums a schema's queue tables when they need it."""
+
+    def __init__(self, journal: PostgresJournal, interval: float = CHECK_INTERVAL) -> None:
+        self._journal = journal
+        self._q = load_queries("postgres_queue.sql")
+        self.interval = interval
+        #: How many VACUUMs this thread has run (for tests and the worker's log).
+        self.vacuums = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+        self._refused = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="taskloom-vacuum", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current check (a running VACUUM is let finish)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval) and not self._refused:
+                try:
+                    self.check()
+                except Exception as exc:  # the database may be restarting: try again later
+                    logger.warning("taskloom: could not vacuum the queue tables: %s", exc)
+                    self._close()
+        finally:
+            self._close()
+
+    def check(self) -> list[str]:
+        """Vacuum the tables that need it now; the names of those vacuumed."""
+        conn = self._connection()
+        rows = conn.execute(
+            self._q["vacuum_candidates"],
+            {"tables": list(TABLES), "min": DEAD_ROWS_MIN, "fraction": DEAD_FRACTION},
+        ).fetchall()
+        done: list[str] = []
+        for (table,) in rows:
+            if self._stop.is_set() or self._refused:
+                break
+            row = conn.execute(self._q["vacuum_lock"], (table,)).fetchone()
+            if not (row and row[0]):
+                continue  # another worker is vacuuming it
+            try:
+                conn.execute(f"VACUUM (SKIP_LOCKED) {quote_ident(table)}")
+            finally:
+                conn.execute(self._q["vacuum_unlock"], (table,))
+            if not self._refused:
+                self.vacuums += 1
+                done.append(table)
+                logger.debug("taskloom: vacuumed %s.%s", self._journal.schema, table)
+        return done
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is None or conn.closed:
+            conn = connect(self._journal.conninfo)  # autocommit: VACUUM needs it
+            conn.execute(f"SET search_path TO {quote_ident(self._journal.schema)}")
+            conn.add_notice_handler(self._notice)
+            self._conn = conn
+        return conn
+
+    def _notice(self, diag: Any) -> None:
+        """PostgreSQL only warns when the role may not vacuum a table: stop trying.
+
+        (A table skipped because autovacuum holds its lock warns too, with
+        SQLSTATE 55P03: that one is simply tried again later.)
+        """
+        if (
+            diag.severity_nonlocalized == "WARNING"
+            and diag.sqlstate != "55P03"
+            and "skipping" in (diag.message_primary or "")
+        ):
+            if not self._refused:
+                logger.info(
+                    "taskloom: the queue tables of schema %r are not vacuumed by the workers "
+                    "(%s); leave it to autovacuum or run the workers as the tables' owner",
+                    self._journal.schema,
+                    diag.message_primary,
+                )
+            self._refused = True
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
