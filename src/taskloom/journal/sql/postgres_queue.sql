@@ -347,10 +347,12 @@ FROM ready;
 -- when they fit in a notification, so a waiting client needs no read. A run
 -- that reaches zero without a speculation that holds aborts the transaction
 -- (taskloom_unsettled, SQLSTATE TL001): the worker records it the slow way.
--- The verdict is a materialised CTE and the payload one lateral subquery so
--- that each is planned and computed once (inlined, the planner copied the
--- Failed count into every CASE and the task rows into every use of the
--- payload, and planning this statement cost more than running it).
+-- The verdict is a materialised CTE and the payload's subquery is kept
+-- whole (OFFSET 0), so that each is planned and computed once: inlined, the
+-- planner copied the Failed count into every CASE and the task rows into
+-- every use of the payload, and planning cost more than running. The
+-- payload stays inside CASE WHEN fin: it is built only for a finished run
+-- (as a lateral join it was built for every run the batch touched).
 WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
 dec AS (
     SELECT d.run_id, count(*)::int AS n
@@ -397,28 +399,24 @@ logged AS (
     SELECT run_id, NULL, 'run_finished', ended_at, event_json FROM closed WHERE fin
 )
 SELECT c.run_id,
-       CASE WHEN c.fin THEN (SELECT true FROM pg_notify(
-                %(channel)s, c.run_id || ' ' || c.status || coalesce(' ' || p.payload, '')))
-            WHEN c.unsettled THEN taskloom_unsettled(c.run_id)
-       END
-FROM closed c
-LEFT JOIN LATERAL (
-    SELECT q.payload FROM (
-        SELECT json_build_array(
+       CASE WHEN c.fin THEN (SELECT true FROM pg_notify(%(channel)s, c.run_id || ' ' || c.status || coalesce(
+           (SELECT ' ' || p.payload FROM (
+               SELECT json_build_array(
                    json_build_array(c.run_id, c.workflow_name, c.workflow_version, c.kind,
-                                    c.status, c.input_json, c.created_at, c.final_json,
-                                    c.error, c.owner_id, c.ended_at),
+                                    c.status, c.input_json, c.created_at, c.final_json, c.error,
+                                    c.owner_id, c.ended_at),
                    (SELECT json_agg(json_build_array(
                                t.run_id, t.task_key, t.status, t.attempt, t.next_retry_at,
                                t.started_at, t.ended_at, t.output_json, t.error, t.traceback,
                                t.seq) ORDER BY t.seq)
                     FROM task_runs t WHERE t.run_id = c.run_id))::text AS payload
-        WHERE c.fin
-          AND (SELECT count(*) FROM (SELECT 1 FROM task_runs t
-                                     WHERE t.run_id = c.run_id LIMIT 65) few) <= 64
-    ) q
-    WHERE octet_length(q.payload) < 7900
-) p ON true;
+               WHERE (SELECT count(*) FROM (SELECT 1 FROM task_runs t
+                                            WHERE t.run_id = c.run_id LIMIT 65) few) <= 64
+               OFFSET 0) p
+            WHERE octet_length(p.payload) < 7900), '')))
+       WHEN c.unsettled THEN taskloom_unsettled(c.run_id)
+       END
+FROM closed c;
 
 -- name: limits_lock
 -- claim_limited runs one at a time per schema, so each sees the Running rows
