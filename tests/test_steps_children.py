@@ -156,3 +156,29 @@ def test_bad_child_arguments_fail_clearly(db_url: str) -> None:
 
     with pytest.raises(StepFailed, match="NoSuchWorkflow"):
         Client(db_url).run_workflow(parent, "p-6", timeout=10)
+
+
+def test_a_wake_up_while_the_node_runs_is_not_lost(db_url: str) -> None:
+    """A reason to wake (an event, a child's end) that comes after the step looked but
+    before it suspended makes it run again at once."""
+    executions: list[float] = []
+    engine = Engine(open_journal(db_url))
+    sleeper = Workflow(workflow_type="WokenWhileRunning")
+
+    @sleeper.start()
+    async def start(ctx: Context) -> Directive:
+        executions.append(time.monotonic())
+        if len(executions) == 1:
+            engine.wake(ctx.workflow_id)  # arrives while this node runs
+        await ctx.sleep(60)
+        return ctx.next.complete(len(executions))
+
+    try:
+        handle = Client(engine=engine).start_workflow(sleeper, "woken")
+        deadline = time.monotonic() + 5
+        while len(executions) < 2:
+            assert time.monotonic() < deadline, "the wake-up was lost"
+            time.sleep(0.01)
+        assert handle.describe().status == "Running"  # re-run, and asleep again
+    finally:
+        engine.shutdown(wait=False)

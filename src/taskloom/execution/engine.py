@@ -198,13 +198,15 @@ class Engine:
     def wake(self, run_id: str) -> None:
         """Re-run the suspended nodes of a run active here (e.g. a signal arrived).
 
-        A no-op for runs that are not active here or not suspended. Any thread.
+        A node running right now is marked instead: if it suspends, it runs
+        again at once (it may have looked before the reason existed). A
+        no-op for runs that are not active here. Any thread.
         """
 
         def do() -> None:
             execution = self.active.get(run_id)
             if execution is not None:
-                for key in list(execution.suspended):
+                for key in [*execution.suspended, *execution.running]:
                     execution.wake(key)
 
         self.call(do)
