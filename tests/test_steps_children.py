@@ -158,6 +158,59 @@ def test_bad_child_arguments_fail_clearly(db_url: str) -> None:
         Client(db_url).run_workflow(parent, "p-6", timeout=10)
 
 
+def _tree_workflows() -> tuple[Workflow, Workflow]:
+    waiter = Workflow(workflow_type="LWaiter")
+
+    @waiter.start()
+    async def wait_start(ctx: Context) -> Directive:
+        return ctx.next.wait()
+
+    @waiter.event("go")
+    async def go(ctx: Context) -> Directive:
+        return ctx.next.complete("went")
+
+    tree = Workflow(workflow_type="LTree")
+
+    @tree.start()
+    async def tree_start(ctx: Context, depth: int) -> Directive:
+        if depth == 0:
+            return ctx.next.wait()
+        await ctx.start_child(waiter)
+        return ctx.next.complete(await ctx.run_child(tree, input={"depth": depth - 1}))
+
+    @tree.event("go")
+    async def leaf(ctx: Context) -> Directive:
+        return ctx.next.complete("leaf")
+
+    return waiter, tree
+
+
+def test_cancelling_a_parent_cancels_its_unfinished_children_recursively(db_url: str) -> None:
+    waiter, tree = _tree_workflows()
+    client = Client(db_url)
+    root = client.start_workflow(tree, "t", {"depth": 2})
+    other = client.start_workflow(waiter, "other")
+    runs = ["t", "t.s000.0000", "t.s000.0001", "t.s000.0001.s000.0000", "t.s000.0001.s000.0001"]
+    journal = client._engine.journal
+    deadline = time.monotonic() + 10
+    while any(journal.get_run(r) is None for r in runs):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert root.cancel() is True
+    for run_id in runs:
+        with pytest.raises(WorkflowFailed, match="Cancelled"):
+            client.get_handle(run_id).result(timeout=5)
+    errors = {r: journal.get_run(r).error for r in runs}  # type: ignore[union-attr]
+    assert errors == {
+        "t": "cancelled by request",
+        **{r: "cancelled by request (cancelled with run t)" for r in runs[1:]},
+    }
+    assert root.cancel() is False
+    # An unrelated run is untouched; a finished parent's children are not cancelled.
+    other.send("go")
+    assert other.result(timeout=10) == "went"
+
+
 def test_a_wake_up_while_the_node_runs_is_not_lost(db_url: str) -> None:
     """A reason to wake (an event, a child's end) that comes after the step looked but
     before it suspended makes it run again at once."""
