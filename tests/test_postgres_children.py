@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from taskloom.execution.client import Client, close_shared_clients
+from taskloom.errors import RunNotFoundError
+from taskloom.execution.client import Client
 from taskloom.steps import Client as StepClient
 from taskloom.steps import StepFailed, WorkflowFailed
 from test_postgres_workers import WorkerProcess, load_app, side_effects, task_rows, wait_for
@@ -23,13 +24,6 @@ from test_postgres_workers import WorkerProcess, load_app, side_effects, task_ro
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses SIGKILL")
 
 APP = "children_app"
-
-
-@pytest.fixture(autouse=True)
-def _close_clients(pg_url: str) -> object:
-    """Close the shared clients before the database is dropped."""
-    yield
-    close_shared_clients()
 
 
 @pytest.fixture
@@ -101,7 +95,7 @@ def test_children_on_workers_give_what_they_give_locally(
     def cancel_local(run_id: str) -> bool:
         try:
             return local_client.get_handle(run_id).cancel()
-        except Exception:
+        except RunNotFoundError:
             return False  # not started yet
 
     local = _scenarios(local_client, cancel_local)
@@ -175,7 +169,7 @@ def test_sigkill_while_the_child_runs_and_the_parent_waits(
     handle = client.start_workflow("pgc_parent", "k", {"tag": "k", "pause": 2.0})
     wait_for(lambda: _status(pg_url, "k.s000.0003", "%:work") == "Running", 20, "the child")
     assert _status(pg_url, "k") == "Suspended"
-    _start_workers(workers, pg_url, tmp_path, side)
+    (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
     victim.proc.kill()
     victim.proc.wait()
     assert handle.result(timeout=30) == {
@@ -187,6 +181,7 @@ def test_sigkill_while_the_child_runs_and_the_parent_waits(
     effects = side_effects(side)
     assert effects[("k", "before")] == 1 and effects[("k", "slow")] == 1
     assert {effects[("k", f"work{n}")] for n in (1, 2, 7)} == {1}
+    assert f"k work1 {rescuer.pid}" in side.read_text().splitlines()  # killed mid-child
     children = {r for r, (_, p, _) in _runs(pg_url).items() if p == "k"}
     assert children == {"k.s000.0001", "k.s000.0003", "k-named"}
 
@@ -204,19 +199,20 @@ def test_sigkill_while_the_parent_step_runs_after_starting_a_child(
     handle = client.start_workflow("pgc_parent", "s", {"tag": "s", "parent_pause": 2.0})
     wait_for(lambda: _status(pg_url, "s", "s000.0002#%:mark") == "Running", 20, "the slow op")
     wait_for(lambda: _runs(pg_url)["s.s000.0001"][0] == "Completed", 20, "the detached child")
-    _start_workers(workers, pg_url, tmp_path, side)
+    (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
     victim.proc.kill()
     victim.proc.wait()
     assert handle.result(timeout=30)["detached"] == "s.s000.0001"
     effects = side_effects(side)
     assert effects[("s", "before")] == 1 and effects[("s", "work7")] == 1
     assert effects[("s", "slow")] == 1  # in flight when killed: run again, noted once
+    assert f"s slow {rescuer.pid}" in side.read_text().splitlines()
     children = {r for r, (_, p, _) in _runs(pg_url).items() if p == "s"}
     assert children == {"s.s000.0001", "s.s000.0003", "s-named"}
 
 
 @pytest.mark.timeout(60)
-def test_cancelling_a_parent_on_workers_cancels_its_children(
+def test_cancelling_a_parent_on_workers_cancels_its_children_and_only_them(
     pg_url: str, tmp_path: Path, workers: list[WorkerProcess]
 ) -> None:
     side = tmp_path / "side.txt"
@@ -245,15 +241,7 @@ def test_cancelling_a_parent_on_workers_cancels_its_children(
         root.result(timeout=5)
     other.send("go")
     assert other.result(timeout=20) == "went"
-
-
-def test_a_child_id_used_by_another_workflow_fails_the_parent_step_clearly(
-    pg_url: str, tmp_path: Path, workers: list[WorkerProcess]
-) -> None:
-    side = tmp_path / "side.txt"
-    load_app(APP)
-    _start_workers(workers, pg_url, tmp_path, side)
-    client = StepClient(pg_url, execute=False)
+    # A child id already used by a run of another workflow fails the parent's step.
     client.start_workflow("pgc_waiter", "taken-named")
     with pytest.raises(StepFailed, match="already used by a 'pgc_waiter' run"):
         client.run_workflow("pgc_parent", "taken", {"tag": "taken"}, timeout=20)
