@@ -49,7 +49,15 @@ class WorkerProcess:
     """One ``taskloom worker`` child; its log goes to a file we can read."""
 
     def __init__(
-        self, url: str, app: str, tmp: Path, side: Path, *, lease: float = 1.0, concurrency: int = 4
+        self,
+        url: str,
+        app: str,
+        tmp: Path,
+        side: Path,
+        *,
+        lease: float = 1.0,
+        concurrency: int = 4,
+        poll: float = 0.2,
     ) -> None:
         self.log = tmp / f"worker-{app}-{time.monotonic_ns()}.log"
         env = dict(os.environ, TASKLOOM_SIDE_FILE=str(side), PYTHONUNBUFFERED="1")
@@ -67,7 +75,7 @@ class WorkerProcess:
                 "--lease",
                 str(lease),
                 "--poll",
-                "0.2",
+                str(poll),
                 "--concurrency",
                 str(concurrency),
             ],

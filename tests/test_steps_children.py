@@ -156,3 +156,82 @@ def test_bad_child_arguments_fail_clearly(db_url: str) -> None:
 
     with pytest.raises(StepFailed, match="NoSuchWorkflow"):
         Client(db_url).run_workflow(parent, "p-6", timeout=10)
+
+
+def _tree_workflows() -> tuple[Workflow, Workflow]:
+    waiter = Workflow(workflow_type="LWaiter")
+
+    @waiter.start()
+    async def wait_start(ctx: Context) -> Directive:
+        return ctx.next.wait()
+
+    @waiter.event("go")
+    async def go(ctx: Context) -> Directive:
+        return ctx.next.complete("went")
+
+    tree = Workflow(workflow_type="LTree")
+
+    @tree.start()
+    async def tree_start(ctx: Context, depth: int) -> Directive:
+        if depth == 0:
+            return ctx.next.wait()
+        await ctx.start_child(waiter)
+        return ctx.next.complete(await ctx.run_child(tree, input={"depth": depth - 1}))
+
+    @tree.event("go")
+    async def leaf(ctx: Context) -> Directive:
+        return ctx.next.complete("leaf")
+
+    return waiter, tree
+
+
+def test_cancelling_a_parent_cancels_its_unfinished_children_recursively(db_url: str) -> None:
+    waiter, tree = _tree_workflows()
+    client = Client(db_url)
+    root = client.start_workflow(tree, "t", {"depth": 2})
+    other = client.start_workflow(waiter, "other")
+    runs = ["t", "t.s000.0000", "t.s000.0001", "t.s000.0001.s000.0000", "t.s000.0001.s000.0001"]
+    journal = client._engine.journal
+    deadline = time.monotonic() + 10
+    while any(journal.get_run(r) is None for r in runs):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert root.cancel() is True
+    for run_id in runs:
+        with pytest.raises(WorkflowFailed, match="Cancelled"):
+            client.get_handle(run_id).result(timeout=5)
+    errors = {r: journal.get_run(r).error for r in runs}  # type: ignore[union-attr]
+    assert errors == {
+        "t": "cancelled by request",
+        **{r: "cancelled by request (cancelled with run t)" for r in runs[1:]},
+    }
+    assert root.cancel() is False
+    # An unrelated run is untouched; a finished parent's children are not cancelled.
+    other.send("go")
+    assert other.result(timeout=10) == "went"
+
+
+def test_a_wake_up_while_the_node_runs_is_not_lost(db_url: str) -> None:
+    """A reason to wake (an event, a child's end) that comes after the step looked but
+    before it suspended makes it run again at once."""
+    executions: list[float] = []
+    engine = Engine(open_journal(db_url))
+    sleeper = Workflow(workflow_type="WokenWhileRunning")
+
+    @sleeper.start()
+    async def start(ctx: Context) -> Directive:
+        executions.append(time.monotonic())
+        if len(executions) == 1:
+            engine.wake(ctx.workflow_id)  # arrives while this node runs
+        await ctx.sleep(60)
+        return ctx.next.complete(len(executions))
+
+    try:
+        handle = Client(engine=engine).start_workflow(sleeper, "woken")
+        deadline = time.monotonic() + 5
+        while len(executions) < 2:
+            assert time.monotonic() < deadline, "the wake-up was lost"
+            time.sleep(0.01)
+        assert handle.describe().status == "Running"  # re-run, and asleep again
+    finally:
+        engine.shutdown(wait=False)

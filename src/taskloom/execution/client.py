@@ -181,8 +181,9 @@ class Client:
         """Cancel a distributed run: it ends as Cancelled, its unfinished tasks too.
 
         Workers still running one of its tasks learn it when they complete:
-        the completion is rejected (the task's fence moved on). False if the
-        run had already ended.
+        the completion is rejected (the task's fence moved on). The run's
+        unfinished child step runs (and theirs) are cancelled in the same
+        transaction. False if the run had already ended.
         """
         return self.queue.cancel_run(run_id, reason)
 

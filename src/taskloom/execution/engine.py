@@ -184,27 +184,46 @@ class Engine:
         self.active.pop(execution.run_id, None)
 
     def cancel(self, run_id: str, reason: str = "cancelled by request") -> bool:
-        """Cancel a run this engine is executing. False if it is not active here."""
+        """Cancel a run this engine is executing. False if it is not active here.
+
+        The runs it started (a step workflow's children, and theirs) that
+        are active here are cancelled with it, in the same loop turn, so
+        their records are committed together with the parent's.
+        """
 
         def do() -> bool:
             execution = self.active.get(run_id)
             if execution is None:
                 return False
-            execution.cancel(reason)
+            self._cancel_tree(execution, reason, run_id)
             return True
 
         return bool(self.call(do).result())
 
+    def _cancel_tree(self, execution: RunExecution, reason: str, root: str) -> None:
+        if execution.finished:
+            return
+        children = execution.plan.child_runs()
+        execution.cancel(
+            reason if execution.run_id == root else f"{reason} (cancelled with run {root})"
+        )
+        for child_id in children:
+            child = self.active.get(child_id)
+            if child is not None:
+                self._cancel_tree(child, reason, root)
+
     def wake(self, run_id: str) -> None:
         """Re-run the suspended nodes of a run active here (e.g. a signal arrived).
 
-        A no-op for runs that are not active here or not suspended. Any thread.
+        A node running right now is marked instead: if it suspends, it runs
+        again at once (it may have looked before the reason existed). A
+        no-op for runs that are not active here. Any thread.
         """
 
         def do() -> None:
             execution = self.active.get(run_id)
             if execution is not None:
-                for key in list(execution.suspended):
+                for key in [*execution.suspended, *execution.running]:
                     execution.wake(key)
 
         self.call(do)

@@ -124,6 +124,8 @@ class RunExecution:
         self.timers: dict[str, asyncio.TimerHandle] = {}
         #: Nodes whose body suspended (waiting for a time or a wake-up); no slot held.
         self.suspended: set[str] = set()
+        #: Running nodes woken before they suspended: their next suspension ends at once.
+        self._woken: set[str] = set()
         self.prepared: dict[str, Invocation] = {}
         self.callbacks: set[asyncio.Future[Any]] = set()
         self.finished = False
@@ -263,8 +265,18 @@ class RunExecution:
             self._enqueue(key)
 
     def wake(self, key: str) -> bool:
-        """Re-run a suspended node now (it holds no slot; it asks for one). Loop thread."""
-        if key not in self.suspended or self.finished or self._cancel is not None:
+        """Re-run a suspended node now (it holds no slot; it asks for one). Loop thread.
+
+        A node still running may have looked before the reason to wake it
+        (a signal, a child's end) existed and be about to suspend: it is
+        marked, and its suspension then ends at once -- no lost wake-up.
+        """
+        if self.finished or self._cancel is not None:
+            return False
+        if key in self.running:
+            self._woken.add(key)
+            return False
+        if key not in self.suspended:
             return False
         self.suspended.discard(key)
         timer = self.timers.pop(key, None)
@@ -273,8 +285,11 @@ class RunExecution:
         self._enqueue(key)
         return True
 
-    def _suspend(self, key: str, request: Suspend) -> None:
-        """The body asked to wait: record it, give nothing back but a timer."""
+    def _suspend(self, key: str, request: Suspend, woken: bool = False) -> None:
+        """The body asked to wait: record it, give nothing back but a timer.
+
+        ``woken``: it was woken while it ran, so it runs again at once.
+        """
         record = self.tasks[key]
         record.status = TaskStatus.SUSPENDED
         # A suspension is not a failed attempt: it must not use up retries.
@@ -284,9 +299,9 @@ class RunExecution:
         self._write(
             record, "task_suspended", {"wake_at": request.wake_at, "reason": request.reason}
         )
-        if request.wake_at is not None:
-            delay = max(0.0, request.wake_at - time.time())
-            self.timers[key] = self.engine.loop.call_later(delay, self.wake, key)
+        if woken or request.wake_at is not None:
+            delay = 0.0 if request.wake_at is None else max(0.0, request.wake_at - time.time())
+            self.timers[key] = self.engine.loop.call_later(0.0 if woken else delay, self.wake, key)
 
     # -- attempts ---------------------------------------------------------
 
@@ -335,12 +350,14 @@ class RunExecution:
     def _attempt_done(self, attempt: Attempt, value: Any, error: BaseException | None) -> None:
         node = attempt.node
         self.running.pop(node.key, None)
+        woken = node.key in self._woken
+        self._woken.discard(node.key)
         if node.group is not None:
             self.groups[node.group].release()
         if self.finished or self._cancel is not None:
             return
         if isinstance(error, Suspend):
-            self._suspend(node.key, error)
+            self._suspend(node.key, error, woken)
             return
         if error is None:
             try:

@@ -58,6 +58,7 @@ from taskloom.execution.slots import SlotLease, SlotPool
 from taskloom.execution.suspend import Suspend
 from taskloom.execution.writer import JournalWriter
 from taskloom.journal.postgres import PostgresJournal
+from taskloom.journal.postgres_children import send_wake_parents
 from taskloom.journal.postgres_queue import (
     UNSETTLED,
     ClaimedTask,
@@ -722,6 +723,7 @@ class Worker:
             releasing = queue.send_release_notify(conn, edges)
             queue.send_events_accepted(conn, completions)
             finishing = queue.send_close_finish(conn, ended, specs)
+            send_wake_parents(conn, _ended_step_runs(batch), queue.ready_channel)
         accepted, _ = queue.accepted(completed)
         newly_ready = 0
         if releasing is not None:
@@ -790,6 +792,7 @@ class Worker:
                         else []
                     )
                     self._finish(conn, stopped, shape, reason, rows)
+            send_wake_parents(conn, _ended_step_runs(batch), queue.ready_channel)
             if newly_ready:
                 queue.notify(conn, queue.ready_channel)
         return accepted, newly_ready
@@ -883,6 +886,19 @@ def _flows(selected: Sequence[Flow[Any, Any] | str] | None) -> list[Flow[Any, An
             raise ValueError(f"unknown flow {item!r}; defined flows: {known}")
         result.append(found)
     return result
+
+
+def _ended_step_runs(batch: list[_Pending]) -> list[str]:
+    """The step runs this batch may end: a parent may wait for one (children wake parents
+    in the commit that ends them)."""
+    return sorted(
+        {
+            p.completion.run_id
+            for p in batch
+            if p.completion.status in TaskStatus.TERMINAL
+            and (p.shape is None or p.shape.plan.kind == STEPS_KIND)
+        }
+    )
 
 
 def _stop_reason(shape: Shape, node: PlanNode, description: str) -> str | None:

@@ -51,6 +51,7 @@ MIGRATIONS: tuple[str, ...] = (
     "postgres_004_suspend_cancel.sql",
     "postgres_005_one_trip_completion.sql",
     "postgres_006_concurrency_limits.sql",
+    "postgres_007_child_runs.sql",
 )
 
 

@@ -532,18 +532,23 @@ class TaskQueue:
         return FinishedCount(run_id, row[1], row[2], row[3], row[0])
 
     def cancel_run(self, run_id: str, reason: str) -> bool:
-        """Stop a distributed run as Cancelled; False if it had already ended."""
+        """Stop a distributed run as Cancelled, with its unfinished child step runs (and
+        theirs), in one transaction; False if it had already ended."""
+        from taskloom.journal.postgres_children import cancel_tree
+
         with self.journal.transaction() as conn:
-            if self.stop_run(conn, run_id) is None:
-                return False
-            row = conn.execute(self._q["finish_cancelled"], (reason, run_id)).fetchone()
-            if row is None:
-                return False
-            data = json.dumps({"status": "Cancelled", "reason": reason})
-            self.insert_events(
-                conn, [EventRecord(run_id, "run_finished", float(row[0]), None, data)]
-            )
-            self.notify(conn, self.done_channel, run_id)
+            return bool(cancel_tree(self, conn, run_id, reason))
+
+    def cancel_locked(self, conn: psycopg.Connection[Any], run_id: str, reason: str) -> bool:
+        """Stop one run as Cancelled inside ``conn``'s transaction; False if it had ended."""
+        if self.stop_run(conn, run_id) is None:
+            return False
+        row = conn.execute(self._q["finish_cancelled"], (reason, run_id)).fetchone()
+        if row is None:
+            return False
+        data = json.dumps({"status": "Cancelled", "reason": reason})
+        self.insert_events(conn, [EventRecord(run_id, "run_finished", float(row[0]), None, data)])
+        self.notify(conn, self.done_channel, run_id)
         return True
 
     def task_count(self, run_id: str) -> int:

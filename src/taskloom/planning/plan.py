@@ -105,6 +105,13 @@ class Plan(ABC):
         """
         return list(self.nodes)
 
+    def child_runs(self) -> Sequence[str]:
+        """Runs this run has started (a step workflow's children), cancelled with it.
+
+        Read when the run is cancelled, so it may read the journal; none by default.
+        """
+        return ()
+
     def callback_state(self, invocation: Invocation, output: str | None) -> Any:
         """What ``on_success``/``on_failure`` receive as their context argument."""
         return invocation.state

@@ -1,16 +1,29 @@
 """Child workflows: a step starts another step workflow and (maybe) waits for it.
 
 A child is an ordinary step run with its own id and journal rows; the parent
-records one operation naming it. Starting is idempotent -- the child id is
-deterministic (given, or derived from the parent id and the operation's
-position) and a run with that id is never created twice -- so a parent
-re-executed after a crash finds its child instead of starting another.
+records one operation (``__child__``) naming it. Starting is idempotent --
+the child id is deterministic (given, or derived from the parent id and the
+operation's position) and a run with that id is never created twice -- so a
+parent re-executed after a crash finds its child instead of starting
+another. The operation is committed *before* the child is created: a run
+that has a child has always recorded it, which is how cancelling the parent
+finds its children on a local engine (:func:`recorded_children`).
 
-Waiting for a child holds no slot: the parent suspends, and the child's end
-wakes it (same engine). If the child is run by another process (it was
-resumed elsewhere after a crash), the parent re-checks once a second.
-The child's result is read from its own run record, which never changes
-once it is final, so replay needs nothing else.
+Where the parent runs decides where the child runs and how its end wakes
+the parent; waiting never holds a slot (the parent suspends):
+
+* **Local engine**: the child runs on the same engine, and its end wakes
+  the parent at once. A child run by another process (resumed there after
+  a crash) is re-checked once a second.
+* **Distributed worker**: the child is queued for the workers with the
+  parent recorded on its run (:func:`taskloom.steps.remote.queue_child`);
+  the parent suspends with no wake-up time, and the worker commit that
+  ends the child makes the parent claimable again and notifies the workers
+  (:mod:`taskloom.journal.postgres_children`).
+
+Either way the child's result is read from its own run record, which never
+changes once it is final, so replay needs nothing else and a child's
+result or failure reaches the parent the same way in both modes.
 """
 
 from __future__ import annotations
@@ -21,16 +34,20 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.errors import TaskloomError
 from taskloom.execution.suspend import Suspend
-from taskloom.journal.records import RunStatus, TaskStatus
-from taskloom.steps.journal import op_key
+from taskloom.journal.records import RunStatus, TaskRecord, TaskStatus
+from taskloom.steps.journal import RecordedRun, op_key
 
 if TYPE_CHECKING:
     from taskloom.execution.engine import Engine
+    from taskloom.journal.postgres_queue import TaskQueue
     from taskloom.steps.context import StepContext
     from taskloom.steps.workflow import Workflow
 
-#: How often a parent re-checks a child that another process runs.
+#: How often a parent re-checks a child whose end will not wake it.
 FOREIGN_CHILD_POLL = 1.0
+
+#: Name of the operation that records a child.
+CHILD_OP = "__child__"
 
 
 async def ensure_child(
@@ -38,7 +55,6 @@ async def ensure_child(
 ) -> str:
     """Start the child once (idempotent across replays); its id."""
     from taskloom.steps.context import args_digest
-    from taskloom.steps.plan import StepPlan
 
     position = ctx._take_position()
     child_id = workflow_id or f"{ctx.workflow_id}.s{ctx.index:03d}.{position:04d}"
@@ -50,36 +66,72 @@ async def ensure_child(
             "pass JSON data"
         ) from None
     digest = args_digest((workflow.workflow_type, child_id, input_json), {})
-    ctx.check_recorded(position, "__child__", digest)
-    engine = _local_engine(ctx, workflow.workflow_type)
-    existing = engine.journal.get_run(child_id)
-    if existing is None:
-        workflow.require_start()
-        engine.start_run(StepPlan(workflow, child_id, engine), input_json, run_id=child_id)
-    elif existing.workflow_name != workflow.workflow_type:
-        raise TaskloomError(
-            f"child workflow id {child_id!r} is already used by a {existing.workflow_name!r} "
-            "run; pass another workflow_id"
-        )
+    ctx.check_recorded(position, CHILD_OP, digest)
+    workflow.require_start()
+    existing = ctx.writer.engine.journal.get_run(child_id)
+    if existing is not None:
+        _check_type(child_id, existing.workflow_name, workflow)
     if ctx.recorded.ops.get((ctx.index, position)) is None:
         record = ctx.writer.new_record(
-            op_key(ctx.index, position, digest, "__child__"), TaskStatus.COMPLETED
+            op_key(ctx.index, position, digest, CHILD_OP), TaskStatus.COMPLETED
         )
         record.attempt = 1
         record.started_at = record.ended_at = time.time()
         record.output_json = json.dumps({"child": child_id})
         await ctx.writer.commit(record, "child_started", {"child": child_id})
+    if existing is None:
+        _start(ctx, workflow, child_id, input_json)
     return child_id
+
+
+def _start(ctx: StepContext, workflow: Workflow, child_id: str, input_json: str) -> None:
+    """Create the child run where the parent runs: on its engine, or queued for the workers."""
+    from taskloom.execution.engine import Engine
+    from taskloom.steps.plan import StepPlan
+
+    host = ctx.writer.engine
+    if isinstance(host, Engine):
+        host.start_run(StepPlan(workflow, child_id, host), input_json, run_id=child_id)
+        return
+    from taskloom.steps.remote import queue_child
+
+    started = queue_child(_queue(ctx), workflow, child_id, input_json, ctx.workflow_id)
+    if started == "parent ended":
+        raise TaskloomError(
+            f"workflow {ctx.workflow_id!r} has ended (cancelled?); its child workflow "
+            f"{child_id!r} was not started"
+        )
+    if started == "exists":  # created meanwhile, e.g. by a worker that took over the parent
+        run = host.journal.get_run(child_id)
+        if run is not None:
+            _check_type(child_id, run.workflow_name, workflow)
+
+
+def _check_type(child_id: str, recorded: str, workflow: Workflow) -> None:
+    if recorded != workflow.workflow_type:
+        raise TaskloomError(
+            f"child workflow id {child_id!r} is already used by a {recorded!r} "
+            "run; pass another workflow_id"
+        )
 
 
 def child_result(ctx: StepContext, child_id: str) -> Any:
     """The child's result if it has ended (raises its failure); else suspend the parent."""
-    from taskloom.steps.client import WorkflowHandle
+    from taskloom.execution.engine import Engine
+    from taskloom.steps.client import recorded_result
 
-    engine = _local_engine(ctx, child_id)
+    host = ctx.writer.engine
+    if isinstance(host, Engine):
+        _wait_local(host, ctx.workflow_id, child_id)
+    else:
+        _wait_distributed(_queue(ctx), ctx.workflow_id, child_id)
+    return recorded_result(host.journal, child_id)
+
+
+def _wait_local(engine: Engine, parent: str, child_id: str) -> None:
+    """Return if the child has ended; else suspend until its end wakes ``parent``."""
     execution = engine.active.get(child_id)
     if execution is not None and not execution.future.done():
-        parent = ctx.workflow_id
         execution.future.add_done_callback(lambda _: engine.wake(parent))
         raise Suspend(None, f"waits for child workflow {child_id!r}")
     run = engine.journal.get_run(child_id)
@@ -88,17 +140,47 @@ def child_result(ctx: StepContext, child_id: str) -> Any:
             time.time() + FOREIGN_CHILD_POLL,
             f"waits for child workflow {child_id!r} (run by another process)",
         )
-    return WorkflowHandle(engine, child_id).result(timeout=0)
 
 
-def _local_engine(ctx: StepContext, child: str) -> Engine:
-    """Child workflows are started and followed by a local engine only (for now)."""
-    from taskloom.execution.engine import Engine
+def _wait_distributed(queue: TaskQueue, parent: str, child_id: str) -> None:
+    """Return if the child has ended; else suspend until the commit that ends it wakes us.
 
-    engine = ctx.writer.engine
-    if not isinstance(engine, Engine):
+    No lost wake-up: if the child ends after this read, its commit moves the
+    parent driver's ``ready_at`` past this attempt's start, so the
+    suspension recorded next ends at once. Only a run that does not name
+    this parent (an existing run reused through ``workflow_id=``) is polled.
+    """
+    from taskloom.journal.postgres_children import child_state
+
+    state = child_state(queue.journal, child_id)
+    if state is not None and state[0] != RunStatus.RUNNING:
+        return
+    if state is not None and state[1] == parent:
+        raise Suspend(None, f"waits for child workflow {child_id!r}")
+    raise Suspend(
+        time.time() + FOREIGN_CHILD_POLL,
+        f"waits for workflow {child_id!r} (not started by this run, so its end does not wake it)",
+    )
+
+
+def _queue(ctx: StepContext) -> TaskQueue:
+    """The workers' queue of the distributed worker running this step."""
+    from taskloom.execution.worker import Worker
+
+    host = ctx.writer.engine
+    if not isinstance(host, Worker):
         raise TaskloomError(
-            f"workflow {ctx.workflow_id!r}: child workflow {child!r} cannot be started from a "
-            "distributed worker yet; run the parent with a local client"
+            f"workflow {ctx.workflow_id!r}: child workflows need a local engine or a "
+            f"distributed worker to run the parent, not {type(host).__name__}"
         )
-    return engine
+    return host.queue
+
+
+def recorded_children(records: list[TaskRecord]) -> list[str]:
+    """The ids of the children a step run recorded starting (``__child__`` operations)."""
+    recorded = RecordedRun.load(records)
+    return [
+        json.loads(op.record.output_json or "{}")["child"]
+        for _, op in sorted(recorded.ops.items())
+        if op.name == CHILD_OP and op.record.output_json
+    ]

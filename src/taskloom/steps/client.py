@@ -74,29 +74,7 @@ class WorkflowHandle:
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the end: the ``complete()`` result, else raise ``WorkflowFailed``."""
         self._engine.wait(self.workflow_id, timeout)
-        run = self._engine.journal.get_run(self.workflow_id)
-        assert run is not None
-        if run.status == RunStatus.COMPLETED:
-            return json.loads(run.final_json or "null")
-        failure = self._recorded_failure()
-        if failure is not None:
-            raise failure
-        details = ErrorDetails(type=run.status, message=run.error or run.status.lower())
-        raise WorkflowFailed(self.workflow_id, details)
-
-    def _recorded_failure(self) -> WorkflowFailed | None:
-        recorded = RecordedRun.load(self._engine.journal.get_tasks(self.workflow_id))
-        if not recorded.steps:
-            return None
-        name, record = recorded.steps[max(recorded.steps)]
-        if record.status != TaskStatus.COMPLETED:
-            return None
-        data = json.loads(record.output_json or "{}")
-        directive = Directive.from_dict(data["directive"])
-        if directive.kind != "fail" or directive.error is None:
-            return None
-        cls = StepFailed if data.get("uncaught") else WorkflowFailed
-        return cls(self.workflow_id, directive.error, name)
+        return recorded_result(self._engine.journal, self.workflow_id)
 
     def describe(self) -> WorkflowDescription:
         """Status, executed steps, and result or error, read from the journal."""
@@ -129,7 +107,11 @@ class WorkflowHandle:
 
     def cancel(self, reason: str = "cancelled by request") -> bool:
         """Cancel the run if this process (or, distributed, any worker) executes it;
-        False if it is not active here (or has ended)."""
+        False if it is not active here (or has ended).
+
+        Its unfinished child workflows (and theirs) are cancelled with it:
+        distributed, in the same transaction; locally, those this process runs.
+        """
         return self._engine.cancel(self.workflow_id, reason)
 
     def send(self, name: str, payload: Any = None) -> None:
@@ -228,6 +210,40 @@ class Client:
         if self._engine.journal.get_run(workflow_id) is None:
             raise RunNotFoundError(f"no workflow with id {workflow_id!r}")
         return WorkflowHandle(self._engine, workflow_id)
+
+
+def recorded_result(journal: Journal, workflow_id: str) -> Any:
+    """The result of an ended run as its journal holds it, or raise its failure.
+
+    What ``handle.result()`` returns once the run has ended, and what a
+    parent's ``run_child`` returns, read from records that never change
+    once the run is final -- so a replay gets the same answer.
+    """
+    run = journal.get_run(workflow_id)
+    assert run is not None
+    if run.status == RunStatus.COMPLETED:
+        return json.loads(run.final_json or "null")
+    failure = _recorded_failure(journal, workflow_id)
+    if failure is not None:
+        raise failure
+    details = ErrorDetails(type=run.status, message=run.error or run.status.lower())
+    raise WorkflowFailed(workflow_id, details)
+
+
+def _recorded_failure(journal: Journal, workflow_id: str) -> WorkflowFailed | None:
+    """The failure a run's last step recorded (``ctx.next.fail`` or an uncaught exception)."""
+    recorded = RecordedRun.load(journal.get_tasks(workflow_id))
+    if not recorded.steps:
+        return None
+    name, record = recorded.steps[max(recorded.steps)]
+    if record.status != TaskStatus.COMPLETED:
+        return None
+    data = json.loads(record.output_json or "{}")
+    directive = Directive.from_dict(data["directive"])
+    if directive.kind != "fail" or directive.error is None:
+        return None
+    cls = StepFailed if data.get("uncaught") else WorkflowFailed
+    return cls(workflow_id, directive.error, name)
 
 
 def _resolve(workflow_type: str | Workflow | DurableFunction[Any]) -> Workflow:

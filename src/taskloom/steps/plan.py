@@ -72,6 +72,12 @@ class StepPlan(Plan):
     def result_keys(self) -> Sequence[str]:
         return (DRIVER_KEY,)
 
+    def child_runs(self) -> Sequence[str]:
+        """The children the run recorded starting (committed before each child exists)."""
+        from taskloom.steps.children import recorded_children
+
+        return recorded_children(self.engine.journal.get_tasks(self.workflow_id))
+
 
 def step_planner(run: RunRecord, engine: PlanHost) -> StepPlan | None:
     """Rebuild a recorded step run's plan, or None if its workflow is not defined here
