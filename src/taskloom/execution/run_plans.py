@@ -133,8 +133,9 @@ class RunPlans:
 def _lags(plan: Plan, key: str) -> bool:
     """Whether a growing plan is too old to run node ``key`` of its run.
 
-    Cheaper than counting the run's rows per claim, and exact: a node the
-    plan does not know was added by an expansion it missed, and a collector
-    it has not expanded would run without its calls.
+    No query: a node the plan does not know was added by an expansion it
+    missed, and a collector it has not expanded would run without its calls
+    (re-planning is then right, or, if the upstream never completed, merely
+    redundant). Any other node runs the same from a lagging plan.
     """
     return key not in plan.nodes or plan.awaits_expansion(key)

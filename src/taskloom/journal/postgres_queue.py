@@ -485,12 +485,12 @@ class TaskQueue:
         tasks that became ready (the workers are notified then)."""
         if not growths:
             return None
-        tasks = [(g, i, t) for g in growths for i, t in enumerate(g.tasks)]
+        tasks = [(g, t) for g in growths for t in g.tasks]
         # Row numbers continue after the run's last row; two growths of one run
         # in this batch number their rows one after the other.
         offsets: dict[str, int] = {}
         numbers: list[int] = []
-        for g, _, _ in tasks:
+        for g, _ in tasks:
             offsets[g.run_id] = offsets.get(g.run_id, 0) + 1
             numbers.append(offsets[g.run_id])
         return conn.execute(
@@ -501,15 +501,15 @@ class TaskQueue:
                 "fences": [g.fence for g in growths],
                 "collectors": [g.collector for g in growths],
                 "sizes": [len(g.tasks) for g in growths],
-                "task_runs": [g.run_id for g, _, _ in tasks],
-                "task_collectors": [g.collector for g, _, _ in tasks],
-                "keys": [t.key for _, _, t in tasks],
+                "task_runs": [g.run_id for g, _ in tasks],
+                "task_collectors": [g.collector for g, _ in tasks],
+                "keys": [t.key for _, t in tasks],
                 "numbers": numbers,
-                "priorities": [t.priority for _, _, t in tasks],
-                "workflows": [g.workflow for g, _, _ in tasks],
-                "run_limits": [g.run_limit for g, _, _ in tasks],
-                "groups": [t.group for _, _, t in tasks],
-                "group_limits": [t.group_limit for _, _, t in tasks],
+                "priorities": [t.priority for _, t in tasks],
+                "workflows": [g.workflow for g, _ in tasks],
+                "run_limits": [g.run_limit for g, _ in tasks],
+                "groups": [t.group for _, t in tasks],
+                "group_limits": [t.group_limit for _, t in tasks],
                 "channel": self.ready_channel,
             },
         )
