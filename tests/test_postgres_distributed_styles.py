@@ -150,27 +150,17 @@ def test_cancel_a_distributed_flow_rejects_the_running_nodes_completion(
     assert statuses <= {"Completed", "Cancelled"} and "Cancelled" in statuses
 
 
-def test_dynamic_fan_out_and_limits_are_refused_at_submit(pg_url: str) -> None:
+def test_submitting_a_flow_needs_a_postgresql_url() -> None:
     from taskloom import fan_out, flow, task
-
-    @task
-    def items(n: int) -> list[int]:
-        return list(range(n))
 
     @task
     def double(x: int) -> int:
         return 2 * x
 
     @flow
-    def grows(n: int) -> object:
-        return fan_out(double, items(n))
-
-    @flow
     def limited() -> object:
         return fan_out(double, [1, 2, 3], max_concurrency=2)
 
-    with pytest.raises(ValueError, match=r"dynamic fan_out .* not supported in distributed"):
-        grows.submit(3, db=pg_url)
     with pytest.raises(ValueError, match="postgresql"):
         limited.submit(db="sqlite:///nowhere.db")
 

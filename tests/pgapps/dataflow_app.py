@@ -70,6 +70,63 @@ def limited_fan(n: int, tag: str, pause: float) -> int:
     return total([*parts, *free], tag)
 
 
+@task
+def specs(n: int, tag: str, pause: float) -> list[list[Any]]:
+    """The items of a dynamic fan_out: one ``timed`` spec per call."""
+    note(tag, "specs")
+    return [[i, tag, pause] for i in range(n)]
+
+
+@task
+def label(spec: list[Any]) -> str:
+    x, tag, _ = spec
+    note(tag, f"label{x}")
+    return f"{tag}-{x}"
+
+
+@task
+def scalar(tag: str) -> int:
+    note(tag, "scalar")
+    return 7
+
+
+@task
+def picky(spec: list[Any]) -> int:
+    """A fan_out call that fails for item 1."""
+    x, tag, _ = spec
+    note(tag, f"picky{x}")
+    if x == 1:
+        raise ValueError(f"picky {tag} {x}")
+    return int(x)
+
+
+@flow
+def dynamic_fan(n: int, tag: str, pause: float, limit: int | None = None) -> dict[str, Any]:
+    """A fan_out over a node's result: its calls exist once ``specs`` has run."""
+    parts = fan_out(timed, specs(n, tag, pause), max_concurrency=limit)
+    return {"parts": parts, "total": total(parts, tag)}
+
+
+@flow
+def twin_fans(n: int, tag: str) -> list[Any]:
+    """Two fan-outs over the same upstream node."""
+    listed = specs(n, tag, 0.0)
+    return [fan_out(timed, listed), fan_out(label, listed)]
+
+
+@flow
+def picky_fan(n: int, tag: str) -> dict[str, Any]:
+    """A dynamic fan_out with one failing call."""
+    parts = fan_out(picky, specs(n, tag, 0.0))
+    return {"parts": parts, "total": total(parts, tag)}
+
+
+@flow
+def scalar_fan(tag: str) -> Any:
+    """A fan_out over a result that is not iterable: its collector fails."""
+    return fan_out(timed, scalar(tag))
+
+
 @flow
 def squares(n: int, tag: str, pause: float = 0.0) -> dict[str, Any]:
     parts = [square(i, tag, pause) for i in range(n)]

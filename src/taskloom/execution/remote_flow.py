@@ -10,9 +10,10 @@ under the run's failure policy -- except that a task's own exception object
 lives in the worker, so ``fail_fast`` raises :class:`TaskFailedError` (or
 ``TaskTimeoutError``) carrying its recorded text.
 
-Refused at submit time, because workers could not honour it yet: dynamic
-``fan_out`` over a node (the graph would grow inside a worker's commit).
-Concurrency limits (``max_concurrency``, ``fan_out(..., max_concurrency=)``)
+A dynamic ``fan_out`` over a node is queued as its collector alone; the
+worker that records the upstream's completion inserts the calls' rows in
+the same transaction (:mod:`taskloom.execution.growth`). Concurrency limits
+(``max_concurrency``, ``fan_out(..., max_concurrency=)``, dynamic or not)
 are recorded on the task rows and enforced by the workers' limited claim
 (see docs/postgres.md).
 """
@@ -68,16 +69,14 @@ def submit_flow(
     failure_policy: str,
     max_concurrency: int | None,
 ) -> RemoteFlowHandle:
-    """Queue one flow run for the workers sharing ``client``'s database."""
+    """Queue one flow run for the workers sharing ``client``'s database.
+
+    Only the nodes the flow body built are queued; a dynamic ``fan_out``'s
+    calls are added by the worker that completes its upstream node.
+    """
     found = lookup_flow(flow) if isinstance(flow, str) else flow
     if not isinstance(found, Flow):
         raise ValueError(f"unknown flow {flow!r}; import the module that defines it first")
     plan = plan_flow(found, args, kwargs, failure_policy, max_concurrency, None)
-    if plan.grows:
-        over = ", ".join(f"{k} over {s.upstream}" for k, s in plan.builder.fan_outs.items())
-        raise ValueError(
-            f"flow {found.name!r}: dynamic fan_out ({over}) is not supported in distributed "
-            "mode yet; run it locally (flow.run) or fan out over a concrete list"
-        )
     run_id = client.submit_plan(plan, flow_input_json(plan, args, kwargs))
     return RemoteFlowHandle(client, run_id)

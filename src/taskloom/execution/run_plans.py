@@ -9,16 +9,20 @@ and checks it builds the recorded nodes). Those plans are cached per run
 and evicted when the worker sees the run end, or when the cache is full
 (least recently used first): rebuilding one is always correct, just slower.
 
-A plan that grows (a dynamic ``fan_out``) may have gained rows committed by
-another worker since it was built; :meth:`RunPlans.for_claim` rebuilds it
-when the run has rows the plan does not know.
+A plan that grows (a dynamic ``fan_out``) may lag behind its run: another
+worker expanded a fan-out in the commit that recorded its upstream. It is
+rebuilt (the planner re-expands from the recorded results) when a claim
+names a row it does not know, or a collector it has not expanded -- the only
+claims such a lag would make run wrongly. The worker that expands a plan
+itself refreshes its shape (:meth:`Shape.refresh`); a run's end catches up
+on what the plan missed (:mod:`taskloom.execution.growth`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from taskloom.execution.engine import PlanHost, planner_for
@@ -46,6 +50,16 @@ class Shape:
         dependents = graph.dependents_of({k: n.deps for k, n in plan.nodes.items()})
         return cls(plan, {k: list(v) for k, v in dependents.items()}, list(plan.result_keys()))
 
+    def refresh(self) -> None:
+        """The plan grew: derive its dependents and result rows again, in place.
+
+        In place, because completions waiting for the group commit hold this
+        shape. Linear in the plan's size, once per expansion.
+        """
+        fresh = Shape.of(self.plan)
+        self.dependents = fresh.dependents
+        self.result_keys = fresh.result_keys
+
 
 class RunPlans:
     """Static shapes of DAG workflows plus a per-run cache for the other kinds."""
@@ -55,7 +69,6 @@ class RunPlans:
         static: Iterable[Plan],
         per_run: Sequence[tuple[str, str, str]],
         host: PlanHost,
-        count_rows: Callable[[str], int],
     ) -> None:
         """``per_run``: the (kind, name, version) of runs planned per run."""
         self._static = {
@@ -63,7 +76,6 @@ class RunPlans:
         }
         self._per_run_keys = {workflow_key(n, v, k) for k, n, v in per_run}
         self._host = host
-        self._count_rows = count_rows
         self._runs: OrderedDict[str, Shape] = OrderedDict()
 
     @property
@@ -78,7 +90,7 @@ class RunPlans:
         if static is not None:
             return static
         shape = self._runs.get(claim.run_id)
-        if shape is not None and shape.plan.grows and self._stale(shape, claim):
+        if shape is not None and shape.plan.grows and _lags(shape.plan, claim.task_key):
             shape = None
         if shape is None:
             plan = self._plan(claim)
@@ -98,11 +110,6 @@ class RunPlans:
         """The run ended: its plan is not needed any more."""
         self._runs.pop(run_id, None)
 
-    def _stale(self, shape: Shape, claim: ClaimedTask) -> bool:
-        if claim.task_key not in shape.plan.nodes:
-            return True
-        return self._count_rows(claim.run_id) != len(shape.plan.nodes)
-
     def _plan(self, claim: ClaimedTask) -> Plan | None:
         planner = planner_for(claim.kind)
         if planner is None:
@@ -121,3 +128,14 @@ class RunPlans:
         except Exception:
             logger.exception("could not plan run %s of %r", claim.run_id, claim.workflow_name)
             return None
+
+
+def _lags(plan: Plan, key: str) -> bool:
+    """Whether a growing plan is too old to run node ``key`` of its run.
+
+    No query: a node the plan does not know was added by an expansion it
+    missed, and a collector it has not expanded would run without its calls
+    (re-planning is then right, or, if the upstream never completed, merely
+    redundant). Any other node runs the same from a lagging plan.
+    """
+    return key not in plan.nodes or plan.awaits_expansion(key)

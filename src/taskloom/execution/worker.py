@@ -17,7 +17,8 @@ Many workers on many machines share the runs started by clients
   rejected (and logged) instead of overwriting the new owner's.
 * **Group commit**: every completion of one loop turn is recorded in one
   transaction, together with the release of dependents, the end of runs
-  and the notifications.
+  and the notifications -- and the task rows a dynamic ``fan_out`` adds
+  when its upstream completes (:mod:`taskloom.execution.growth`).
 * **Draining**: :meth:`Worker.request_stop` (SIGTERM in the CLI) stops
   claiming; running tasks finish and are recorded, then the worker exits.
 
@@ -47,7 +48,10 @@ from taskloom.authoring.flow import Flow, lookup_flow, registered_flows
 from taskloom.authoring.registry import lookup_workflow, workflow_names
 from taskloom.authoring.workflow import Workflow
 from taskloom.errors import JournalError
-from taskloom.execution import flow_runner  # noqa: F401  (registers the flow planner)
+from taskloom.execution import (
+    flow_runner,  # noqa: F401  (registers the flow planner)
+    growth,
+)
 from taskloom.execution.attempt import Attempt
 from taskloom.execution.decisions import readiness, run_outcome, tasks_to_inspect
 from taskloom.execution.handle import TaskHandle
@@ -91,16 +95,21 @@ class _Pending:
     """A completion waiting for the next group commit, with what follows it.
 
     ``shape`` is None only for a task whose run this worker could not plan;
-    ``stop`` (a reason) ends the whole run with it (fail_fast, unplannable).
+    ``stop`` (a reason) ends the whole run with it (fail_fast, unplannable);
+    ``grown``: the rows the completion adds to its run (a dynamic fan_out),
+    kept here so that a retried commit sends the very same rows.
     """
 
     completion: Completion
     shape: Shape | None
     after: Callable[[], None] | None
     stop: str | None = None
+    grown: growth.Grown | None = None
 
     @property
     def dependents(self) -> Sequence[str]:
+        if self.grown is not None:
+            return self.grown.released
         if self.shape is None:
             return ()
         return self.shape.dependents[self.completion.task_key]
@@ -150,7 +159,7 @@ class Worker:
             )
         self.journal = PostgresJournal(url, pool_size=2)
         self.queue = TaskQueue(self.journal)
-        self.plans = RunPlans(static, per_run, self, self.queue.task_count)
+        self.plans = RunPlans(static, per_run, self)
         self.slots = SlotPool(concurrency)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=thread_pool_size or max(32, 4 * concurrency),
@@ -460,7 +469,10 @@ class Worker:
         if error is None:
             try:
                 output = shape.plan.encode(node, attempt.invocation, value)
+                grown = growth.expand(shape, claim, output) if shape.plan.grows else None
             except Exception as exc:
+                if shape.plan.grows:
+                    self.plans.forget(claim.run_id)  # it may be half grown: plan it afresh
                 error = exc
             else:
                 after = None
@@ -480,6 +492,7 @@ class Worker:
                     ),
                     shape,
                     after,
+                    grown=grown,
                 )
                 return
         if isinstance(error, Suspend):
@@ -614,8 +627,9 @@ class Worker:
         shape: Shape | None,
         after: Callable[[], None] | None = None,
         stop: str | None = None,
+        grown: growth.Grown | None = None,
     ) -> None:
-        self._pending.append(_Pending(completion, shape, after, stop))
+        self._pending.append(_Pending(completion, shape, after, stop, grown))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
@@ -642,6 +656,9 @@ class Worker:
             c = item.completion
             if (c.run_id, c.task_key) not in accepted:
                 self.rejected += 1
+                if item.grown is not None:
+                    # The plan grew for a completion that is not recorded: plan afresh.
+                    self.plans.forget(c.run_id)
                 logger.warning(
                     "late completion rejected: task %r of run %s (fence %d, outcome %s) is no "
                     "longer owned by worker %s -- its lease expired and another worker claimed "
@@ -718,17 +735,18 @@ class Worker:
             (c.run_id, c.task_key, c.fence) for c in completions if c.status in TaskStatus.TERMINAL
         ]
         specs = self._speculate(batch)
+        growths = [g for item in batch if item.grown is not None for g in item.grown.growths]
         with queue.recording() as conn:
             completed = queue.send_complete(conn, self.worker_id, completions)
             releasing = queue.send_release_notify(conn, edges)
             queue.send_events_accepted(conn, completions)
             finishing = queue.send_close_finish(conn, ended, specs)
             send_wake_parents(conn, _ended_step_runs(batch), queue.ready_channel)
+            # After the runs are locked; a run that grows cannot end in this batch
+            # (its collectors are still open), so closing before growing is right.
+            growing = queue.send_grow(conn, growths)
         accepted, _ = queue.accepted(completed)
-        newly_ready = 0
-        if releasing is not None:
-            row = releasing.fetchone()
-            newly_ready = int(row[0]) if row else 0
+        newly_ready = _count(releasing) + _count(growing)
         if finishing is not None:
             for run_id, finished in finishing.fetchall():
                 if finished:
@@ -763,12 +781,15 @@ class Worker:
             completed = queue.send_complete(conn, self.worker_id, [p.completion for p in batch])
             releasing = queue.release_accepted(conn, edges)
             closing = queue.send_close(conn, ended, wanted)
+            growing = queue.send_grow(
+                conn, [g for item in batch if item.grown is not None for g in item.grown.growths]
+            )
             accepted, now = queue.accepted(completed)
             newly_ready = (
                 sum(1 for (status,) in releasing.fetchall() if status == "Ready")
                 if releasing is not None
                 else 0
-            )
+            ) + _count(growing)
             events: list[EventRecord] = []
             stopping: dict[str, tuple[Shape | None, str]] = {}
             for item in batch:
@@ -809,6 +830,12 @@ class Worker:
         if shape is None:
             status, final, error = RunStatus.FAILED, finished.input_json, stop_reason
         else:
+            if shape.plan.grows:
+                rows = growth.catch_up(
+                    shape.plan,
+                    rows,
+                    lambda keys: self.queue.outcome_rows(conn, finished.run_id, keys),
+                )
             failed = {key: error for key, status, _, error in rows if status == "Failed"}
             outputs = {
                 key: output
@@ -906,6 +933,14 @@ def _stop_reason(shape: Shape, node: PlanNode, description: str) -> str | None:
     if not shape.plan.stop_on_failure:
         return None
     return f"task {node.label!r} failed: {description}"
+
+
+def _count(cursor: Any) -> int:
+    """The first column of a statement's single row (how many tasks became ready)."""
+    if cursor is None:
+        return 0
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _describe(exc: BaseException) -> str:

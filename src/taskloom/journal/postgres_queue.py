@@ -55,6 +55,26 @@ class QueuedTask:
 
 
 @dataclass(frozen=True, slots=True)
+class Growth:
+    """Tasks that join a distributed run when one of its tasks completes.
+
+    A dynamic ``fan_out``'s calls: inserted Ready (each depends on ``after``
+    alone) by :meth:`TaskQueue.send_grow` in the transaction that records
+    ``after``'s completion, and only if that completion is accepted under
+    ``fence``. ``collector`` then waits for them instead of for ``after``.
+    """
+
+    run_id: str
+    after: str
+    fence: int
+    collector: str
+    tasks: Sequence[QueuedTask]
+    #: The run's :func:`workflow_key` and ``max_concurrency``, copied onto every new row.
+    workflow: str
+    run_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedTask:
     """A task row this worker now owns, with what it needs to run it."""
 
@@ -456,6 +476,44 @@ class TaskQueue:
             },
         )
 
+    def send_grow(
+        self, conn: psycopg.Connection[Any], growths: Sequence[Growth]
+    ) -> psycopg.Cursor[Any] | None:
+        """Insert the tasks of each growth whose completion was accepted, and make its
+        collector wait for them; send after the runs are locked (:meth:`send_close_finish`
+        or :meth:`send_close`), before the commit. The cursor's first column counts the
+        tasks that became ready (the workers are notified then)."""
+        if not growths:
+            return None
+        tasks = [(g, t) for g in growths for t in g.tasks]
+        # Row numbers continue after the run's last row; two growths of one run
+        # in this batch number their rows one after the other.
+        offsets: dict[str, int] = {}
+        numbers: list[int] = []
+        for g, _ in tasks:
+            offsets[g.run_id] = offsets.get(g.run_id, 0) + 1
+            numbers.append(offsets[g.run_id])
+        return conn.execute(
+            self._q["grow_accepted"],
+            {
+                "run_ids": [g.run_id for g in growths],
+                "afters": [g.after for g in growths],
+                "fences": [g.fence for g in growths],
+                "collectors": [g.collector for g in growths],
+                "sizes": [len(g.tasks) for g in growths],
+                "task_runs": [g.run_id for g, _ in tasks],
+                "task_collectors": [g.collector for g, _ in tasks],
+                "keys": [t.key for _, t in tasks],
+                "numbers": numbers,
+                "priorities": [t.priority for _, t in tasks],
+                "workflows": [g.workflow for g, _ in tasks],
+                "run_limits": [g.run_limit for g, _ in tasks],
+                "groups": [t.group for _, t in tasks],
+                "group_limits": [t.group_limit for _, t in tasks],
+                "channel": self.ready_channel,
+            },
+        )
+
     @staticmethod
     def closed(
         cursor: psycopg.Cursor[Any] | None,
@@ -550,12 +608,6 @@ class TaskQueue:
         self.insert_events(conn, [EventRecord(run_id, "run_finished", float(row[0]), None, data)])
         self.notify(conn, self.done_channel, run_id)
         return True
-
-    def task_count(self, run_id: str) -> int:
-        """How many queued rows a run has (a growing plan compares it with its nodes)."""
-        with self.journal.connection() as conn:
-            row = conn.execute(self._q["run_task_count"], (run_id,)).fetchone()
-        return int(row[0]) if row else 0
 
     def insert_events(self, conn: psycopg.Connection[Any], events: Sequence[EventRecord]) -> None:
         if events:

@@ -86,6 +86,24 @@ class FanOuts:
             expansions.append(self._expand_one(collector, output))
         return expansions
 
+    def awaits(self, collector: str) -> bool:
+        """True if ``collector`` is a fan-out this plan has not expanded yet.
+
+        A distributed worker's cached plan may lag behind the run: another
+        worker expanded the fan-out in the commit that recorded its upstream.
+        Running the collector from such a plan would return the empty list.
+        """
+        return (
+            collector in self._builder.fan_outs
+            and collector not in self.children
+            and collector not in self.errors
+        )
+
+    def unexpanded_upstreams(self) -> list[str]:
+        """The upstream nodes of the fan-outs this plan has not expanded yet."""
+        specs = self._builder.fan_outs
+        return list(dict.fromkeys(specs[key].upstream for key in specs if self.awaits(key)))
+
     def _expand_one(self, collector: str, output: str) -> Expansion:
         spec = self._builder.fan_outs[collector]
         try:

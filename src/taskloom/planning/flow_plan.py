@@ -149,10 +149,17 @@ class FlowPlan(Plan):
     def encode(self, node: PlanNode, invocation: Invocation, value: Any) -> str:
         return encode_value(value, f"task {node.label!r}")
 
+    def awaits_expansion(self, key: str) -> bool:
+        return self.fan_outs.awaits(key)
+
     def result_keys(self) -> Sequence[str]:
         keys = dict.fromkeys(self._returned)
         for children in self.fan_outs.children.values():
             keys.update(dict.fromkeys(children))
+        if self.grows:
+            # A worker whose copy of the plan missed an expansion learns it from
+            # these rows when it finishes the run (it expands, then reads the calls).
+            keys.update(dict.fromkeys(self.fan_outs.unexpanded_upstreams()))
         return list(keys)
 
     def final_output(self, outputs: Mapping[str, str], run_input: str) -> str:

@@ -112,6 +112,15 @@ class Plan(ABC):
         """
         return ()
 
+    def awaits_expansion(self, key: str) -> bool:
+        """True if node ``key`` waits for nodes that :meth:`expand` has not added yet.
+
+        Only a plan that grows says so: a distributed worker whose cached plan
+        lags behind the run (another worker's completion grew it) re-plans the
+        run before it runs such a node.
+        """
+        return False
+
     def callback_state(self, invocation: Invocation, output: str | None) -> Any:
         """What ``on_success``/``on_failure`` receive as their context argument."""
         return invocation.state
@@ -124,6 +133,12 @@ class Plan(ABC):
         The plan adds the new nodes to :attr:`nodes` itself. It must be
         deterministic in ``output``: after a crash the planner calls it again
         with the recorded outputs to rebuild the same nodes, whose recorded
-        rows the scheduler then adopts.
+        rows the scheduler then adopts; a distributed worker that did not make
+        the expansion rebuilds it the same way. It must also be idempotent: a
+        second call for the same ``key`` adds nothing.
+
+        Each new node depends on ``key`` alone, so it is ready as soon as that
+        completion is committed: that is what lets a distributed worker insert
+        the new rows as claimable in the completion's own transaction.
         """
         return ()

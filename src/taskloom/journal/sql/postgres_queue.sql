@@ -217,9 +217,6 @@ WHERE t.run_id = open.run_id AND t.task_key = open.task_key;
 UPDATE runs SET open_tasks = 0 WHERE run_id = %s AND status = 'Running'
 RETURNING kind, workflow_name, workflow_version, input_json;
 
--- name: run_task_count
-SELECT count(*) FROM task_runs WHERE run_id = %s AND workflow IS NOT NULL;
-
 -- name: finish_cancelled
 -- A cancelled run's result is its input (as a DAG run cancelled before any
 -- task completed); flows and step runs raise for a cancelled run anyway.
@@ -494,3 +491,82 @@ SELECT pg_try_advisory_lock(hashtext(current_schema() || ':taskloom-vacuum:' || 
 
 -- name: vacuum_unlock
 SELECT pg_advisory_unlock(hashtext(current_schema() || ':taskloom-vacuum:' || %s));
+
+-- name: grow_accepted
+-- A dynamic fan_out's calls join their run in the transaction that records
+-- their upstream's completion. Sent after lock_runs: the runs are locked, so
+-- growths of one run are serialised (their rows are numbered apart) and
+-- nothing stops the run meanwhile. Only a completion complete_tasks accepted
+-- (its row carries its fence, Completed and no owner) of a run still Running
+-- grows it. The calls are Ready at once (they depend on the upstream alone).
+-- Their collector's edge from the upstream was left out of release_accepted:
+-- it now waits for the calls instead, remaining_deps + calls - 1 (an empty
+-- list makes it Ready). Idempotent, should a commit whose outcome was lost
+-- be sent again: calls that exist are not inserted twice, and a collector
+-- and its run are counted only for calls this statement inserted.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+g AS (
+    SELECT g.run_id, g.after, g.collector, g.n
+    FROM unnest(%(run_ids)s::text[], %(afters)s::text[], %(fences)s::bigint[],
+                %(collectors)s::text[], %(sizes)s::int[]) AS g(run_id, after, fence, collector, n)
+    JOIN task_runs p ON p.run_id = g.run_id AND p.task_key = g.after AND p.fence = g.fence
+    JOIN runs r ON r.run_id = g.run_id
+    WHERE p.status = 'Completed' AND p.claimed_by IS NULL AND r.status = 'Running'
+),
+calls AS (
+    SELECT * FROM unnest(%(task_runs)s::text[], %(task_collectors)s::text[], %(keys)s::text[],
+                         %(numbers)s::int[], %(priorities)s::int[], %(workflows)s::text[],
+                         %(run_limits)s::int[], %(groups)s::text[], %(group_limits)s::int[])
+         AS k(run_id, collector, task_key, number, priority, workflow, run_limit, grp,
+              group_limit)
+),
+top AS (
+    SELECT t.run_id, max(t.seq) AS seq FROM task_runs t
+    WHERE t.run_id IN (SELECT run_id FROM g)
+    GROUP BY t.run_id
+),
+added AS (
+    INSERT INTO task_runs (run_id, task_key, status, attempt, seq, remaining_deps, ready_at,
+                           priority, workflow, run_limit, conc_group, group_limit)
+    SELECT k.run_id, k.task_key, 'Ready', 0, top.seq + k.number, 0, clock.now, k.priority,
+           k.workflow, k.run_limit, k.grp, k.group_limit
+    FROM calls k
+    JOIN g ON g.run_id = k.run_id AND g.collector = k.collector
+    JOIN top ON top.run_id = k.run_id, clock
+    ON CONFLICT (run_id, task_key) DO NOTHING
+    RETURNING run_id, task_key
+),
+counted AS (
+    SELECT g.run_id, g.after, g.collector, count(a.task_key)::int AS n
+    FROM g
+    LEFT JOIN calls k ON k.run_id = g.run_id AND k.collector = g.collector
+    LEFT JOIN added a ON a.run_id = k.run_id AND a.task_key = k.task_key
+    GROUP BY g.run_id, g.after, g.collector, g.n
+    HAVING g.n = 0 OR count(a.task_key) > 0
+),
+waiting AS (
+    UPDATE task_runs t
+    SET remaining_deps = t.remaining_deps + c.n - 1,
+        status = CASE WHEN t.remaining_deps + c.n - 1 <= 0 THEN 'Ready' ELSE t.status END,
+        ready_at = CASE WHEN t.remaining_deps + c.n - 1 <= 0 THEN clock.now ELSE t.ready_at END
+    FROM counted c, clock
+    WHERE t.run_id = c.run_id AND t.task_key = c.collector AND t.status = 'Pending'
+    RETURNING t.status
+),
+opened AS (
+    UPDATE runs r SET open_tasks = r.open_tasks + c.n
+    FROM (SELECT run_id, sum(n)::int AS n FROM counted GROUP BY run_id) c
+    WHERE r.run_id = c.run_id AND c.n > 0
+),
+logged AS (
+    INSERT INTO events (run_id, task_key, kind, at, data_json)
+    SELECT c.run_id, c.collector, 'nodes_added', clock.now,
+           jsonb_build_object('after', c.after, 'nodes', c.n)::text
+    FROM counted c, clock
+),
+ready AS (
+    SELECT (SELECT count(*) FROM added)
+           + (SELECT count(*) FROM waiting WHERE status = 'Ready') AS n
+)
+SELECT ready.n, CASE WHEN ready.n > 0 THEN (SELECT true FROM pg_notify(%(channel)s, '')) END
+FROM ready;
