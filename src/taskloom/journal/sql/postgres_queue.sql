@@ -92,6 +92,14 @@ UPDATE task_runs
 SET lease_until = extract(epoch FROM clock_timestamp())::float8 + %s
 WHERE claimed_by = %s AND status = 'Running';
 
+-- Accepted in this transaction: the statements sent in the same pipeline as
+-- complete_tasks, before its result is read, count a completion only if its
+-- row now carries its fence, a final status, no owner *and this
+-- transaction's id as xmin* (complete_tasks wrote it just now). Without the
+-- last test a batch sent again after its COMMIT's answer was lost (the
+-- first COMMIT did land) counted every completion a second time: a join
+-- released early, a run finished before its last task.
+
 -- name: keyed_plans
 -- Set at the start of every completion transaction. Its statements join the
 -- batch's keys to task_runs/runs by primary key, so one plan fits every
@@ -238,6 +246,7 @@ WITH dec AS (
          AS d(run_id, task_key, fence)
     JOIN task_runs t ON t.run_id = d.run_id AND t.task_key = d.task_key AND t.fence = d.fence
     WHERE t.status IN ('Completed', 'Failed', 'Skipped') AND t.claimed_by IS NULL
+      AND t.xmin = pg_current_xact_id()::xid
     GROUP BY d.run_id
 ),
 closed AS (
@@ -285,6 +294,7 @@ dec AS (
          AS d(run_id, task_key, parent, fence)
     JOIN task_runs p ON p.run_id = d.run_id AND p.task_key = d.parent AND p.fence = d.fence
     WHERE p.status IN ('Completed', 'Failed', 'Skipped') AND p.claimed_by IS NULL
+      AND p.xmin = pg_current_xact_id()::xid
     GROUP BY d.run_id, d.task_key
 )
 UPDATE task_runs t
@@ -306,7 +316,7 @@ FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[], %(statu
             %(kinds)s::text[], %(datas)s::text[]) WITH ORDINALITY
      AS e(run_id, task_key, fence, status, kind, data_json, ord)
 JOIN task_runs t ON t.run_id = e.run_id AND t.task_key = e.task_key AND t.fence = e.fence
-WHERE t.status = e.status AND t.claimed_by IS NULL
+WHERE t.status = e.status AND t.claimed_by IS NULL AND t.xmin = pg_current_xact_id()::xid
 ORDER BY e.ord;
 
 -- name: release_accepted_notify
@@ -319,6 +329,7 @@ dec AS (
          AS d(run_id, task_key, parent, fence)
     JOIN task_runs p ON p.run_id = d.run_id AND p.task_key = d.parent AND p.fence = d.fence
     WHERE p.status IN ('Completed', 'Failed', 'Skipped') AND p.claimed_by IS NULL
+      AND p.xmin = pg_current_xact_id()::xid
     GROUP BY d.run_id, d.task_key
 ),
 released AS (
@@ -357,6 +368,7 @@ dec AS (
          AS d(run_id, task_key, fence)
     JOIN task_runs t ON t.run_id = d.run_id AND t.task_key = d.task_key AND t.fence = d.fence
     WHERE t.status IN ('Completed', 'Failed', 'Skipped') AND t.claimed_by IS NULL
+      AND t.xmin = pg_current_xact_id()::xid
     GROUP BY d.run_id
 ),
 verdict AS MATERIALIZED (
@@ -512,6 +524,7 @@ g AS (
     JOIN task_runs p ON p.run_id = g.run_id AND p.task_key = g.after AND p.fence = g.fence
     JOIN runs r ON r.run_id = g.run_id
     WHERE p.status = 'Completed' AND p.claimed_by IS NULL AND r.status = 'Running'
+      AND p.xmin = pg_current_xact_id()::xid
 ),
 calls AS (
     SELECT * FROM unnest(%(task_runs)s::text[], %(task_collectors)s::text[], %(keys)s::text[],
