@@ -78,6 +78,7 @@ def test_a_table_with_many_dead_rows_is_vacuumed(journal: PostgresJournal) -> No
         assert vacuum.check() == ["task_runs"]
     finally:
         vacuum.stop()
+    assert vacuum._conn is None  # stop() closed its connection
     dead, vacuums = _stats(journal, "task_runs")
     assert vacuums >= 1  # (autovacuum, where it is on, may have been there too)
     assert dead == 0

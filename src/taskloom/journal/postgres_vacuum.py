@@ -67,16 +67,25 @@ class QueueVacuum:
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._refused = False
+        self._vacuuming = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="taskloom-vacuum", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop after the current check (a running VACUUM is let finish)."""
+        """Stop now: a VACUUM in progress is cancelled (safely: what it freed stays freed),
+        so a draining worker never waits for one on a large table."""
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
+        conn = self._conn
+        if self._vacuuming and conn is not None:
+            with contextlib.suppress(Exception):
+                conn.cancel()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        if thread is None or not thread.is_alive():
+            self._close()
 
     def _run(self) -> None:
         try:
@@ -84,7 +93,8 @@ class QueueVacuum:
                 try:
                     self.check()
                 except Exception as exc:  # the database may be restarting: try again later
-                    logger.warning("taskloom: could not vacuum the queue tables: %s", exc)
+                    if not self._stop.is_set():
+                        logger.warning("taskloom: could not vacuum the queue tables: %s", exc)
                     self._close()
         finally:
             self._close()
@@ -103,10 +113,17 @@ class QueueVacuum:
             row = conn.execute(self._q["vacuum_lock"], (table,)).fetchone()
             if not (row and row[0]):
                 continue  # another worker is vacuuming it
+            self._vacuuming = True
             try:
                 conn.execute(f"VACUUM (SKIP_LOCKED) {quote_ident(table)}")
+            except Exception:
+                if self._stop.is_set():  # cancelled by stop(): the session lock ends with it
+                    return done
+                raise
             finally:
-                conn.execute(self._q["vacuum_unlock"], (table,))
+                self._vacuuming = False
+                if not self._stop.is_set():
+                    conn.execute(self._q["vacuum_unlock"], (table,))
             if not self._refused:
                 self.vacuums += 1
                 done.append(table)
