@@ -156,3 +156,61 @@ def test_a_commit_sent_again_after_its_outcome_was_lost_counts_once(
         assert handle.cancel()
     finally:
         worker.start().stop(timeout=10)
+
+
+def test_a_task_claimed_while_its_run_is_cancelled_is_not_started(
+    client: Client, pg_schema_url: str
+) -> None:
+    """The cancel skips rows a concurrent claim holds locked; the claim then commits a
+    Running row of a cancelled run. The worker reads the run's status after its claim and
+    records the task Cancelled without running it."""
+    from taskloom.journal.postgres_queue import ClaimedTask
+
+    ran: list[str] = []
+    with WorkflowBuilder("cancel_race"):
+
+        @task(id="only")
+        def only(ctx: Context) -> Context:
+            ran.append("only")
+            return ctx
+
+    worker = Worker(pg_schema_url, workflows=["cancel_race"], lease=30.0, vacuum=False)
+    try:
+        handle = client.start("cancel_race", {})
+        with worker.journal.transaction() as claiming:
+            # The claim statement's first half: the row is locked, not yet updated.
+            claiming.execute(
+                "SELECT 1 FROM task_runs WHERE run_id = %s AND task_key = 'only' FOR UPDATE",
+                (handle.run_id,),
+            )
+            assert handle.cancel()  # commits, skipping the locked row
+            row = claiming.execute(
+                "UPDATE task_runs SET status = 'Running', claimed_by = %s, fence = fence + 1, "
+                "attempt = attempt + 1, lease_until = 1e12 "
+                "WHERE run_id = %s AND task_key = 'only' RETURNING attempt, fence",
+                (worker.worker_id, handle.run_id),
+            ).fetchone()
+        assert row is not None
+        run = client.journal.get_run(handle.run_id)
+        assert run is not None and run.status == "Cancelled"
+        claim = ClaimedTask(
+            run_id=handle.run_id,
+            task_key="only",
+            attempt=row[0],
+            fence=row[1],
+            reclaimed=False,
+            workflow_name=run.workflow_name,
+            workflow_version=run.workflow_version,
+            input_json=run.input_json,
+            kind=run.kind,
+        )
+        worker._start([claim])
+        assert not worker.running
+        worker._flush()
+        assert ran == []
+        (only_row,) = client.journal.get_tasks(handle.run_id)
+        assert only_row.status == "Cancelled"
+        kinds = [e.kind for e in client.journal.get_events(handle.run_id)]
+        assert "task_cancelled" in kinds
+    finally:
+        worker.start().stop(timeout=10)

@@ -363,12 +363,15 @@ class Worker:
             planned.append((claim, shape, node))
             needed.extend((claim.run_id, key) for key in tasks_to_inspect(node))
         try:
-            states = self.queue.task_states(needed)
+            states, runs = self.queue.task_states(needed, [c.run_id for c, _, _ in planned])
         except Exception:
             # The claims stay ours until the lease runs out; then they are retried.
             logger.exception("taskloom worker %s could not read task states", self.worker_id)
             return
         for claim, shape, node in planned:
+            if runs.get(claim.run_id) != RunStatus.RUNNING:
+                self._run_ended(claim, shape, runs.get(claim.run_id))
+                continue
             if claim.reclaimed:
                 logger.info(
                     "task %r of run %s: its previous owner's lease expired; running it again",
@@ -408,6 +411,29 @@ class Worker:
                     self._fail(claim, shape, node, exc, None, attempted=False)
                     continue
             self._launch(claim, shape, node, invocation)
+
+    def _run_ended(self, claim: ClaimedTask, shape: Shape, status: str | None) -> None:
+        """The run was cancelled (or stopped) while this task was being claimed: the
+        cancel skipped the row our claim held locked. Record it Cancelled, unstarted."""
+        logger.info(
+            "task %r of run %s not started: the run is %s",
+            claim.task_key,
+            claim.run_id,
+            status or "gone",
+        )
+        self._record(
+            Completion(
+                claim.run_id,
+                claim.task_key,
+                claim.fence,
+                TaskStatus.CANCELLED,
+                error=f"run {claim.run_id} ended ({status or 'gone'}) before the task started",
+                attempted=False,
+                event_kind="task_cancelled",
+                event_data=json.dumps({"run_status": status}),
+            ),
+            shape,
+        )
 
     def _unplannable(self, claim: ClaimedTask) -> None:
         """A run whose plan this worker cannot rebuild fails, rather than loop between workers."""

@@ -289,16 +289,23 @@ class TaskQueue:
                 conn.close()
 
     def task_states(
-        self, pairs: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[str, str | None]]:
-        """``(run_id, key) -> (status, output_json)`` for the given tasks."""
-        if not pairs:
-            return {}
+        self, pairs: Sequence[tuple[str, str]], runs: Sequence[str] = ()
+    ) -> tuple[dict[tuple[str, str], tuple[str, str | None]], dict[str, str]]:
+        """``(run_id, key) -> (status, output_json)`` for the given tasks, and
+        ``run_id -> status`` for the given runs, in one round trip."""
+        if not pairs and not runs:
+            return {}, {}
         with self.journal.connection() as conn:
             rows = conn.execute(
-                self._q["task_states"], ([p[0] for p in pairs], [p[1] for p in pairs])
+                self._q["task_states"],
+                {
+                    "run_ids": [p[0] for p in pairs],
+                    "keys": [p[1] for p in pairs],
+                    "runs": sorted(set(runs)),
+                },
             ).fetchall()
-        return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+        tasks = {(r[0], r[1]): (r[2], r[3]) for r in rows if r[1] is not None}
+        return tasks, {r[0]: r[2] for r in rows if r[1] is None}
 
     def renew_leases(self, me: str, lease: float) -> int:
         """Extend the lease of every task ``me`` still owns; returns how many."""

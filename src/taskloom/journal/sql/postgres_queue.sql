@@ -82,10 +82,19 @@ RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
           r.workflow_name, r.workflow_version, r.input_json, r.kind;
 
 -- name: task_states
+-- Read after a claim has committed: the states of the claimed tasks'
+-- dependencies (readiness) and of their runs (task_key NULL). A cancel (or
+-- a fail_fast stop) skips the rows a concurrent claim holds locked, so a
+-- task can be claimed from a run that ended at that very moment; read after
+-- the claim, the run's status says so, and the task is not started.
 SELECT t.run_id, t.task_key, t.status, t.output_json
 FROM task_runs t
-JOIN unnest(%s::text[], %s::text[]) AS w(run_id, task_key)
-  ON t.run_id = w.run_id AND t.task_key = w.task_key;
+JOIN unnest(%(run_ids)s::text[], %(keys)s::text[]) AS w(run_id, task_key)
+  ON t.run_id = w.run_id AND t.task_key = w.task_key
+UNION ALL
+SELECT r.run_id, NULL, r.status, NULL
+FROM runs r
+WHERE r.run_id = ANY(%(runs)s::text[]);
 
 -- name: renew_leases
 UPDATE task_runs
