@@ -67,8 +67,13 @@ def submit_flow(
     kwargs: dict[str, Any],
     failure_policy: str,
     max_concurrency: int | None,
+    workflow_timeout: float | None = None,
 ) -> RemoteFlowHandle:
-    """Queue one flow run for the workers sharing ``client``'s database."""
+    """Queue one flow run for the workers sharing ``client``'s database.
+
+    ``workflow_timeout``: the workers stop the run after that many seconds
+    (:meth:`Client.submit`).
+    """
     found = lookup_flow(flow) if isinstance(flow, str) else flow
     if not isinstance(found, Flow):
         raise ValueError(f"unknown flow {flow!r}; import the module that defines it first")
@@ -79,5 +84,7 @@ def submit_flow(
             f"flow {found.name!r}: dynamic fan_out ({over}) is not supported in distributed "
             "mode yet; run it locally (flow.run) or fan out over a concrete list"
         )
-    run_id = client.submit_plan(plan, flow_input_json(plan, args, kwargs))
+    run_id = client.submit_plan(
+        plan, flow_input_json(plan, args, kwargs), workflow_timeout=workflow_timeout
+    )
     return RemoteFlowHandle(client, run_id)
