@@ -591,13 +591,21 @@ def test_python_dash_m_entry_point(tmp_path: Path, db_url: str) -> None:
     assert "status:   Failed" in broken.stdout
 
 
-@pytest.mark.parametrize(("flag", "vacuum"), [((), True), (("--no-vacuum",), False)])
+@pytest.mark.parametrize(
+    ("flag", "vacuum", "task_timeout"),
+    [
+        ((), True, None),
+        (("--no-vacuum",), False, None),
+        (("--task-timeout", "2.5"), True, 2.5),
+    ],
+)
 def test_worker_options_reach_the_worker(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     flag: tuple[str, ...],
     vacuum: bool,
+    task_timeout: float | None,
 ) -> None:
     from taskloom.execution import worker as worker_module
 
@@ -636,5 +644,6 @@ def test_worker_options_reach_the_worker(
         "concurrency": 3,
         "lease": 4.0,
         "poll_interval": 1.0,
+        "task_timeout": task_timeout,
         "vacuum": vacuum,
     }

@@ -6,7 +6,7 @@ Commands::
     taskloom runs [--db URL] [--limit N] [--status S] [--json]
     taskloom show RUN_ID [--db URL] [--json] [--events]
     taskloom worker --db postgresql://... --import MODULE [--concurrency N] [--lease S]
-                    [--poll S] [--no-vacuum]
+                    [--poll S] [--task-timeout S] [--no-vacuum]
     taskloom --version
 
 Exit codes follow the usual Unix split so scripts and CI can branch on them:
@@ -203,6 +203,14 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         type=positive_float,
         default=1.0,
         help="fallback poll interval in seconds; wake-ups normally come by NOTIFY (default 1)",
+    )
+    sub.add_argument(
+        "--task-timeout",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="per-attempt timeout of tasks of DAG workflows that set none, for runs whose "
+        "client recorded no default (DefaultRunnerConfig.task_timeout_seconds); default: none",
     )
     sub.add_argument(
         "--no-vacuum",

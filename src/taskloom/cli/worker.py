@@ -40,6 +40,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             lease=args.lease,
             poll_interval=args.poll,
+            task_timeout=args.task_timeout,
             vacuum=args.vacuum,
         )
     except ValueError as exc:

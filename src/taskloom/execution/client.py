@@ -27,7 +27,7 @@ from taskloom.authoring.workflow import Workflow
 from taskloom.errors import RunNotFoundError
 from taskloom.execution.listener import Listener
 from taskloom.execution.result import WorkflowResult
-from taskloom.execution.submission import context_json, resolve_workflow
+from taskloom.execution.submission import check_timeout, context_json, resolve_workflow
 from taskloom.journal.pgconnect import with_schema
 from taskloom.journal.postgres import PostgresJournal
 from taskloom.journal.postgres_queue import QueuedTask, TaskQueue
@@ -100,15 +100,53 @@ class Client:
     # -- submitting ---------------------------------------------------------
 
     def submit(
-        self, workflow: str | Workflow, context: Any = None, run_id: str | None = None
+        self,
+        workflow: str | Workflow,
+        context: Any = None,
+        run_id: str | None = None,
+        *,
+        workflow_timeout: float | None = None,
+        task_timeout: float | None = None,
     ) -> str:
-        """Record a run for the workers to execute; returns its id at once."""
-        return self.submit_plan(DagPlan(resolve_workflow(workflow)), context_json(context), run_id)
+        """Record a run for the workers to execute; returns its id at once.
 
-    def submit_plan(self, plan: Plan, input_json: str, run_id: str | None = None) -> str:
-        """Record a run of any plan for the workers (what every ``submit`` comes down to)."""
+        ``workflow_timeout``: the workers stop the run this many seconds after
+        it is recorded (its deadline, on the database's clock): it ends
+        ``Failed`` with ``workflow 'NAME' timed out after N s``, its
+        unfinished tasks ``Cancelled`` -- as a local runner's
+        ``workflow_timeout_seconds``. ``task_timeout``: the per-attempt
+        timeout of its tasks that set none (``TaskTimeoutError``, retried by
+        the task's policy), as ``task_timeout_seconds``; without it a worker's
+        own ``task_timeout`` applies.
+        """
+        return self.submit_plan(
+            DagPlan(resolve_workflow(workflow)),
+            context_json(context),
+            run_id,
+            workflow_timeout=workflow_timeout,
+            task_timeout=task_timeout,
+        )
+
+    def submit_plan(
+        self,
+        plan: Plan,
+        input_json: str,
+        run_id: str | None = None,
+        *,
+        workflow_timeout: float | None = None,
+        task_timeout: float | None = None,
+    ) -> str:
+        """Record a run of any plan for the workers (what every ``submit`` comes down to).
+
+        The time limits mean what they mean for :meth:`submit`, for DAG and
+        flow runs; step runs refuse them (their steps have timeouts).
+        """
         if self._closed:
             raise RuntimeError("this client is closed; create a new one")
+        workflow_timeout = check_timeout("workflow_timeout", workflow_timeout)
+        task_timeout = check_timeout("task_timeout", task_timeout)
+        if workflow_timeout is not None or task_timeout is not None:
+            self._check_limits_apply(plan)
         run = RunRecord(
             run_id=run_id or uuid.uuid4().hex,
             workflow_name=plan.workflow_name,
@@ -130,8 +168,22 @@ class Client:
             for k, n in plan.nodes.items()
         ]
         run_limit: int | None = getattr(plan, "max_concurrency", None)
-        self.queue.enqueue_run(run, tasks, run_limit)
+        self.queue.enqueue_run(
+            run, tasks, run_limit, workflow_timeout=workflow_timeout, task_timeout=task_timeout
+        )
         return run.run_id
+
+    @staticmethod
+    def _check_limits_apply(plan: Plan) -> None:
+        """Time limits are for DAG and flow runs: a step run stopped by a deadline would
+        leave its child runs, and a parent waiting for it, behind."""
+        from taskloom.steps.plan import KIND as STEPS_KIND
+
+        if plan.kind == STEPS_KIND:
+            raise ValueError(
+                f"step workflow {plan.workflow_name!r}: workflow_timeout/task_timeout are not "
+                "supported for step runs; give the steps a timeout (@wf.step(timeout=...))"
+            )
 
     def start_flow(
         self,
@@ -139,20 +191,48 @@ class Client:
         *args: Any,
         failure_policy: str = "fail_fast",
         max_concurrency: int | None = None,
+        workflow_timeout: float | None = None,
         **kwargs: Any,
     ) -> RemoteFlowHandle:
-        """Submit a ``@flow`` run for the workers; see :mod:`taskloom.execution.remote_flow`."""
+        """Submit a ``@flow`` run for the workers; see :mod:`taskloom.execution.remote_flow`.
+
+        ``workflow_timeout``: as for :meth:`submit`; the handle's ``result()``
+        then raises ``TaskloomError`` naming the timeout.
+        """
         from taskloom.execution.remote_flow import submit_flow
 
-        return submit_flow(self, flow, args, kwargs, failure_policy, max_concurrency)
+        return submit_flow(
+            self, flow, args, kwargs, failure_policy, max_concurrency, workflow_timeout
+        )
 
-    def start(self, workflow: str | Workflow, context: Any = None) -> RemoteRunHandle:
-        return RemoteRunHandle(self, self.submit(workflow, context))
+    def start(
+        self,
+        workflow: str | Workflow,
+        context: Any = None,
+        *,
+        workflow_timeout: float | None = None,
+        task_timeout: float | None = None,
+    ) -> RemoteRunHandle:
+        """:meth:`submit`, returning a handle on the run."""
+        run_id = self.submit(
+            workflow, context, workflow_timeout=workflow_timeout, task_timeout=task_timeout
+        )
+        return RemoteRunHandle(self, run_id)
 
     def execute(
-        self, workflow: str | Workflow, context: Any = None, timeout: float | None = None
+        self,
+        workflow: str | Workflow,
+        context: Any = None,
+        timeout: float | None = None,
+        *,
+        workflow_timeout: float | None = None,
+        task_timeout: float | None = None,
     ) -> WorkflowResult:
         """Submit a run and wait for its result.
+
+        ``timeout`` bounds the wait (``TimeoutError``; the run goes on);
+        ``workflow_timeout`` and ``task_timeout`` limit the run itself (see
+        :meth:`submit`).
 
         The waiter is registered under the new run's id before the run is
         submitted, so the notification cannot be missed and nothing needs to
@@ -161,7 +241,13 @@ class Client:
         run_id = uuid.uuid4().hex
         event = self._register(run_id)
         try:
-            self.submit(workflow, context, run_id)
+            self.submit(
+                workflow,
+                context,
+                run_id,
+                workflow_timeout=workflow_timeout,
+                task_timeout=task_timeout,
+            )
             finished = self._wait(run_id, event, timeout, check_first=False)
         finally:
             self._unregister(run_id, event)

@@ -93,3 +93,12 @@ def run_outcome(
     except Exception as exc:
         return RunStatus.FAILED, run_input, f"could not build the run's result: {exc}"
     return status, final, error
+
+
+def workflow_timeout_reason(workflow_name: str, timeout: float) -> str:
+    """The error of a run stopped by its workflow timeout, wherever it ran.
+
+    One text for the local scheduler's timer and the workers' deadlines, so a
+    timed-out run reads the same in both modes.
+    """
+    return f"workflow {workflow_name!r} timed out after {timeout:g} s"

@@ -68,15 +68,20 @@ def submit_flow(
     kwargs: dict[str, Any],
     failure_policy: str,
     max_concurrency: int | None,
+    workflow_timeout: float | None = None,
 ) -> RemoteFlowHandle:
     """Queue one flow run for the workers sharing ``client``'s database.
 
     Only the nodes the flow body built are queued; a dynamic ``fan_out``'s
     calls are added by the worker that completes its upstream node.
+    ``workflow_timeout``: the workers stop the run after that many seconds
+    (:meth:`Client.submit`).
     """
     found = lookup_flow(flow) if isinstance(flow, str) else flow
     if not isinstance(found, Flow):
         raise ValueError(f"unknown flow {flow!r}; import the module that defines it first")
     plan = plan_flow(found, args, kwargs, failure_policy, max_concurrency, None)
-    run_id = client.submit_plan(plan, flow_input_json(plan, args, kwargs))
+    run_id = client.submit_plan(
+        plan, flow_input_json(plan, args, kwargs), workflow_timeout=workflow_timeout
+    )
     return RemoteFlowHandle(client, run_id)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from taskloom.execution.engine import PlanHost, planner_for
-from taskloom.journal.postgres_queue import ClaimedTask, workflow_key
+from taskloom.journal.postgres_queue import ClaimedTask, FinishedCount, workflow_key
 from taskloom.journal.records import RunRecord, RunStatus
 from taskloom.planning import graph
 from taskloom.planning.plan import Plan
@@ -93,7 +93,13 @@ class RunPlans:
         if shape is not None and shape.plan.grows and _lags(shape.plan, claim.task_key):
             shape = None
         if shape is None:
-            plan = self._plan(claim)
+            plan = self._plan(
+                claim.run_id,
+                claim.kind,
+                claim.workflow_name,
+                claim.workflow_version,
+                claim.input_json,
+            )
             if plan is None:
                 return None
             shape = Shape.of(plan)
@@ -103,6 +109,25 @@ class RunPlans:
         self._runs.move_to_end(claim.run_id)
         return shape
 
+    def for_run(self, finished: FinishedCount) -> Shape | None:
+        """The shape of a run this worker ends without a claim of it (one it stops at its
+        deadline); None if it cannot plan it."""
+        key = workflow_key(finished.workflow_name, finished.workflow_version, finished.kind)
+        static = self._static.get(key)
+        if static is not None:
+            return static
+        shape = self._runs.get(finished.run_id)
+        if shape is not None and not shape.plan.grows:
+            return shape
+        plan = self._plan(
+            finished.run_id,
+            finished.kind,
+            finished.workflow_name,
+            finished.workflow_version,
+            finished.input_json,
+        )
+        return Shape.of(plan) if plan is not None else None
+
     def cached(self, run_id: str) -> Shape | None:
         return self._runs.get(run_id)
 
@@ -110,23 +135,25 @@ class RunPlans:
         """The run ended: its plan is not needed any more."""
         self._runs.pop(run_id, None)
 
-    def _plan(self, claim: ClaimedTask) -> Plan | None:
-        planner = planner_for(claim.kind)
+    def _plan(
+        self, run_id: str, kind: str, name: str, version: str, input_json: str
+    ) -> Plan | None:
+        planner = planner_for(kind)
         if planner is None:
             return None
         run = RunRecord(
-            run_id=claim.run_id,
-            workflow_name=claim.workflow_name,
-            workflow_version=claim.workflow_version,
-            kind=claim.kind,
+            run_id=run_id,
+            workflow_name=name,
+            workflow_version=version,
+            kind=kind,
             status=RunStatus.RUNNING,
-            input_json=claim.input_json,
+            input_json=input_json,
             created_at=0.0,
         )
         try:
             return planner(run, self._host)
         except Exception:
-            logger.exception("could not plan run %s of %r", claim.run_id, claim.workflow_name)
+            logger.exception("could not plan run %s of %r", run_id, name)
             return None
 
 

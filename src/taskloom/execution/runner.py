@@ -18,8 +18,8 @@ from taskloom.authoring.workflow import Workflow
 from taskloom.execution.engine import Engine, PlanHost, register_planner
 from taskloom.execution.result import WorkflowResult
 from taskloom.execution.scheduler import RunExecution
+from taskloom.execution.submission import check_timeout, resolve_workflow
 from taskloom.execution.submission import context_json as _context_json
-from taskloom.execution.submission import resolve_workflow
 from taskloom.journal.base import Journal
 from taskloom.journal.pgconnect import with_schema
 from taskloom.journal.records import RunRecord, RunStatus
@@ -39,6 +39,12 @@ class DefaultRunnerConfig:
     ``scheduler_poll_interval_ms`` and ``db_pool_size`` are accepted for
     compatibility and have no effect: taskloom does not poll, and the SQLite
     journal uses one connection.
+
+    A client-mode runner (``DefaultRunner(url, config, execute=False)``)
+    applies only the run's own limits, ``workflow_timeout_seconds`` and
+    ``task_timeout_seconds``, which it records on every run it submits; the
+    other settings belong to the workers that execute the runs, and a value
+    other than the default is refused (:func:`check_client_config`).
     """
 
     max_concurrent_tasks: int = 4
@@ -63,11 +69,7 @@ class DefaultRunnerConfig:
                 f"max_concurrent_tasks={self.max_concurrent_tasks!r}: give an int >= 1"
             )
         for name in ("task_timeout_seconds", "workflow_timeout_seconds"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
-            ):
-                raise ValueError(f"{name}={value!r}: give a positive number of seconds or None")
+            check_timeout(name, getattr(self, name))
 
 
 class RunHandle:
@@ -106,7 +108,10 @@ class DefaultRunner:
     starts, on any backend; on PostgreSQL another runner resumes them if
     this process dies, exactly as on SQLite. With ``execute=False``
     (PostgreSQL only) the runner is a pure client: runs are queued for
-    ``taskloom worker`` processes, and results arrive by notification.
+    ``taskloom worker`` processes, and results arrive by notification. Its
+    config's ``workflow_timeout_seconds`` and ``task_timeout_seconds`` are
+    recorded on every run it submits and enforced by the workers; settings
+    of the executing process are refused (:func:`check_client_config`).
     """
 
     def __init__(
@@ -124,6 +129,7 @@ class DefaultRunner:
         if not execute:
             from taskloom.execution.client import Client
 
+            check_client_config(self.config)
             self._client = Client(url)
             self.journal: Journal = self._client.journal
             self.url = self.journal.url
@@ -165,7 +171,7 @@ class DefaultRunner:
     ) -> RunHandle | RemoteRunHandle:
         """Start a run and return at once with a handle."""
         if self._client is not None:
-            return self._client.start(workflow_name, context)
+            return self._client.start(workflow_name, context, **self._limits())
         plan = self._plan(workflow_name)
         execution = self._engine.submit(plan, _context_json(context))
         return RunHandle(self, execution)
@@ -179,8 +185,8 @@ class DefaultRunner:
     ) -> WorkflowResult:
         """``execute`` for async code: the calling event loop is never blocked."""
         if self._client is not None:
-            client = self._client
-            return await asyncio.to_thread(client.execute, workflow_name, context)
+            client, limits = self._client, self._limits()
+            return await asyncio.to_thread(lambda: client.execute(workflow_name, context, **limits))
         plan = self._plan(workflow_name)
         input_json = _context_json(context)
         execution = await asyncio.to_thread(self._engine.submit, plan, input_json)
@@ -193,9 +199,11 @@ class DefaultRunner:
         return self._engine.wait(run_id, timeout)
 
     def cancel(self, run_id: str) -> bool:
-        """Cancel a run this runner executes (False for runs executed by workers)."""
+        """Cancel a run; False if it had already ended (or, executing locally, if this
+        runner does not execute it). In client mode any run of the database can be
+        cancelled, as with :meth:`Client.cancel`."""
         if self._client is not None:
-            return False
+            return self._client.cancel(run_id)
         return self._engine.cancel(run_id)
 
     def recover(self) -> list[str]:
@@ -204,6 +212,13 @@ class DefaultRunner:
             return []
         resumed: list[str] = self._engine.call(self._engine.recover).result()
         return resumed
+
+    def _limits(self) -> dict[str, float | None]:
+        """The time limits a client-mode runner records on each run it submits."""
+        return {
+            "workflow_timeout": self.config.workflow_timeout_seconds,
+            "task_timeout": self.config.task_timeout_seconds,
+        }
 
     def _plan(self, workflow: str | Workflow) -> DagPlan:
         return DagPlan(resolve_workflow(workflow), default_timeout=self.config.task_timeout_seconds)
@@ -227,6 +242,45 @@ class DefaultRunner:
         tb: TracebackType | None,
     ) -> None:
         self.shutdown()
+
+
+#: Settings of the process that executes runs, and where a distributed run gets them instead.
+_WORKER_SETTINGS = {
+    "max_concurrent_tasks": "tasks run at once per worker: taskloom worker --concurrency N "
+    "(Worker(concurrency=N))",
+    "enable_recovery": "workers always take over the tasks of a worker that died, once its "
+    "lease expires: taskloom worker --lease S",
+    "recovery_interval_seconds": "workers look for expired leases at every fallback poll: "
+    "taskloom worker --poll S",
+    "heartbeat_interval_seconds": "workers renew their leases every lease / 3: "
+    "taskloom worker --lease S",
+    "owner_lease_seconds": "a worker's tasks are taken over when their lease expires: "
+    "taskloom worker --lease S",
+    "thread_pool_size": "sync task bodies run in the workers' threads: Worker(thread_pool_size=N)",
+    "shutdown_timeout_seconds": "a client's shutdown never waits for runs (the workers go on "
+    "executing them); wait for one with runner.result(run_id, timeout=S)",
+}
+
+
+def check_client_config(config: DefaultRunnerConfig) -> None:
+    """Refuse settings a client-mode runner cannot apply, rather than ignore them.
+
+    Every field is accounted for: the two timeouts are recorded on each run,
+    ``scheduler_poll_interval_ms`` and ``db_pool_size`` are no-ops in every
+    mode, and the settings of :data:`_WORKER_SETTINGS` raise ``ValueError``
+    naming the field and where the setting lives instead -- unless they hold
+    their default (a dataclass cannot tell a default it was given from one
+    it was not).
+    """
+    defaults = DefaultRunnerConfig()
+    for name, instead in _WORKER_SETTINGS.items():
+        value = getattr(config, name)
+        if value != getattr(defaults, name):
+            raise ValueError(
+                f"DefaultRunnerConfig.{name}={value!r} does not apply to DefaultRunner(..., "
+                f"execute=False): the workers execute its runs ({instead}). Leave it at its "
+                f"default ({getattr(defaults, name)!r}) in client mode"
+            )
 
 
 def _url_with_schema(url: str | None, schema: str) -> str:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.execution import events
 from taskloom.execution.attempt import Attempt
-from taskloom.execution.decisions import readiness, run_outcome
+from taskloom.execution.decisions import readiness, run_outcome, workflow_timeout_reason
 from taskloom.execution.handle import TaskHandle
 from taskloom.execution.result import TaskOutcome, WorkflowResult, to_datetime
 from taskloom.execution.slots import SlotLease, SlotPool
@@ -201,8 +201,9 @@ class RunExecution:
 
     def _workflow_timed_out(self) -> None:
         self._timeout_timer = None
+        assert self.workflow_timeout is not None  # the timer is set only with a timeout
         self.cancel(
-            f"workflow {self.plan.workflow_name!r} timed out after {self.workflow_timeout:g} s",
+            workflow_timeout_reason(self.plan.workflow_name, self.workflow_timeout),
             status=RunStatus.FAILED,
         )
 

@@ -1,4 +1,4 @@
-"""What every way of starting a run checks first: the workflow and its input.
+"""What every way of starting a run checks first: the workflow, its input, its time limits.
 
 Shared by the local :class:`~taskloom.execution.runner.DefaultRunner` and
 the distributed :class:`~taskloom.execution.client.Client`, so both refuse
@@ -45,3 +45,15 @@ def context_json(context: Any) -> str:
             raise TypeError(f"context is not JSON-serialisable: {problem}")
         return json.dumps(context)
     raise TypeError(f"context must be a taskloom Context or a dict, got {type(context).__name__}")
+
+
+def check_timeout(name: str, value: float | None) -> float | None:
+    """A timeout option: a positive number of seconds, or None for no limit.
+
+    ``name`` is how the caller spelled the option, so the message names it.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name}={value!r}: give a positive number of seconds or None")
+    return float(value)

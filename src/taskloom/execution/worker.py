@@ -21,6 +21,9 @@ Many workers on many machines share the runs started by clients
   when its upstream completes (:mod:`taskloom.execution.growth`).
 * **Draining**: :meth:`Worker.request_stop` (SIGTERM in the CLI) stops
   claiming; running tasks finish and are recorded, then the worker exits.
+* **Time limits**: a run's default task timeout (recorded by its client)
+  applies to its tasks that set none; a run past its deadline is stopped
+  (:mod:`taskloom.execution.deadlines`).
 
 Readiness and run outcomes are decided by :mod:`taskloom.execution.decisions`,
 the same code the local scheduler uses, so a run means the same thing
@@ -41,7 +44,7 @@ import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from taskloom.authoring.flow import Flow, lookup_flow, registered_flows
@@ -53,6 +56,7 @@ from taskloom.execution import (
     growth,
 )
 from taskloom.execution.attempt import Attempt
+from taskloom.execution.deadlines import RunDeadlines
 from taskloom.execution.decisions import readiness, run_outcome, tasks_to_inspect
 from taskloom.execution.handle import TaskHandle
 from taskloom.execution.listener import Listener
@@ -146,9 +150,10 @@ class Worker:
         self.lease = float(lease)
         self.poll_interval = float(poll_interval)
         self.worker_id = worker_id or f"{HOSTNAME}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        #: Default per-attempt timeout of tasks that set none (planners apply it).
+        #: Default per-attempt timeout of DAG tasks that set none, for runs whose client
+        #: recorded no default of their own (applied when an attempt is launched).
         self.task_timeout = task_timeout
-        static = [DagPlan(w, default_timeout=task_timeout) for w in _workflows(workflows)]
+        static = [DagPlan(w) for w in _workflows(workflows)]
         per_run = [("flow", f.name, f.version) for f in _flows(flows)]
         if steps:
             per_run += [(STEPS_KIND, w.workflow_type, STEPS_VERSION) for w in step_workflows()]
@@ -193,6 +198,9 @@ class Worker:
         self._workflow_keys = self.plans.claim_keys
         #: Only flows have concurrency limits: other workers never run the limited claim.
         self._limited = any(k.startswith("flow:") for k in self._workflow_keys)
+        self.deadlines = RunDeadlines(
+            self.queue, self.loop, self._workflow_keys, self._finish_stopped, self._drop_run
+        )
 
     @property
     def workflows(self) -> list[str]:
@@ -281,6 +289,7 @@ class Worker:
             for timer in self._timers.values():
                 timer.cancel()
             self._timers.clear()
+            self.deadlines.close()
             logger.info(
                 "taskloom worker %s stopped: %d task(s) recorded, %d late completion(s) rejected",
                 self.worker_id,
@@ -303,7 +312,9 @@ class Worker:
             self.loop.call_soon(self._claim)
 
     def _poll(self) -> None:
-        """The fallback: claim what no notification announced, and expired leases."""
+        """The fallback: stop overdue runs, claim what no notification announced, and
+        expired leases."""
+        self.deadlines.check()
         self._claim(expired=True)
         self._poke()
         self._timers["poll"] = self.loop.call_later(self.poll_interval, self._poll)
@@ -351,6 +362,10 @@ class Worker:
         needed: list[tuple[str, str]] = []
         planned: list[tuple[ClaimedTask, Shape, PlanNode]] = []
         for claim in claimed:
+            if claim.time_left is not None and claim.time_left <= 0:
+                # Claimed after its run's deadline: nothing of it starts; the run stops.
+                self.deadlines.expire_soon(claim.run_id)
+                continue
             self._inputs[claim.run_id] = claim.input_json
             self._inputs.move_to_end(claim.run_id)
             while len(self._inputs) > _MAX_INPUTS:
@@ -463,7 +478,15 @@ class Worker:
     def _launch(
         self, claim: ClaimedTask, shape: Shape, node: PlanNode, invocation: Invocation
     ) -> None:
+        node = self._with_timeout(claim, shape, node)
+        due = None if claim.time_left is None else self.loop.time() + claim.time_left
+
         def granted() -> None:
+            if due is not None and self.loop.time() >= due:
+                # The run's deadline passed while the task waited for a slot.
+                self.slots.release()
+                self.deadlines.expire_soon(claim.run_id)
+                return
             lease = SlotLease(self.slots)
             handle = (
                 TaskHandle(lease, self.loop, node.label)
@@ -477,9 +500,22 @@ class Worker:
             attempt = Attempt(node, invocation, lease, handle, self.loop, self.executor, done)
             self.running[(claim.run_id, claim.task_key)] = attempt
             self._claims[(claim.run_id, claim.task_key)] = (claim, shape)
+            if due is not None:
+                self.deadlines.watch(claim.run_id, due)
             attempt.start()
 
         self.slots.request(node.priority, granted)
+
+    def _with_timeout(self, claim: ClaimedTask, shape: Shape, node: PlanNode) -> PlanNode:
+        """``node`` with the per-attempt timeout that applies to it: its own, else its run's
+        default (recorded by the client), else -- for DAG runs, as a local runner's
+        ``task_timeout_seconds`` -- this worker's ``task_timeout``."""
+        if node.timeout is not None:
+            return node
+        default = claim.task_timeout
+        if default is None and shape.plan.kind == DagPlan.kind:
+            default = self.task_timeout
+        return node if default is None else replace(node, timeout=default)
 
     def _attempt_done(
         self,
@@ -491,6 +527,8 @@ class Worker:
     ) -> None:
         self.running.pop((claim.run_id, claim.task_key), None)
         self._claims.pop((claim.run_id, claim.task_key), None)
+        if claim.time_left is not None and not any(r == claim.run_id for r, _ in self.running):
+            self.deadlines.unwatch(claim.run_id)
         node = attempt.node
         if error is None:
             try:
@@ -877,6 +915,32 @@ class Worker:
         # Already ended (a concurrent cancel): the statement changes nothing.
         self.queue.finish_run_notify(conn, finished.run_id, status, final, error)
         logger.info("run %s of %r finished: %s", finished.run_id, finished.workflow_name, status)
+
+    # -- deadlines ----------------------------------------------------------
+
+    def _finish_stopped(self, conn: Any, finished: FinishedCount, reason: str) -> None:
+        """Record the end of a run stopped at its deadline (inside the stopping transaction),
+        its result built from its plan as for any run."""
+        shape = self.plans.for_run(finished)
+        rows = (
+            self.queue.outcome_rows(conn, finished.run_id, shape.result_keys)
+            if shape is not None
+            else []
+        )
+        self._finish(conn, finished, shape, reason, rows)
+
+    def _drop_run(self, run_id: str) -> None:
+        """The run has ended: what this worker still runs of it is abandoned (an async body
+        is cancelled, a sync body's result discarded), as a local run's timeout does."""
+        for key, attempt in list(self.running.items()):
+            if key[0] == run_id:
+                attempt.abandon()
+                self.running.pop(key, None)
+                self._claims.pop(key, None)
+        self.plans.forget(run_id)
+        self._inputs.pop(run_id, None)
+        self._poke()
+        self._maybe_done()
 
     # -- callbacks ----------------------------------------------------------
 

@@ -52,6 +52,7 @@ MIGRATIONS: tuple[str, ...] = (
     "postgres_005_one_trip_completion.sql",
     "postgres_006_concurrency_limits.sql",
     "postgres_007_child_runs.sql",
+    "postgres_008_run_deadlines.sql",
 )
 
 

@@ -87,6 +87,10 @@ class ClaimedTask:
     workflow_version: str
     input_json: str
     kind: str = "dag"
+    #: Seconds from the claim to the run's deadline on the database clock (None: no deadline).
+    time_left: float | None = None
+    #: The run's default per-attempt timeout of tasks that set none (None: not recorded).
+    task_timeout: float | None = None
 
 
 @dataclass(slots=True)
@@ -157,11 +161,20 @@ class TaskQueue:
     # -- submitting ---------------------------------------------------------
 
     def enqueue_run(
-        self, run: RunRecord, tasks: Sequence[QueuedTask], run_limit: int | None = None
+        self,
+        run: RunRecord,
+        tasks: Sequence[QueuedTask],
+        run_limit: int | None = None,
+        *,
+        workflow_timeout: float | None = None,
+        task_timeout: float | None = None,
     ) -> None:
         """Insert a distributed run and all its task rows in one transaction, then wake workers.
 
         ``run_limit``: at most this many of the run's tasks run at once (``max_concurrency``).
+        ``workflow_timeout``: the run fails this many seconds after it is inserted (its
+        deadline, on the database clock). ``task_timeout``: the run's default per-attempt
+        timeout of tasks that set none.
         """
         with self.journal.transaction(pipeline=True) as conn:
             conn.execute(
@@ -174,6 +187,8 @@ class TaskQueue:
                     "input_json": run.input_json,
                     "created_at": run.created_at,
                     "open_tasks": len(tasks),
+                    "workflow_timeout": workflow_timeout,
+                    "task_timeout": task_timeout,
                 },
             )
             conn.execute(
@@ -239,6 +254,8 @@ class TaskQueue:
                 workflow_version=r[6],
                 input_json=r[7],
                 kind=r[8],
+                time_left=r[9],
+                task_timeout=r[10],
             )
             for r in rows
         ]

@@ -3,10 +3,14 @@
 -- never from the worker's, so leases mean the same on every machine.
 
 -- name: insert_queued_run
+-- A workflow timeout becomes a deadline on the database clock (NULL without one).
 INSERT INTO runs (run_id, workflow_name, workflow_version, kind, status, input_json,
-                  owner_id, created_at, distributed, open_tasks)
+                  owner_id, created_at, distributed, open_tasks,
+                  deadline, workflow_timeout, task_timeout)
 VALUES (%(run_id)s, %(name)s, %(version)s, %(kind)s, 'Running', %(input_json)s,
-        NULL, %(created_at)s, true, %(open_tasks)s);
+        NULL, %(created_at)s, true, %(open_tasks)s,
+        extract(epoch FROM clock_timestamp())::float8 + %(workflow_timeout)s::float8,
+        %(workflow_timeout)s::float8, %(task_timeout)s::float8);
 
 -- name: insert_queued_tasks
 -- Roots are Ready at once; every other task waits for remaining_deps to reach 0.
@@ -53,7 +57,8 @@ SET status = 'Running',
 FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
 WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
-          r.workflow_name, r.workflow_version, r.input_json, r.kind;
+          r.workflow_name, r.workflow_version, r.input_json, r.kind,
+          r.deadline - clock.now, r.task_timeout;
 
 -- name: claim_expired
 -- Tasks whose owner's lease ran out (the owner died or froze). Run from the
@@ -79,7 +84,8 @@ SET claimed_by = %(me)s,
 FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
 WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
-          r.workflow_name, r.workflow_version, r.input_json, r.kind;
+          r.workflow_name, r.workflow_version, r.input_json, r.kind,
+          r.deadline - clock.now, r.task_timeout;
 
 -- name: task_states
 -- Read after a claim has committed: the states of the claimed tasks'
@@ -492,7 +498,8 @@ FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
 WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
   AND t.status IN ('Ready', 'Retrying', 'Suspended')
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
-          r.workflow_name, r.workflow_version, r.input_json, r.kind;
+          r.workflow_name, r.workflow_version, r.input_json, r.kind,
+          r.deadline - clock.now, r.task_timeout;
 
 -- name: vacuum_candidates
 -- The queue tables of this schema whose dead rows passed the threshold
