@@ -214,3 +214,48 @@ def test_a_task_claimed_while_its_run_is_cancelled_is_not_started(
         assert "task_cancelled" in kinds
     finally:
         worker.start().stop(timeout=10)
+
+
+@pytest.mark.parametrize("one_trip", [True, False])
+def test_a_row_a_cancel_skipped_is_cancelled_by_the_next_completion_of_its_run(
+    client: Client, pg_schema_url: str, one_trip: bool
+) -> None:
+    """A cancel skips rows another transaction holds locked (a completion locks the
+    dependents it releases): the join stayed Pending in a cancelled run for ever. The
+    completion transactions of the run's tasks now sweep such rows."""
+    from taskloom.execution.worker import _Pending
+    from taskloom.journal.postgres_queue import Completion
+    from taskloom.journal.records import TaskStatus
+
+    _define_join()
+    worker = Worker(pg_schema_url, workflows=["resent_join"], lease=30.0, vacuum=False)
+    try:
+        handle = client.start("resent_join", {})
+        claims = worker.queue.claim(worker.worker_id, 5, 30.0, worker.workflows)
+        left = next(c for c in claims if c.task_key == "left")
+        with worker.journal.transaction() as holding:
+            holding.execute(
+                "SELECT 1 FROM task_runs WHERE run_id = %s AND task_key = 'join' FOR UPDATE",
+                (handle.run_id,),
+            )
+            assert handle.cancel()  # skips the locked join
+        assert _rows(worker, handle.run_id)["join"][0] == "Pending"
+        shape = worker.plans.for_claim(left)
+        assert shape is not None
+        late = _Pending(
+            Completion(
+                left.run_id,
+                left.task_key,
+                left.fence,
+                TaskStatus.COMPLETED,
+                output_json="{}",
+                event_kind="task_succeeded",
+            ),
+            shape,
+            None,
+        )
+        commit = worker._commit_one_trip if one_trip else worker._commit_two_trips
+        assert commit([late])[0] == set()  # the cancel took the claim away
+        assert {status for status, _ in _rows(worker, handle.run_id).values()} == {"Cancelled"}
+    finally:
+        worker.start().stop(timeout=10)

@@ -809,6 +809,7 @@ class Worker:
             # After the runs are locked; a run that grows cannot end in this batch
             # (its collectors are still open), so closing before growing is right.
             growing = queue.send_grow(conn, growths)
+            queue.send_sweep_ended(conn, [e[0] for e in ended])
         accepted, _ = queue.accepted(completed)
         newly_ready = _count(releasing) + _count(growing)
         if finishing is not None:
@@ -877,6 +878,7 @@ class Worker:
                         else []
                     )
                     self._finish(conn, stopped, shape, reason, rows)
+            queue.send_sweep_ended(conn, [e[0] for e in ended] + list(stopping))
             send_wake_parents(conn, _ended_step_runs(batch), queue.ready_channel)
             if newly_ready:
                 queue.notify(conn, queue.ready_channel)

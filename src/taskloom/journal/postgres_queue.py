@@ -435,6 +435,12 @@ class TaskQueue:
             },
         )
 
+    def send_sweep_ended(self, conn: psycopg.Connection[Any], run_ids: Sequence[str]) -> None:
+        """Cancel the open rows a stop skipped in those of ``run_ids`` that have ended
+        (see ``sweep_ended``); send after the runs are locked, nothing to read."""
+        if run_ids:
+            conn.execute(self._q["sweep_ended"], {"run_ids": sorted(set(run_ids))})
+
     def send_events_accepted(
         self, conn: psycopg.Connection[Any], completions: Sequence[Completion]
     ) -> None:

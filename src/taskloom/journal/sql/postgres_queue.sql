@@ -236,6 +236,32 @@ SET status = 'Cancelled', ended_at = clock.now, claimed_by = NULL, lease_until =
 FROM open, clock
 WHERE t.run_id = open.run_id AND t.task_key = open.task_key;
 
+-- name: sweep_ended
+-- stop_run (a cancel, a fail_fast stop, a deadline) skips the rows another
+-- transaction holds locked -- among them the dependents a concurrent
+-- completion locked (lock_dependents) -- and such a row stayed Pending (or
+-- became Ready) in a run that had ended. So every completion transaction,
+-- once its runs are locked, cancels what is still open in those of its runs
+-- that no longer run. Rows locked by yet another completion are skipped
+-- again: that one sweeps them itself (it locks the run after this one, so
+-- it sees the run ended). Nothing here waits, so nothing can deadlock.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+open AS (
+    SELECT t.run_id, t.task_key
+    FROM runs r
+    JOIN task_runs t ON t.run_id = r.run_id
+    WHERE r.run_id = ANY(%(run_ids)s::text[]) AND r.status <> 'Running'
+      AND t.workflow IS NOT NULL
+      AND t.status IN ('Pending', 'Ready', 'Retrying', 'Suspended')
+    ORDER BY t.run_id, t.task_key
+    FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE task_runs t
+SET status = 'Cancelled', ended_at = clock.now, claimed_by = NULL, lease_until = NULL,
+    fence = t.fence + 1, ready_at = NULL
+FROM open, clock
+WHERE t.run_id = open.run_id AND t.task_key = open.task_key;
+
 -- name: zero_open_tasks
 UPDATE runs SET open_tasks = 0 WHERE run_id = %s AND status = 'Running'
 RETURNING kind, workflow_name, workflow_version, input_json;
