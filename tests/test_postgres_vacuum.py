@@ -181,3 +181,31 @@ def test_a_worker_vacuums_while_it_works_unless_told_not_to(pg_schema_url: str) 
         assert _stats(stats, "task_runs")[1] >= 1
     finally:
         stats.close()
+
+
+def test_dead_rows_an_old_transaction_holds_are_not_vacuumed_for_again_and_again(
+    journal: PostgresJournal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """VACUUM cannot remove rows an open snapshot may still see, and the statistics count
+    them as dead again at once: the next checks must not vacuum again for them."""
+    with connect(journal.conninfo, autocommit=False) as reader:
+        reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT 1")  # takes the snapshot that holds the dead rows
+        _churn(journal, DEAD_ROWS_MIN + 500)
+        _wait_for_dead_rows(journal, DEAD_ROWS_MIN + 500)
+        vacuum = QueueVacuum(journal)
+        try:
+            with caplog.at_level(logging.INFO, logger="taskloom"):
+                assert vacuum.check() == ["task_runs"]
+                assert _stats(journal, "task_runs")[0] >= DEAD_ROWS_MIN + 500  # still there
+                assert vacuum.check() == []
+                assert vacuum.check() == []
+            assert vacuum.vacuums == 1
+            assert any("an old transaction" in r.getMessage() for r in caplog.records)
+            # New dead rows beyond what was left make the table due again.
+            _churn(journal, DEAD_ROWS_MIN + 500)
+            _wait_for_dead_rows(journal, 2 * (DEAD_ROWS_MIN + 500))
+            assert vacuum.check() == ["task_runs"]
+        finally:
+            vacuum.stop()
+            reader.rollback()

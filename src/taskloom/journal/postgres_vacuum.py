@@ -12,9 +12,10 @@ development servers) -- then the queue slows down for ever.
 
 So each worker runs a :class:`QueueVacuum` thread: every few seconds it
 reads the dead-row estimate of ``task_runs`` and ``runs`` from
-``pg_stat_user_tables`` and, when it passes :data:`DEAD_ROWS_MIN` plus
-:data:`DEAD_FRACTION` of the live rows, runs ``VACUUM (SKIP_LOCKED)`` on that
-table. A session advisory lock per schema keeps a fleet of workers from
+``pg_stat_user_tables`` and, when it has grown by :data:`DEAD_ROWS_MIN`
+plus :data:`DEAD_FRACTION` of the live rows since what its last VACUUM left
+(rows an old transaction still sees cannot be removed, and are not vacuumed
+for again and again), runs ``VACUUM (SKIP_LOCKED)`` on that table. A session advisory lock per schema keeps a fleet of workers from
 vacuuming the same table at once; ``SKIP_LOCKED`` steps aside when
 autovacuum is already at it. Plain VACUUM takes no lock that blocks reads or
 writes, and it also refreshes the table's size in ``pg_class``, which makes
@@ -68,6 +69,10 @@ class QueueVacuum:
         self._conn: psycopg.Connection[Any] | None = None
         self._refused = False
         self._vacuuming = False
+        #: Dead rows each table had right after our last VACUUM of it (what it could not remove).
+        self._left: dict[str, int] = {}
+        #: Tables whose dead rows an old transaction holds (logged once).
+        self._held: set[str] = set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="taskloom-vacuum", daemon=True)
@@ -102,12 +107,8 @@ class QueueVacuum:
     def check(self) -> list[str]:
         """Vacuum the tables that need it now; the names of those vacuumed."""
         conn = self._connection()
-        rows = conn.execute(
-            self._q["vacuum_candidates"],
-            {"tables": list(TABLES), "min": DEAD_ROWS_MIN, "fraction": DEAD_FRACTION},
-        ).fetchall()
         done: list[str] = []
-        for (table,) in rows:
+        for table in self._due(conn):
             if self._stop.is_set() or self._refused:
                 break
             row = conn.execute(self._q["vacuum_lock"], (table,)).fetchone()
@@ -115,6 +116,8 @@ class QueueVacuum:
                 continue  # another worker is vacuuming it
             self._vacuuming = True
             try:
+                if self._stop.is_set():  # stop() came between the checks: do not start
+                    return done
                 conn.execute(f"VACUUM (SKIP_LOCKED) {quote_ident(table)}")
             except Exception:
                 if self._stop.is_set():  # cancelled by stop(): the session lock ends with it
@@ -127,8 +130,45 @@ class QueueVacuum:
             if not self._refused:
                 self.vacuums += 1
                 done.append(table)
+                self._note_left(conn, table)
                 logger.debug("taskloom: vacuumed %s.%s", self._journal.schema, table)
         return done
+
+    def _stats(self, conn: psycopg.Connection[Any]) -> dict[str, tuple[int, int]]:
+        rows = conn.execute(self._q["vacuum_stats"], (list(TABLES),)).fetchall()
+        return {str(name): (int(dead), int(live)) for name, dead, live in rows}
+
+    def _due(self, conn: psycopg.Connection[Any]) -> list[str]:
+        """Tables whose dead rows grew past the threshold since the last VACUUM here.
+
+        Counted from what that VACUUM left behind: rows an old transaction can
+        still see (a long report, a session idle in transaction) cannot be
+        removed, and PostgreSQL reports them as dead again at once; vacuuming
+        again every few seconds would remove nothing and rescan the table.
+        """
+        due = []
+        for table, (dead, live) in sorted(self._stats(conn).items(), key=lambda kv: -kv[1][0]):
+            left = min(self._left.get(table, 0), dead)  # autovacuum may have done better
+            self._left[table] = left
+            if dead - left >= DEAD_ROWS_MIN + DEAD_FRACTION * live:
+                due.append(table)
+        return due
+
+    def _note_left(self, conn: psycopg.Connection[Any], table: str) -> None:
+        """Remember the dead rows the VACUUM could not remove; say once why they stay."""
+        dead, live = self._stats(conn).get(table, (0, 0))
+        self._left[table] = dead
+        if dead >= DEAD_ROWS_MIN + DEAD_FRACTION * live and table not in self._held:
+            self._held.add(table)
+            logger.info(
+                "taskloom: VACUUM of %s.%s left %d dead rows that an old transaction can still "
+                "see (pg_stat_activity.backend_xmin names it); claims stay slower until it ends",
+                self._journal.schema,
+                table,
+                dead,
+            )
+        elif dead < DEAD_ROWS_MIN:
+            self._held.discard(table)
 
     def _connection(self) -> psycopg.Connection[Any]:
         conn = self._conn

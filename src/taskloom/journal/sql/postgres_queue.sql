@@ -527,16 +527,13 @@ RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
           r.workflow_name, r.workflow_version, r.input_json, r.kind,
           r.deadline - clock.now, r.task_timeout;
 
--- name: vacuum_candidates
--- The queue tables of this schema whose dead rows passed the threshold
--- (postgres_vacuum.py): estimates from the statistics collector, which
--- every backend updates within about a second of its commits.
-SELECT s.relname
+-- name: vacuum_stats
+-- Dead and live row estimates of this schema's queue tables
+-- (postgres_vacuum.py), from the statistics every backend reports within
+-- about a second of its commits.
+SELECT s.relname, s.n_dead_tup, s.n_live_tup
 FROM pg_stat_user_tables s
-WHERE s.schemaname = current_schema()
-  AND s.relname = ANY(%(tables)s::text[])
-  AND s.n_dead_tup >= %(min)s + %(fraction)s * s.n_live_tup
-ORDER BY s.n_dead_tup DESC;
+WHERE s.schemaname = current_schema() AND s.relname = ANY(%s::text[]);
 
 -- name: vacuum_lock
 -- One worker at a time vacuums a table of a schema (a session lock: VACUUM
