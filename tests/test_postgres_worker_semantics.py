@@ -259,3 +259,43 @@ def test_a_row_a_cancel_skipped_is_cancelled_by_the_next_completion_of_its_run(
         assert {status for status, _ in _rows(worker, handle.run_id).values()} == {"Cancelled"}
     finally:
         worker.start().stop(timeout=10)
+
+
+def test_claims_are_given_back_when_their_states_cannot_be_read(
+    client: Client, pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that claimed tasks but could not read what it needs to start them gives
+    them back at once (Retrying, not attempted) instead of holding them: its heartbeat
+    would renew their leases for as long as it has other work."""
+    from taskloom.errors import JournalError
+
+    _define_join()
+    first = Worker(pg_schema_url, workflows=["resent_join"], lease=30.0, vacuum=False)
+    second = Worker(pg_schema_url, workflows=["resent_join"], lease=30.0, vacuum=False)
+    try:
+        handle = client.start("resent_join", {})
+        claims = first.queue.claim(first.worker_id, 5, 30.0, first.workflows)
+        assert {c.task_key for c in claims} == {"left", "right"}
+
+        def unreadable(*_: object) -> object:
+            raise JournalError("the database went away (injected)")
+
+        monkeypatch.setattr(first.queue, "task_states", unreadable)
+        first._start(claims)
+        assert not first.running
+        first._flush()
+        rows = _rows(first, handle.run_id)
+        assert rows["left"][0] == rows["right"][0] == "Retrying"
+        with first.journal.connection() as conn:
+            attempts = conn.execute(
+                "SELECT max(attempt), count(claimed_by) FROM task_runs WHERE run_id = %s",
+                (handle.run_id,),
+            ).fetchone()
+        assert attempts == (0, 0)  # not attempted, and nobody holds them
+        second.start()
+        result = client.result(handle.run_id, timeout=30)
+        assert result.status == "Completed"
+    finally:
+        monkeypatch.undo()
+        first.start().stop(timeout=10)
+        second.stop(timeout=10)

@@ -380,8 +380,23 @@ class Worker:
         try:
             states, runs = self.queue.task_states(needed, [c.run_id for c, _, _ in planned])
         except Exception:
-            # The claims stay ours until the lease runs out; then they are retried.
+            # Give the claims back (the heartbeat would otherwise renew their leases for
+            # as long as this worker has other work): claimable again a moment later.
             logger.exception("taskloom worker %s could not read task states", self.worker_id)
+            for claim, shape, _ in planned:
+                self._record(
+                    Completion(
+                        claim.run_id,
+                        claim.task_key,
+                        claim.fence,
+                        TaskStatus.RETRYING,
+                        attempted=False,
+                        delay=_COMMIT_RETRY_S,
+                        event_kind="task_released",
+                        event_data=json.dumps({"reason": "could not read task states"}),
+                    ),
+                    shape,
+                )
             return
         for claim, shape, node in planned:
             if runs.get(claim.run_id) != RunStatus.RUNNING:

@@ -15,8 +15,9 @@ reads the dead-row estimate of ``task_runs`` and ``runs`` from
 ``pg_stat_user_tables`` and, when it has grown by :data:`DEAD_ROWS_MIN`
 plus :data:`DEAD_FRACTION` of the live rows since what its last VACUUM left
 (rows an old transaction still sees cannot be removed, and are not vacuumed
-for again and again), runs ``VACUUM (SKIP_LOCKED)`` on that table. A session advisory lock per schema keeps a fleet of workers from
-vacuuming the same table at once; ``SKIP_LOCKED`` steps aside when
+for again and again), runs ``VACUUM (SKIP_LOCKED)`` on that table. A
+session advisory lock per schema keeps a fleet of workers from vacuuming
+the same table at once; ``SKIP_LOCKED`` steps aside when
 autovacuum is already at it. Plain VACUUM takes no lock that blocks reads or
 writes, and it also refreshes the table's size in ``pg_class``, which makes
 PostgreSQL re-plan the cached plans of the completion statements (see
