@@ -162,7 +162,7 @@ class RunDeadlines:
         deadline as passed, see :meth:`expire_soon`), never started.
         """
         queue = self._queue
-        with queue.journal.transaction(pipeline=True) as conn:
+        with queue.recording() as conn:  # keyed plans, as the completions (shared statements)
             state = run_deadline(conn, run_id)
             if state is None:
                 return "ended", None
