@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from taskloom import Client, Context, DefaultRunner, Worker, WorkflowBuilder, task
+from taskloom.journal.postgres_queue import ClaimedTask
 
 pytest.importorskip("psycopg")
 
@@ -158,15 +159,7 @@ def test_a_commit_sent_again_after_its_outcome_was_lost_counts_once(
         worker.start().stop(timeout=10)
 
 
-def test_a_task_claimed_while_its_run_is_cancelled_is_not_started(
-    client: Client, pg_schema_url: str
-) -> None:
-    """The cancel skips rows a concurrent claim holds locked; the claim then commits a
-    Running row of a cancelled run. The worker reads the run's status after its claim and
-    records the task Cancelled without running it."""
-    from taskloom.journal.postgres_queue import ClaimedTask
-
-    ran: list[str] = []
+def _define_cancel_race(ran: list[str]) -> None:
     with WorkflowBuilder("cancel_race"):
 
         @task(id="only")
@@ -174,36 +167,50 @@ def test_a_task_claimed_while_its_run_is_cancelled_is_not_started(
             ran.append("only")
             return ctx
 
+
+def _claim_during_cancel(worker: Worker, client: Client, run_id: str) -> ClaimedTask:
+    """Claim ``run_id``'s task the way a claim in flight meets a cancel: the claim holds
+    the row locked while the cancel commits (so the cancel skips it), then commits."""
+    with worker.journal.transaction() as claiming:
+        claiming.execute(
+            "SELECT 1 FROM task_runs WHERE run_id = %s AND task_key = 'only' FOR UPDATE",
+            (run_id,),
+        )
+        assert client.cancel(run_id)  # commits, skipping the locked row
+        row = claiming.execute(
+            "UPDATE task_runs SET status = 'Running', claimed_by = %s, fence = fence + 1, "
+            "attempt = attempt + 1, lease_until = 1e12 "
+            "WHERE run_id = %s AND task_key = 'only' RETURNING attempt, fence",
+            (worker.worker_id, run_id),
+        ).fetchone()
+    assert row is not None
+    run = client.journal.get_run(run_id)
+    assert run is not None and run.status == "Cancelled"
+    return ClaimedTask(
+        run_id=run_id,
+        task_key="only",
+        attempt=row[0],
+        fence=row[1],
+        reclaimed=False,
+        workflow_name=run.workflow_name,
+        workflow_version=run.workflow_version,
+        input_json=run.input_json,
+        kind=run.kind,
+    )
+
+
+def test_a_task_claimed_while_its_run_is_cancelled_is_not_started(
+    client: Client, pg_schema_url: str
+) -> None:
+    """The cancel skips rows a concurrent claim holds locked; the claim then commits a
+    Running row of a cancelled run. The worker reads the run's status after its claim and
+    records the task Cancelled without running it."""
+    ran: list[str] = []
+    _define_cancel_race(ran)
     worker = Worker(pg_schema_url, workflows=["cancel_race"], lease=30.0, vacuum=False)
     try:
         handle = client.start("cancel_race", {})
-        with worker.journal.transaction() as claiming:
-            # The claim statement's first half: the row is locked, not yet updated.
-            claiming.execute(
-                "SELECT 1 FROM task_runs WHERE run_id = %s AND task_key = 'only' FOR UPDATE",
-                (handle.run_id,),
-            )
-            assert handle.cancel()  # commits, skipping the locked row
-            row = claiming.execute(
-                "UPDATE task_runs SET status = 'Running', claimed_by = %s, fence = fence + 1, "
-                "attempt = attempt + 1, lease_until = 1e12 "
-                "WHERE run_id = %s AND task_key = 'only' RETURNING attempt, fence",
-                (worker.worker_id, handle.run_id),
-            ).fetchone()
-        assert row is not None
-        run = client.journal.get_run(handle.run_id)
-        assert run is not None and run.status == "Cancelled"
-        claim = ClaimedTask(
-            run_id=handle.run_id,
-            task_key="only",
-            attempt=row[0],
-            fence=row[1],
-            reclaimed=False,
-            workflow_name=run.workflow_name,
-            workflow_version=run.workflow_version,
-            input_json=run.input_json,
-            kind=run.kind,
-        )
+        claim = _claim_during_cancel(worker, client, handle.run_id)
         worker._start([claim])
         assert not worker.running
         worker._flush()
@@ -212,6 +219,47 @@ def test_a_task_claimed_while_its_run_is_cancelled_is_not_started(
         assert only_row.status == "Cancelled"
         kinds = [e.kind for e in client.journal.get_events(handle.run_id)]
         assert "task_cancelled" in kinds
+    finally:
+        worker.start().stop(timeout=10)
+
+
+@pytest.mark.parametrize("one_trip", [True, False])
+def test_a_task_started_as_its_run_was_cancelled_records_nothing_and_is_swept(
+    client: Client, pg_schema_url: str, one_trip: bool
+) -> None:
+    """A task whose claim committed while the cancel was in flight may have started: its
+    completion is not recorded into the ended run, and its row ends Cancelled."""
+    from taskloom.execution.worker import _Pending
+    from taskloom.journal.postgres_queue import Completion
+    from taskloom.journal.records import TaskStatus
+
+    _define_cancel_race([])
+    worker = Worker(pg_schema_url, workflows=["cancel_race"], lease=30.0, vacuum=False)
+    try:
+        handle = client.start("cancel_race", {})
+        claim = _claim_during_cancel(worker, client, handle.run_id)
+        shape = worker.plans.for_claim(claim)
+        assert shape is not None
+        done = _Pending(
+            Completion(
+                claim.run_id,
+                claim.task_key,
+                claim.fence,
+                TaskStatus.COMPLETED,
+                output_json="{}",
+                event_kind="task_succeeded",
+            ),
+            shape,
+            None,
+        )
+        commit = worker._commit_one_trip if one_trip else worker._commit_two_trips
+        assert commit([done])[0] == set()
+        (only_row,) = client.journal.get_tasks(handle.run_id)
+        assert only_row.status == "Cancelled"
+        run = client.journal.get_run(handle.run_id)
+        assert run is not None and run.status == "Cancelled"
+        kinds = [e.kind for e in client.journal.get_events(handle.run_id)]
+        assert "task_succeeded" not in kinds
     finally:
         worker.start().stop(timeout=10)
 

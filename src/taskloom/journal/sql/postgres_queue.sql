@@ -160,6 +160,11 @@ FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[], %(statu
      clock
 WHERE t.run_id = c.run_id AND t.task_key = c.task_key AND t.fence = c.fence
   AND t.claimed_by = %(me)s AND t.status = 'Running'
+  -- A run that ended (cancelled, stopped) records no more outcomes, not even
+  -- from a task whose claim its stop skipped (sweep_ended then cancels the
+  -- row) -- only that a task of it was cancelled (Worker._run_ended).
+  AND (c.status = 'Cancelled'
+       OR EXISTS (SELECT 1 FROM runs r WHERE r.run_id = t.run_id AND r.status = 'Running'))
 RETURNING t.run_id, t.task_key, clock.now;
 
 -- name: lock_dependents
@@ -240,7 +245,8 @@ WHERE t.run_id = open.run_id AND t.task_key = open.task_key;
 -- stop_run (a cancel, a fail_fast stop, a deadline) skips the rows another
 -- transaction holds locked -- among them the dependents a concurrent
 -- completion locked (lock_dependents) -- and such a row stayed Pending (or
--- became Ready) in a run that had ended. So every completion transaction,
+-- became Ready) in a run that had ended, and a row a claim held locked went
+-- on Running with its fence. So every completion transaction,
 -- once its runs are locked, cancels what is still open in those of its runs
 -- that no longer run. Rows locked by yet another completion are skipped
 -- again: that one sweeps them itself (it locks the run after this one, so
@@ -252,7 +258,7 @@ open AS (
     JOIN task_runs t ON t.run_id = r.run_id
     WHERE r.run_id = ANY(%(run_ids)s::text[]) AND r.status <> 'Running'
       AND t.workflow IS NOT NULL
-      AND t.status IN ('Pending', 'Ready', 'Retrying', 'Suspended')
+      AND t.status IN ('Pending', 'Ready', 'Retrying', 'Suspended', 'Running')
     ORDER BY t.run_id, t.task_key
     FOR UPDATE OF t SKIP LOCKED
 )
