@@ -15,6 +15,7 @@ Why these settings:
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -25,6 +26,8 @@ from typing import Any
 from taskloom.errors import JournalError
 from taskloom.journal.sql_journal import SqlJournal
 from taskloom.journal.sqlfiles import load_queries, read_script
+
+logger = logging.getLogger("taskloom")
 
 #: Schema migrations in order; the index + 1 is the schema version.
 MIGRATIONS: tuple[str, ...] = (
@@ -68,8 +71,12 @@ class SQLiteJournal(SqlJournal):
                 self._enable_wal(busy_timeout_s)
             self._conn.execute(f"PRAGMA synchronous = {mode}")
             self._migrate()
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot open the SQLite journal at {path!r}: {exc}") from exc
+        except BaseException as exc:
+            if getattr(self, "_conn", None) is not None:
+                self._conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise JournalError(f"cannot open the SQLite journal at {path!r}: {exc}") from exc
+            raise
 
     def _enable_wal(self, busy_timeout_s: float) -> None:
         """Switch the file to WAL, waiting out other processes doing the same.
@@ -85,9 +92,12 @@ class SQLiteJournal(SqlJournal):
             try:
                 mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
-                    raise JournalError(
-                        f"the SQLite journal at {self.path!r} cannot use WAL mode "
-                        f"(it stays in {mode!r}); put it on a local file system"
+                    # It still works (a rollback journal), only with readers blocking writers.
+                    logger.warning(
+                        "taskloom: the SQLite journal at %r cannot use WAL mode (it stays in "
+                        "%r); put it on a local file system for concurrent readers",
+                        self.path,
+                        mode,
                     )
                 return
             except sqlite3.OperationalError as exc:
