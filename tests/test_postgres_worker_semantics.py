@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from taskloom import Client, Context, DefaultRunner, Worker, WorkflowBuilder, task
-from taskloom.journal.postgres_queue import ClaimedTask
+from taskloom.execution.worker import _Pending
+from taskloom.journal.postgres_queue import ClaimedTask, Completion
+from taskloom.journal.records import TaskStatus
 
 pytest.importorskip("psycopg")
 
@@ -97,6 +99,21 @@ def _define_join() -> None:
             return ctx
 
 
+def _succeeded(worker: Worker, claim: ClaimedTask) -> _Pending:
+    """What ``worker`` records when ``claim``'s task returns (an empty context)."""
+    shape = worker.plans.for_claim(claim)
+    assert shape is not None
+    completion = Completion(
+        claim.run_id,
+        claim.task_key,
+        claim.fence,
+        TaskStatus.COMPLETED,
+        output_json="{}",
+        event_kind="task_succeeded",
+    )
+    return _Pending(completion, shape, None)
+
+
 def _rows(worker: Worker, run_id: str) -> dict[str, tuple[str, int]]:
     with worker.journal.connection() as conn:
         return {
@@ -114,30 +131,13 @@ def test_a_commit_sent_again_after_its_outcome_was_lost_counts_once(
 ) -> None:
     """A worker that lost the answer to its COMMIT sends the batch again (it cannot know the
     first one landed): the dependents and the run must not be counted down a second time."""
-    from taskloom.execution.worker import _Pending
-    from taskloom.journal.postgres_queue import Completion
-    from taskloom.journal.records import TaskStatus
-
     _define_join()
     worker = Worker(pg_schema_url, workflows=["resent_join"], lease=30.0, vacuum=False)
     try:
         handle = client.start("resent_join", {})
         claims = worker.queue.claim(worker.worker_id, 5, 30.0, worker.workflows)
         left = next(c for c in claims if c.task_key == "left")
-        shape = worker.plans.for_claim(left)
-        assert shape is not None
-        pending = _Pending(
-            Completion(
-                left.run_id,
-                left.task_key,
-                left.fence,
-                TaskStatus.COMPLETED,
-                output_json="{}",
-                event_kind="task_succeeded",
-            ),
-            shape,
-            None,
-        )
+        pending = _succeeded(worker, left)
         commit = worker._commit_one_trip if one_trip else worker._commit_two_trips
         assert commit([pending])[0] == {(left.run_id, "left")}
         assert commit([pending])[0] == set()  # the resend is rejected by the fence ...
@@ -229,29 +229,12 @@ def test_a_task_started_as_its_run_was_cancelled_records_nothing_and_is_swept(
 ) -> None:
     """A task whose claim committed while the cancel was in flight may have started: its
     completion is not recorded into the ended run, and its row ends Cancelled."""
-    from taskloom.execution.worker import _Pending
-    from taskloom.journal.postgres_queue import Completion
-    from taskloom.journal.records import TaskStatus
-
     _define_cancel_race([])
     worker = Worker(pg_schema_url, workflows=["cancel_race"], lease=30.0, vacuum=False)
     try:
         handle = client.start("cancel_race", {})
         claim = _claim_during_cancel(worker, client, handle.run_id)
-        shape = worker.plans.for_claim(claim)
-        assert shape is not None
-        done = _Pending(
-            Completion(
-                claim.run_id,
-                claim.task_key,
-                claim.fence,
-                TaskStatus.COMPLETED,
-                output_json="{}",
-                event_kind="task_succeeded",
-            ),
-            shape,
-            None,
-        )
+        done = _succeeded(worker, claim)
         commit = worker._commit_one_trip if one_trip else worker._commit_two_trips
         assert commit([done])[0] == set()
         (only_row,) = client.journal.get_tasks(handle.run_id)
@@ -271,10 +254,6 @@ def test_a_row_a_cancel_skipped_is_cancelled_by_the_next_completion_of_its_run(
     """A cancel skips rows another transaction holds locked (a completion locks the
     dependents it releases): the join stayed Pending in a cancelled run for ever. The
     completion transactions of the run's tasks now sweep such rows."""
-    from taskloom.execution.worker import _Pending
-    from taskloom.journal.postgres_queue import Completion
-    from taskloom.journal.records import TaskStatus
-
     _define_join()
     worker = Worker(pg_schema_url, workflows=["resent_join"], lease=30.0, vacuum=False)
     try:
@@ -288,20 +267,7 @@ def test_a_row_a_cancel_skipped_is_cancelled_by_the_next_completion_of_its_run(
             )
             assert handle.cancel()  # skips the locked join
         assert _rows(worker, handle.run_id)["join"][0] == "Pending"
-        shape = worker.plans.for_claim(left)
-        assert shape is not None
-        late = _Pending(
-            Completion(
-                left.run_id,
-                left.task_key,
-                left.fence,
-                TaskStatus.COMPLETED,
-                output_json="{}",
-                event_kind="task_succeeded",
-            ),
-            shape,
-            None,
-        )
+        late = _succeeded(worker, left)
         commit = worker._commit_one_trip if one_trip else worker._commit_two_trips
         assert commit([late])[0] == set()  # the cancel took the claim away
         assert {status for status, _ in _rows(worker, handle.run_id).values()} == {"Cancelled"}
