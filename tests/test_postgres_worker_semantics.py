@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from taskloom import Client, Context, DefaultRunner, Worker, WorkflowBuilder, task
+from taskloom.errors import JournalError
 from taskloom.execution.worker import _Pending
 from taskloom.journal.postgres_queue import ClaimedTask, Completion
 from taskloom.journal.records import TaskStatus
@@ -313,3 +314,37 @@ def test_claims_are_given_back_when_their_states_cannot_be_read(
         monkeypatch.undo()
         first.start().stop(timeout=10)
         second.stop(timeout=10)
+
+
+def test_a_retried_commit_whose_first_try_landed_runs_its_callbacks_once(
+    client: Client, pg_schema_url: str
+) -> None:
+    """The answer to a COMMIT is lost (the commit landed): the worker retries the batch,
+    which is rejected and counts nothing twice -- and is no late completion either: the
+    completion counts once and what follows it runs once."""
+    _define_join()
+    worker = Worker(pg_schema_url, workflows=["resent_join"], lease=30.0, vacuum=False)
+    try:
+        client.start("resent_join", {})
+        claims = worker.queue.claim(worker.worker_id, 5, 30.0, worker.workflows)
+        left = next(c for c in claims if c.task_key == "left")
+        followed: list[str] = []
+        pending = _succeeded(worker, left)
+        pending.after = lambda: followed.append("after")
+        real_commit = worker._commit
+
+        def answer_lost(batch: list[_Pending]) -> tuple[set[tuple[str, str]], int]:
+            real_commit(batch)
+            raise JournalError("connection lost while committing (injected)")
+
+        worker._commit = answer_lost  # type: ignore[method-assign]
+        worker._pending = [pending]
+        worker._flush()  # lands, but looks failed: queued for a retry
+        assert worker._pending == [pending] and pending.retried
+        worker._commit = real_commit  # type: ignore[method-assign]
+        worker._flush()  # the retry
+        assert followed == ["after"]
+        assert (worker.completed, worker.rejected) == (1, 0)
+        assert _rows(worker, left.run_id)["join"] == ("Pending", 1)
+    finally:
+        worker.start().stop(timeout=10)

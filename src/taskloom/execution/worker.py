@@ -101,7 +101,9 @@ class _Pending:
     ``shape`` is None only for a task whose run this worker could not plan;
     ``stop`` (a reason) ends the whole run with it (fail_fast, unplannable);
     ``grown``: the rows the completion adds to its run (a dynamic fan_out),
-    kept here so that a retried commit sends the very same rows.
+    kept here so that a retried commit sends the very same rows;
+    ``retried``: an earlier commit of it failed -- or only seemed to, when
+    the answer to its COMMIT was lost.
     """
 
     completion: Completion
@@ -109,6 +111,7 @@ class _Pending:
     after: Callable[[], None] | None
     stop: str | None = None
     grown: growth.Grown | None = None
+    retried: bool = False
 
     @property
     def dependents(self) -> Sequence[str]:
@@ -727,10 +730,13 @@ class Worker:
                 len(batch),
                 _COMMIT_RETRY_S,
             )
+            for item in batch:
+                item.retried = True
             self._pending = batch + self._pending
             self._flush_scheduled = True
             self.loop.call_later(_COMMIT_RETRY_S, self._flush)
             return
+        accepted |= self._recorded_earlier(batch, accepted)
         for item in batch:
             c = item.completion
             if (c.run_id, c.task_key) not in accepted:
@@ -758,6 +764,27 @@ class Worker:
         if newly_ready or not self._draining:
             self._poke()
         self._maybe_done()
+
+    def _recorded_earlier(
+        self, batch: list[_Pending], accepted: set[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Retried completions that a commit whose answer was lost did record.
+
+        The retry is rightly rejected (its fence is spent) and counts nothing
+        twice, but it is no late completion: its callbacks still run.
+        """
+        doubtful = [
+            item.completion
+            for item in batch
+            if item.retried and (item.completion.run_id, item.completion.task_key) not in accepted
+        ]
+        if not doubtful:
+            return set()
+        try:
+            return self.queue.recorded(doubtful)
+        except Exception:
+            logger.exception("taskloom worker %s could not check a retried commit", self.worker_id)
+            return set()
 
     def _commit(self, batch: list[_Pending]) -> tuple[set[tuple[str, str]], int]:
         """One transaction: fenced outcomes, released dependents, finished runs, events.

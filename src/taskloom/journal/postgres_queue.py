@@ -435,6 +435,21 @@ class TaskQueue:
             },
         )
 
+    def recorded(self, completions: Sequence[Completion]) -> set[tuple[str, str]]:
+        """Those of ``completions`` whose rows already hold them: their fence, their
+        outcome, no owner -- an earlier commit of ours recorded them (see ``recorded``)."""
+        with self.journal.connection() as conn:
+            rows = conn.execute(
+                self._q["recorded"],
+                {
+                    "run_ids": [c.run_id for c in completions],
+                    "keys": [c.task_key for c in completions],
+                    "fences": [c.fence for c in completions],
+                    "statuses": [c.status for c in completions],
+                },
+            ).fetchall()
+        return {(r[0], r[1]) for r in rows}
+
     def send_sweep_ended(self, conn: psycopg.Connection[Any], run_ids: Sequence[str]) -> None:
         """Cancel the open rows a stop skipped in those of ``run_ids`` that have ended
         (see ``sweep_ended``); send after the runs are locked, nothing to read."""

@@ -241,6 +241,18 @@ SET status = 'Cancelled', ended_at = clock.now, claimed_by = NULL, lease_until =
 FROM open, clock
 WHERE t.run_id = open.run_id AND t.task_key = open.task_key;
 
+-- name: recorded
+-- After a retried commit was rejected: which of its completions an earlier
+-- commit (whose answer was lost) did record. Every claim bumps the fence,
+-- and a stop bumps it too, so a row carrying the completion's fence, its
+-- outcome and no owner was written by that completion and nothing since.
+SELECT t.run_id, t.task_key
+FROM task_runs t
+JOIN unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[], %(statuses)s::text[])
+     AS c(run_id, task_key, fence, status)
+  ON t.run_id = c.run_id AND t.task_key = c.task_key AND t.fence = c.fence
+WHERE t.status = c.status AND t.claimed_by IS NULL;
+
 -- name: sweep_ended
 -- stop_run (a cancel, a fail_fast stop, a deadline) skips the rows another
 -- transaction holds locked -- among them the dependents a concurrent
