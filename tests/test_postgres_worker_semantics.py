@@ -6,6 +6,7 @@ An in-process :class:`~taskloom.Worker` executes runs submitted by a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -348,3 +349,45 @@ def test_a_retried_commit_whose_first_try_landed_runs_its_callbacks_once(
         assert _rows(worker, left.run_id)["join"] == ("Pending", 1)
     finally:
         worker.start().stop(timeout=10)
+
+
+def test_cancelling_a_run_cancels_its_async_task_running_on_a_worker(
+    client: Client, pg_schema_url: str
+) -> None:
+    """The cancel notifies the workers: one running an async task of the run cancels it
+    at once and gives its slot back, instead of running it to the end for nothing."""
+    import asyncio
+    import threading
+
+    started = threading.Event()
+    outcome: list[str] = []
+    with WorkflowBuilder("long_async"):
+
+        @task(id="wait")
+        async def wait(ctx: Context) -> Context:
+            started.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                outcome.append("cancelled")
+                raise
+            outcome.append("finished")
+            return ctx
+
+    worker = Worker(pg_schema_url, workflows=["long_async"], lease=30.0, vacuum=False).start()
+    try:
+        handle = client.start("long_async", {})
+        assert started.wait(10)
+        began = time.monotonic()
+        assert handle.cancel()
+        deadline = began + 5
+        while not outcome:
+            assert time.monotonic() < deadline, "the running task was not cancelled"
+            time.sleep(0.01)
+        assert outcome == ["cancelled"]
+        assert time.monotonic() - began < 2
+        assert not worker.running
+        assert worker.slots.in_use == 0
+        assert handle.result(timeout=5).status == "Cancelled"
+    finally:
+        worker.stop(timeout=10)

@@ -68,6 +68,7 @@ from taskloom.execution.writer import JournalWriter
 from taskloom.journal.postgres import PostgresJournal
 from taskloom.journal.postgres_children import send_wake_parents
 from taskloom.journal.postgres_queue import (
+    STOP_PREFIX,
     UNSETTLED,
     ClaimedTask,
     Completion,
@@ -192,7 +193,7 @@ class Worker:
         self._listener = Listener(
             self.journal.conninfo,
             [self.queue.ready_channel],
-            lambda _channel, _payload: self._poke_threadsafe(),
+            self._notified,
             on_reconnect=self._poke_threadsafe,
             name="taskloom-worker-listen",
         )
@@ -307,6 +308,26 @@ class Worker:
         if not self.loop.is_closed():
             with contextlib.suppress(RuntimeError):  # closed between the check and the call
                 self.loop.call_soon_threadsafe(self._poke)
+
+    def _notified(self, _channel: str, payload: str) -> None:
+        """A wake-up (claim), or a run stopped elsewhere (drop what runs of it here)."""
+        if payload.startswith(STOP_PREFIX):
+            run_id = payload[len(STOP_PREFIX) :]
+            if not self.loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # closed between check and call
+                    self.loop.call_soon_threadsafe(self._run_stopped, run_id)
+            return
+        self._poke_threadsafe()
+
+    def _run_stopped(self, run_id: str) -> None:
+        """Another process cancelled or stopped the run: its attempts here are abandoned
+        (their completions would be rejected anyway) and their slots given back."""
+        running = sum(1 for key in self.running if key[0] == run_id)
+        if running:
+            logger.info(
+                "run %s was stopped: abandoning its %d running task(s) here", run_id, running
+            )
+        self._drop_run(run_id)
 
     def _poke(self) -> None:
         """Ask for one claim this loop turn, however many wake-ups arrive."""

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 READY = "taskloom_ready"
 RUN_DONE = "taskloom_run_done"
+#: Payload prefix on the ready channel: ``"stop <run_id>"``, the run was stopped.
+STOP_PREFIX = "stop "
 
 
 def workflow_key(name: str, version: str, kind: str = "dag") -> str:
@@ -632,6 +634,8 @@ class TaskQueue:
         row = conn.execute(self._q["zero_open_tasks"], (run_id,)).fetchone()
         if row is None:
             return None
+        # Workers running tasks of it drop them (an async body is cancelled) on commit.
+        self.notify(conn, self.ready_channel, STOP_PREFIX + run_id)
         return FinishedCount(run_id, row[1], row[2], row[3], row[0])
 
     def cancel_run(self, run_id: str, reason: str) -> bool:
