@@ -20,9 +20,9 @@ import pytest
 from taskloom import Worker
 from taskloom.errors import TaskFailedError
 from taskloom.execution import growth
+from taskloom.execution.batch_commit import Pending
 from taskloom.execution.client import Client
 from taskloom.execution.flow_runner import plan_flow
-from taskloom.execution.worker import _Pending
 from taskloom.journal.postgres_queue import ClaimedTask, Completion
 from taskloom.journal.records import TaskStatus
 from taskloom.planning.values import decode_value, encode_value
@@ -202,12 +202,12 @@ def test_sigkill_during_the_fan_out_calls_another_worker_finishes_without_rerunn
     assert str(rescuer.pid) in _pids(side, "k", "span")
 
 
-def _completed(worker: Worker, claim: ClaimedTask, value: Any) -> _Pending:
+def _completed(worker: Worker, claim: ClaimedTask, value: Any) -> Pending:
     """What a worker records when ``claim``'s task returns ``value``, grown as it would be."""
     shape = worker.plans.for_claim(claim)
     assert shape is not None
     output = encode_value(value, "test")
-    return _Pending(
+    return Pending(
         Completion(
             claim.run_id,
             claim.task_key,
@@ -263,8 +263,8 @@ def test_a_run_grows_once_whoever_completes_its_upstream_and_however_often(
             resent = client.start_flow("dynamic_fan", 3, "s", 0.0)
             (claim,) = second.queue.claim(second.worker_id, 5, 30.0, second.workflows)
             recorded = _completed(second, claim, items)
-            assert second._commit([recorded]) == ({(resent.run_id, "specs#0")}, 3)
-            assert second._commit([recorded]) == (set(), 0)
+            assert second.commits.commit([recorded]) == ({(resent.run_id, "specs#0")}, 3)
+            assert second.commits.commit([recorded]) == (set(), 0)
             assert _growth_rows(second, resent.run_id) == (calls, ("Pending", 3), 1)
             assert resent.cancel()
 
@@ -282,9 +282,9 @@ def test_a_run_grows_once_whoever_completes_its_upstream_and_however_often(
             )
             assert stale.task_key == current.task_key == "specs#0"
             assert current.fence == stale.fence + 1
-            assert first._commit([_completed(first, stale, items)]) == (set(), 0)
+            assert first.commits.commit([_completed(first, stale, items)]) == (set(), 0)
             assert _growth_rows(first, raced.run_id) == ([], ("Pending", 1), 0)
-            accepted = second._commit([_completed(second, current, items)])
+            accepted = second.commits.commit([_completed(second, current, items)])
             assert accepted == ({(raced.run_id, "specs#0")}, 3)
             assert _growth_rows(second, raced.run_id) == (calls, ("Pending", 3), 1)
             # Its plan lags now: claiming the collector or a call plans the run again.

@@ -13,7 +13,7 @@ import pytest
 
 from taskloom import Client, Context, DefaultRunner, Worker, WorkflowBuilder, task
 from taskloom.errors import JournalError
-from taskloom.execution.worker import _Pending
+from taskloom.execution.batch_commit import Pending
 from taskloom.journal.postgres_queue import ClaimedTask, Completion
 from taskloom.journal.records import TaskStatus
 
@@ -101,7 +101,7 @@ def _define_join() -> None:
             return ctx
 
 
-def _succeeded(worker: Worker, claim: ClaimedTask) -> _Pending:
+def _succeeded(worker: Worker, claim: ClaimedTask) -> Pending:
     """What ``worker`` records when ``claim``'s task returns (an empty context)."""
     shape = worker.plans.for_claim(claim)
     assert shape is not None
@@ -113,7 +113,7 @@ def _succeeded(worker: Worker, claim: ClaimedTask) -> _Pending:
         output_json="{}",
         event_kind="task_succeeded",
     )
-    return _Pending(completion, shape, None)
+    return Pending(completion, shape, None)
 
 
 def _rows(worker: Worker, run_id: str) -> dict[str, tuple[str, int]]:
@@ -140,7 +140,7 @@ def test_a_commit_sent_again_after_its_outcome_was_lost_counts_once(
         claims = worker.queue.claim(worker.worker_id, 5, 30.0, worker.workflows)
         left = next(c for c in claims if c.task_key == "left")
         pending = _succeeded(worker, left)
-        commit = worker._commit_one_trip if one_trip else worker._commit_two_trips
+        commit = worker.commits.one_trip if one_trip else worker.commits.two_trips
         assert commit([pending])[0] == {(left.run_id, "left")}
         assert commit([pending])[0] == set()  # the resend is rejected by the fence ...
         rows = _rows(worker, left.run_id)
@@ -237,7 +237,7 @@ def test_a_task_started_as_its_run_was_cancelled_records_nothing_and_is_swept(
         handle = client.start("cancel_race", {})
         claim = _claim_during_cancel(worker, client, handle.run_id)
         done = _succeeded(worker, claim)
-        commit = worker._commit_one_trip if one_trip else worker._commit_two_trips
+        commit = worker.commits.one_trip if one_trip else worker.commits.two_trips
         assert commit([done])[0] == set()
         (only_row,) = client.journal.get_tasks(handle.run_id)
         assert only_row.status == "Cancelled"
@@ -270,7 +270,7 @@ def test_a_row_a_cancel_skipped_is_cancelled_by_the_next_completion_of_its_run(
             assert handle.cancel()  # skips the locked join
         assert _rows(worker, handle.run_id)["join"][0] == "Pending"
         late = _succeeded(worker, left)
-        commit = worker._commit_one_trip if one_trip else worker._commit_two_trips
+        commit = worker.commits.one_trip if one_trip else worker.commits.two_trips
         assert commit([late])[0] == set()  # the cancel took the claim away
         assert {status for status, _ in _rows(worker, handle.run_id).values()} == {"Cancelled"}
     finally:
@@ -332,17 +332,17 @@ def test_a_retried_commit_whose_first_try_landed_runs_its_callbacks_once(
         followed: list[str] = []
         pending = _succeeded(worker, left)
         pending.after = lambda: followed.append("after")
-        real_commit = worker._commit
+        real_commit = worker.commits.commit
 
-        def answer_lost(batch: list[_Pending]) -> tuple[set[tuple[str, str]], int]:
+        def answer_lost(batch: list[Pending]) -> tuple[set[tuple[str, str]], int]:
             real_commit(batch)
             raise JournalError("connection lost while committing (injected)")
 
-        worker._commit = answer_lost  # type: ignore[method-assign]
+        worker.commits.commit = answer_lost  # type: ignore[method-assign]
         worker._pending = [pending]
         worker._flush()  # lands, but looks failed: queued for a retry
         assert worker._pending == [pending] and pending.retried
-        worker._commit = real_commit  # type: ignore[method-assign]
+        worker.commits.commit = real_commit  # type: ignore[method-assign]
         worker._flush()  # the retry
         assert followed == ["after"]
         assert (worker.completed, worker.rejected) == (1, 0)
