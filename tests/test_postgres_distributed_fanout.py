@@ -23,7 +23,7 @@ from taskloom.execution import growth
 from taskloom.execution.batch_commit import Pending
 from taskloom.execution.client import Client
 from taskloom.execution.flow_runner import plan_flow
-from taskloom.journal.postgres_queue import ClaimedTask, Completion
+from taskloom.journal.postgres_queue import ClaimedTask
 from taskloom.journal.records import TaskStatus
 from taskloom.planning.values import decode_value, encode_value
 from test_postgres_distributed_styles import _most_at_once, _spans
@@ -208,10 +208,7 @@ def _completed(worker: Worker, claim: ClaimedTask, value: Any) -> Pending:
     assert shape is not None
     output = encode_value(value, "test")
     return Pending(
-        Completion(
-            claim.run_id,
-            claim.task_key,
-            claim.fence,
+        claim.outcome(
             TaskStatus.COMPLETED,
             output_json=output,
             event_kind="task_succeeded",

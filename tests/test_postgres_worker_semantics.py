@@ -14,7 +14,7 @@ import pytest
 from taskloom import Client, Context, DefaultRunner, Worker, WorkflowBuilder, task
 from taskloom.errors import JournalError
 from taskloom.execution.batch_commit import Pending
-from taskloom.journal.postgres_queue import ClaimedTask, Completion
+from taskloom.journal.postgres_queue import ClaimedTask
 from taskloom.journal.records import TaskStatus
 
 pytest.importorskip("psycopg")
@@ -105,10 +105,7 @@ def _succeeded(worker: Worker, claim: ClaimedTask) -> Pending:
     """What ``worker`` records when ``claim``'s task returns (an empty context)."""
     shape = worker.plans.for_claim(claim)
     assert shape is not None
-    completion = Completion(
-        claim.run_id,
-        claim.task_key,
-        claim.fence,
+    completion = claim.outcome(
         TaskStatus.COMPLETED,
         output_json="{}",
         event_kind="task_succeeded",

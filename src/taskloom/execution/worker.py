@@ -381,10 +381,7 @@ class Worker:
             logger.exception("taskloom worker %s could not read task states", self.worker_id)
             for claim, shape, _ in planned:
                 self._record(
-                    Completion(
-                        claim.run_id,
-                        claim.task_key,
-                        claim.fence,
+                    claim.outcome(
                         TaskStatus.RETRYING,
                         attempted=False,
                         delay=_COMMIT_RETRY_S,
@@ -417,10 +414,7 @@ class Worker:
                 continue
             if decision.skip_reason is not None:
                 self._record(
-                    Completion(
-                        claim.run_id,
-                        claim.task_key,
-                        claim.fence,
+                    claim.outcome(
                         TaskStatus.SKIPPED,
                         attempted=False,
                         event_kind="task_skipped",
@@ -448,10 +442,7 @@ class Worker:
             status or "gone",
         )
         self._record(
-            Completion(
-                claim.run_id,
-                claim.task_key,
-                claim.fence,
+            claim.outcome(
                 TaskStatus.CANCELLED,
                 error=f"run {claim.run_id} ended ({status or 'gone'}) before the task started",
                 attempted=False,
@@ -470,10 +461,7 @@ class Worker:
         )
         logger.error("%s; failing the run", reason)
         self._record(
-            Completion(
-                claim.run_id,
-                claim.task_key,
-                claim.fence,
+            claim.outcome(
                 TaskStatus.FAILED,
                 error=reason,
                 attempted=False,
@@ -556,10 +544,7 @@ class Worker:
                     state = shape.plan.callback_state(attempt.invocation, output)
                     after = lambda: self._callback(node, on_success, node.label, state)  # noqa: E731
                 self._record(
-                    Completion(
-                        claim.run_id,
-                        claim.task_key,
-                        claim.fence,
+                    claim.outcome(
                         TaskStatus.COMPLETED,
                         output_json=output,
                         event_kind="task_succeeded",
@@ -585,10 +570,7 @@ class Worker:
                 description,
             )
             self._record(
-                Completion(
-                    claim.run_id,
-                    claim.task_key,
-                    claim.fence,
+                claim.outcome(
                     TaskStatus.RETRYING,
                     error=description,
                     traceback=_format_traceback(error),
@@ -609,10 +591,7 @@ class Worker:
         """The node waits (a sleep, an event): give the task back until it is due or signalled."""
         wake_in = None if request.wake_at is None else max(0.0, request.wake_at - time.time())
         self._record(
-            Completion(
-                claim.run_id,
-                claim.task_key,
-                claim.fence,
+            claim.outcome(
                 TaskStatus.SUSPENDED,
                 # The claim's attempt is not a try: waking must not use up retries.
                 attempted=False,
@@ -647,10 +626,7 @@ class Worker:
             state = shape.plan.callback_state(invocation, None) if invocation else None
             after = lambda: self._callback(node, on_failure, node.label, description, state)  # noqa: E731
         self._record(
-            Completion(
-                claim.run_id,
-                claim.task_key,
-                claim.fence,
+            claim.outcome(
                 TaskStatus.FAILED,
                 error=description,
                 traceback=_format_traceback(error),
@@ -676,10 +652,7 @@ class Worker:
             self.running.pop((run_id, key), None)
             claim, shape = self._claims.pop((run_id, key))
             self._record(
-                Completion(
-                    run_id,
-                    key,
-                    claim.fence,
+                claim.outcome(
                     TaskStatus.SUSPENDED,
                     attempted=False,
                     wake_in=_COMMIT_RETRY_S,

@@ -94,6 +94,10 @@ class ClaimedTask:
     #: The run's default per-attempt timeout of tasks that set none (None: not recorded).
     task_timeout: float | None = None
 
+    def outcome(self, status: str, **fields: Any) -> Completion:
+        """The record of what became of this claim, under its fence (see :class:`Completion`)."""
+        return Completion(self.run_id, self.task_key, self.fence, status, **fields)
+
 
 @dataclass(slots=True)
 class Completion:
