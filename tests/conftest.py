@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from taskloom.authoring import registry
+from taskloom.core import registry
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def _clean_registry() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _artifacts_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``persist=True`` tasks write beside the test, never into the work tree."""
-    from taskloom import artifacts
+    from taskloom.dataflow import artifacts
 
     monkeypatch.setenv(artifacts.ENV_VAR, str(tmp_path / "artifacts"))
     monkeypatch.setattr(artifacts, "_store", None)
@@ -88,8 +88,8 @@ def _release_connections() -> None:
     Otherwise their listener threads notice the dropped database and keep
     reconnecting for the rest of the session.
     """
-    from taskloom.execution.client import close_shared_clients
-    from taskloom.execution.flow_runner import shutdown_engines
+    from taskloom.dataflow.runner import shutdown_engines
+    from taskloom.distributed.client import close_shared_clients
 
     close_shared_clients()
     shutdown_engines(wait=False)

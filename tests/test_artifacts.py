@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from taskloom import artifacts
-from taskloom.artifacts import (
+from taskloom.dataflow import artifacts
+from taskloom.dataflow.artifacts import (
     ArtifactRef,
     FileArtifactStore,
     MemoryArtifactStore,
@@ -42,7 +42,7 @@ PRODUCER = textwrap.dedent(
 CONSUMER = textwrap.dedent(
     """
     import sys
-    from taskloom.artifacts import ArtifactRef, get_store
+    from taskloom.dataflow.artifacts import ArtifactRef, get_store
 
     print(len(get_store().get(ArtifactRef(sys.argv[1]))))
     """

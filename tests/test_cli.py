@@ -607,7 +607,7 @@ def test_worker_options_reach_the_worker(
     vacuum: bool,
     task_timeout: float | None,
 ) -> None:
-    from taskloom.execution import worker as worker_module
+    from taskloom.distributed import worker as worker_module
 
     seen: dict[str, Any] = {}
 

@@ -1,4 +1,4 @@
-"""Tests of taskloom.authoring.context: the Context bag, JSON checks and merging."""
+"""Tests of taskloom.dag.context: the Context bag, JSON checks and merging."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from taskloom.authoring.context import (
+from taskloom.dag.context import (
     Context,
     copy_json,
     find_non_json,

@@ -30,8 +30,8 @@ from typing import Any, TextIO
 import pytest
 
 from taskloom import Context, DefaultRunner, DefaultRunnerConfig, WorkflowBuilder, task
-from taskloom.authoring.registry import lookup_workflow
-from taskloom.execution.liveness import HOSTNAME
+from taskloom.core.liveness import HOSTNAME
+from taskloom.core.registry import lookup_workflow
 from taskloom.journal.base import Journal
 from taskloom.journal.records import RunnerRecord, RunRecord, RunStatus, TaskRecord, TaskStatus
 from taskloom.journal.urls import open_journal

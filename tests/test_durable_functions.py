@@ -16,8 +16,8 @@ import taskloom
 import taskloom.steps
 from crashkit import kill_when_reached, run_to_end
 from taskloom import task
+from taskloom.dataflow.runner import shutdown_engines
 from taskloom.errors import WorkflowValidationError
-from taskloom.execution.flow_runner import shutdown_engines
 from taskloom.steps import (
     Client,
     Context,
@@ -47,7 +47,7 @@ class Receipt:
 def test_names_and_aliases() -> None:
     assert taskloom.durable is workflow is durable
     assert taskloom.steps.workflow is workflow
-    assert taskloom.Workflow.__module__ == "taskloom.authoring.workflow"  # Cloaca's, untouched
+    assert taskloom.Workflow.__module__ == "taskloom.dag.workflow"  # Cloaca's, untouched
 
 
 def test_async_function_runs_and_journals_its_tasks(db_url: str) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 import taskloom
 from taskloom import LifecycleEvent, flow, task
-from taskloom.execution import events
-from taskloom.execution.flow_runner import shutdown_engines
+from taskloom.core import events
+from taskloom.dataflow.runner import shutdown_engines
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from taskloom import fan_out, flow, task
-from taskloom.execution.cache_key import cache_key, canonical
-from taskloom.execution.flow_runner import shutdown_engines
-from taskloom.execution.result_cache import cache
+from taskloom.dataflow.cache_key import cache_key, canonical
+from taskloom.dataflow.result_cache import cache
+from taskloom.dataflow.runner import shutdown_engines
 from taskloom.journal import open_journal
 from taskloom.journal.memory import MemoryJournal
 from taskloom.journal.sqlite import SQLiteJournal
@@ -198,7 +198,7 @@ def test_the_key_is_the_same_in_processes_with_other_hash_seeds(tmp_path: Path) 
         textwrap.dedent(
             """
             from taskloom import task
-            from taskloom.execution.cache_key import cache_key
+            from taskloom.dataflow.cache_key import cache_key
 
             @task(cache_ttl=60)
             def tagged(tags, mapping):

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from taskloom import AggregateTaskError, TaskTimeoutError, fan_out, flow, task
-from taskloom.execution.flow_runner import shutdown_engines
-from taskloom.execution.result_cache import cache
+from taskloom.dataflow.result_cache import cache
+from taskloom.dataflow.runner import shutdown_engines
 from taskloom.journal import TaskStatus, open_journal
 
 

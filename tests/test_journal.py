@@ -32,7 +32,7 @@ from taskloom.journal.records import (
     TaskRecord,
     TaskStatus,
 )
-from taskloom.journal.sqlite import MIGRATIONS, SQLiteJournal
+from taskloom.journal.sqlite import LATEST_VERSION, SQLiteJournal
 from taskloom.journal.urls import DEFAULT_URL, ENV_VAR, open_journal, resolve_url
 
 CRASHAPPS = Path(__file__).parent / "crashapps"
@@ -482,10 +482,10 @@ def test_bad_synchronous_value_is_refused(db_url: str) -> None:
 def test_fresh_file_gets_the_current_schema(db_url: str, tmp_path: Path) -> None:
     journal = open_journal(db_url)
     assert isinstance(journal, SQLiteJournal)
-    assert journal.schema_version == len(MIGRATIONS) >= 1
+    assert journal.schema_version == LATEST_VERSION >= 1
     journal.close()
     path = str(tmp_path / "taskloom.db")
-    assert _pragma(path, "user_version") == len(MIGRATIONS)
+    assert _pragma(path, "user_version") == LATEST_VERSION
     conn = sqlite3.connect(path)
     try:
         tables = {
@@ -497,7 +497,7 @@ def test_fresh_file_gets_the_current_schema(db_url: str, tmp_path: Path) -> None
     # Opening again migrates nothing and keeps the data.
     again = open_journal(db_url)
     try:
-        assert again.schema_version == len(MIGRATIONS)  # type: ignore[attr-defined]
+        assert again.schema_version == LATEST_VERSION  # type: ignore[attr-defined]
     finally:
         again.close()
 
@@ -534,11 +534,11 @@ def test_processes_opening_a_new_file_at_once_all_succeed(db_url: str, tmp_path:
         outputs.append((proc.returncode, out.strip(), err))
     for code, out, err in outputs:
         assert code == 0, err
-        assert out == str(len(MIGRATIONS)), (out, err)
-    assert _pragma(str(tmp_path / "taskloom.db"), "user_version") == len(MIGRATIONS)
+        assert out == str(LATEST_VERSION), (out, err)
+    assert _pragma(str(tmp_path / "taskloom.db"), "user_version") == LATEST_VERSION
     journal = open_journal(db_url)
     try:
-        assert journal.schema_version == len(MIGRATIONS)  # type: ignore[attr-defined]
+        assert journal.schema_version == LATEST_VERSION  # type: ignore[attr-defined]
         journal.create_run(make_run("r1"), make_tasks("r1"))
         assert journal.get_run("r1") == make_run("r1")
     finally:
@@ -548,14 +548,16 @@ def test_processes_opening_a_new_file_at_once_all_succeed(db_url: str, tmp_path:
 def test_newer_schema_version_is_refused(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "taskloom.db"
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 7")
+    newer = LATEST_VERSION + 1
+    conn.execute(f"PRAGMA user_version = {newer}")
     conn.commit()
     conn.close()
     with pytest.raises(
-        JournalError, match=rf"schema version 7.*newer.*\({len(MIGRATIONS)}\).*upgrade taskloom"
+        JournalError,
+        match=rf"schema version {newer}.*newer.*\({LATEST_VERSION}\).*upgrade taskloom",
     ):
         open_journal(db_url)
-    assert _pragma(str(path), "user_version") == 7, "the file must be left as it was"
+    assert _pragma(str(path), "user_version") == newer, "the file must be left as it was"
 
 
 def test_file_that_is_not_a_database_gives_journal_error(db_url: str, tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from taskloom.distributed.client import Client
 from taskloom.errors import RunNotFoundError
-from taskloom.execution.client import Client
 from taskloom.steps import Client as StepClient
 from taskloom.steps import StepFailed, WorkflowFailed
 from test_postgres_workers import WorkerProcess, load_app, side_effects, task_rows, wait_for

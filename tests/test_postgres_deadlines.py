@@ -466,7 +466,7 @@ def test_every_config_field_is_either_applied_or_refused_in_client_mode() -> Non
     """A field added to DefaultRunnerConfig must be placed: applied, no-op, or refused."""
     from dataclasses import fields
 
-    from taskloom.execution.runner import _WORKER_SETTINGS
+    from taskloom.dag.runner import _WORKER_SETTINGS
 
     applied = {"workflow_timeout_seconds", "task_timeout_seconds"}
     no_ops = {"scheduler_poll_interval_ms", "db_pool_size"}

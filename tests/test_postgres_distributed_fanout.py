@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 
 from taskloom import Worker
+from taskloom.dataflow.runner import plan_flow
+from taskloom.dataflow.values import decode_value, encode_value
+from taskloom.distributed import growth
+from taskloom.distributed.batch_commit import Pending
+from taskloom.distributed.client import Client
 from taskloom.errors import TaskFailedError
-from taskloom.execution import growth
-from taskloom.execution.batch_commit import Pending
-from taskloom.execution.client import Client
-from taskloom.execution.flow_runner import plan_flow
 from taskloom.journal.postgres_queue import ClaimedTask
 from taskloom.journal.records import TaskStatus
-from taskloom.planning.values import decode_value, encode_value
 from test_postgres_distributed_styles import _most_at_once, _spans
 from test_postgres_workers import WorkerProcess, load_app, side_effects, task_rows, wait_for
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from taskloom.distributed.client import Client, close_shared_clients
 from taskloom.errors import TaskFailedError, TaskloomError
-from taskloom.execution.client import Client, close_shared_clients
 from taskloom.steps import Client as StepClient
 from test_postgres_workers import WorkerProcess, load_app, side_effects, task_rows, wait_for
 

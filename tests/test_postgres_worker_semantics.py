@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from taskloom import Client, Context, DefaultRunner, Worker, WorkflowBuilder, task
+from taskloom.distributed.batch_commit import Pending
 from taskloom.errors import JournalError
-from taskloom.execution.batch_commit import Pending
 from taskloom.journal.postgres_queue import ClaimedTask
 from taskloom.journal.records import TaskStatus
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from taskloom import DefaultRunner
-from taskloom.execution.client import Client
+from taskloom.distributed.client import Client
 from taskloom.journal.postgres import PostgresJournal
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses SIGKILL/SIGSTOP")

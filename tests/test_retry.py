@@ -1,4 +1,4 @@
-"""Tests for taskloom.authoring.retry.
+"""Tests for taskloom.retry.
 
 Delays are compared with pytest.approx because they are float products; jitter is
 checked with seeded generators over many samples so a bound that is off by a
@@ -16,14 +16,14 @@ from datetime import timedelta
 
 import pytest
 
-from taskloom.authoring.retry import (
+from taskloom.errors import TaskloomError, TaskTimeoutError
+from taskloom.retry import (
     BackoffStrategy,
     Jitter,
     RetryCondition,
     RetryPolicy,
     RetryPolicyBuilder,
 )
-from taskloom.errors import TaskloomError, TaskTimeoutError
 
 SAMPLES = 2000
 

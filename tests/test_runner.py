@@ -1550,7 +1550,7 @@ def test_config_rejects_bad_timeouts(field: str, bad: Any) -> None:
 
 def test_execute_accepts_a_workflow_object_and_a_dict(runner: DefaultRunner) -> None:
     _simple_workflow()
-    from taskloom.authoring.registry import lookup_workflow
+    from taskloom.core.registry import lookup_workflow
 
     workflow = lookup_workflow("simple")
     assert workflow is not None

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from taskloom import task
-from taskloom.execution.engine import Engine
-from taskloom.execution.flow_runner import shutdown_engines
+from taskloom.core.engine import Engine
+from taskloom.dataflow.runner import shutdown_engines
 from taskloom.journal import open_journal
 from taskloom.steps import Client, Context, Directive, StepFailed, Workflow, WorkflowFailed
 from taskloom.steps.directives import ErrorDetails

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from taskloom import task
+from taskloom.dataflow.runner import shutdown_engines
 from taskloom.errors import WorkflowValidationError
-from taskloom.execution.flow_runner import shutdown_engines
 from taskloom.steps import (
     Client,
     Context,

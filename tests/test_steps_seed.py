@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from taskloom import RetryPolicy, task
-from taskloom.execution.flow_runner import shutdown_engines
+from taskloom.dataflow.runner import shutdown_engines
 from taskloom.steps import Client, Context, Directive, ErrorDetails, Workflow, WorkflowFailed
 
 

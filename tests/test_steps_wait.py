@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 
 from taskloom import task
-from taskloom.execution.engine import Engine
-from taskloom.execution.flow_runner import shutdown_engines
+from taskloom.core.engine import Engine
+from taskloom.dataflow.runner import shutdown_engines
 from taskloom.journal import open_journal
 from taskloom.journal.records import TaskStatus
 from taskloom.steps import Client, Context, Directive, Workflow, WorkflowFailed

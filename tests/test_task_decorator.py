@@ -18,7 +18,7 @@ from taskloom import (
     WorkflowBuilder,
     task,
 )
-from taskloom.authoring.registry import lookup_task
+from taskloom.core.registry import lookup_task
 
 
 @pytest.fixture

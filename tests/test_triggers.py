@@ -1,4 +1,4 @@
-"""Tests of taskloom.authoring.triggers: rule construction, evaluation and (de)serialising."""
+"""Tests of taskloom.dag.triggers: rule construction, evaluation and (de)serialising."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from taskloom.authoring import triggers
-from taskloom.authoring.context import Context
-from taskloom.authoring.triggers import (
+from taskloom.dag import triggers
+from taskloom.dag.context import Context
+from taskloom.dag.triggers import (
     AllOf,
     Always,
     AnyOf,

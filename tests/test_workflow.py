@@ -22,7 +22,7 @@ from taskloom import (
     register_workflow_constructor,
     task,
 )
-from taskloom.authoring.registry import lookup_workflow
+from taskloom.core.registry import lookup_workflow
 
 
 @pytest.fixture
@@ -275,7 +275,7 @@ _PRINT_VERSION = """
 import sys
 sys.path.insert(0, sys.argv[1])
 import versioned_workflow
-from taskloom.authoring.registry import lookup_workflow
+from taskloom.core.registry import lookup_workflow
 print(lookup_workflow("versioned").version)
 """
 

@@ -12,18 +12,10 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from taskloom.authoring.context import Context
-from taskloom.authoring.flow import Flow, Node, fan_out, flow
-from taskloom.authoring.registry import register_workflow_constructor
-from taskloom.authoring.retry import (
-    BackoffStrategy,
-    Jitter,
-    RetryCondition,
-    RetryPolicy,
-    RetryPolicyBuilder,
-)
-from taskloom.authoring.task import TaskDefinition, task
-from taskloom.authoring.triggers import (
+from taskloom.core import calls, styles
+from taskloom.core.registry import register_workflow_constructor
+from taskloom.dag.context import Context
+from taskloom.dag.triggers import (
     ConditionOperator,
     TriggerRule,
     all_of,
@@ -35,7 +27,8 @@ from taskloom.authoring.triggers import (
     task_skipped,
     task_success,
 )
-from taskloom.authoring.workflow import Workflow, WorkflowBuilder
+from taskloom.dag.workflow import Workflow, WorkflowBuilder
+from taskloom.dataflow.flow import Flow, Node, fan_out, flow
 from taskloom.errors import (
     AggregateTaskError,
     JournalError,
@@ -45,15 +38,24 @@ from taskloom.errors import (
     TaskTimeoutError,
     WorkflowValidationError,
 )
+from taskloom.retry import (
+    BackoffStrategy,
+    Jitter,
+    RetryCondition,
+    RetryPolicy,
+    RetryPolicyBuilder,
+)
+from taskloom.task import TaskDefinition, task
 
 if TYPE_CHECKING:
-    from taskloom.execution.client import Client, RemoteRunHandle
-    from taskloom.execution.events import LifecycleEvent, flush_events, subscribe
-    from taskloom.execution.flow_runner import resume
-    from taskloom.execution.handle import TaskHandle
-    from taskloom.execution.result import TaskOutcome, WorkflowResult
-    from taskloom.execution.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
-    from taskloom.execution.worker import Worker
+    from taskloom.core.events import LifecycleEvent, flush_events, subscribe
+    from taskloom.core.handle import TaskHandle
+    from taskloom.core.result import TaskOutcome, WorkflowResult
+    from taskloom.dag.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
+    from taskloom.dag.tenancy import DatabaseAdmin, TenantConfig, TenantCredentials
+    from taskloom.dataflow.runner import resume
+    from taskloom.distributed.client import Client, RemoteRunHandle
+    from taskloom.distributed.worker import Worker
     from taskloom.steps import (
         Directive,
         ErrorDetails,
@@ -64,18 +66,17 @@ if TYPE_CHECKING:
         run_workflow,
         start_workflow,
     )
-    from taskloom.tenancy import DatabaseAdmin, TenantConfig, TenantCredentials
 
 # The execution layer pulls in asyncio, threads and sqlite3; load it on first
 # use so that ``import taskloom`` (and decorating tasks) stays cheap.
 _LAZY = {
-    "TaskHandle": "taskloom.execution.handle",
-    "TaskOutcome": "taskloom.execution.result",
-    "WorkflowResult": "taskloom.execution.result",
-    "DefaultRunner": "taskloom.execution.runner",
-    "DefaultRunnerConfig": "taskloom.execution.runner",
-    "RunHandle": "taskloom.execution.runner",
-    "resume": "taskloom.execution.flow_runner",
+    "TaskHandle": "taskloom.core.handle",
+    "TaskOutcome": "taskloom.core.result",
+    "WorkflowResult": "taskloom.core.result",
+    "DefaultRunner": "taskloom.dag.runner",
+    "DefaultRunnerConfig": "taskloom.dag.runner",
+    "RunHandle": "taskloom.dag.runner",
+    "resume": "taskloom.dataflow.runner",
     # Durable step workflows (grctl style); Context stays Cloaca's.
     "StepContext": "taskloom.steps",
     "ErrorDetails": "taskloom.steps",
@@ -86,17 +87,35 @@ _LAZY = {
     "run_workflow": "taskloom.steps",
     # ``@durable`` is ``taskloom.steps.workflow`` (``taskloom.Workflow`` is Cloaca's).
     "durable": "taskloom.steps",
-    "subscribe": "taskloom.execution.events",
-    "flush_events": "taskloom.execution.events",
-    "LifecycleEvent": "taskloom.execution.events",
+    "subscribe": "taskloom.core.events",
+    "flush_events": "taskloom.core.events",
+    "LifecycleEvent": "taskloom.core.events",
     # PostgreSQL: psycopg itself is imported only when a connection is made.
-    "Client": "taskloom.execution.client",
-    "RemoteRunHandle": "taskloom.execution.client",
-    "Worker": "taskloom.execution.worker",
-    "DatabaseAdmin": "taskloom.tenancy",
-    "TenantConfig": "taskloom.tenancy",
-    "TenantCredentials": "taskloom.tenancy",
+    "Client": "taskloom.distributed.client",
+    "RemoteRunHandle": "taskloom.distributed.client",
+    "Worker": "taskloom.distributed.worker",
+    "DatabaseAdmin": "taskloom.dag.tenancy",
+    "TenantConfig": "taskloom.dag.tenancy",
+    "TenantCredentials": "taskloom.dag.tenancy",
 }
+
+
+def _call_outside_flows(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A dataflow task called outside any flow runs at once (auto_workflow's rule)."""
+    from taskloom.dataflow.immediate import call_now
+
+    return call_now(task, args, kwargs)
+
+
+def _load_styles() -> None:
+    """Import each style's plug-in into the core's registries (engines, client, workers)."""
+    importlib.import_module("taskloom.dag.serving")
+    importlib.import_module("taskloom.dataflow.serving")
+    importlib.import_module("taskloom.steps.serving")
+
+
+calls.install_outside_handler(_call_outside_flows)
+styles.install_loader(_load_styles)
 
 
 def __getattr__(name: str) -> Any:

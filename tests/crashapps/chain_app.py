@@ -17,7 +17,7 @@ import sys
 import time
 
 from taskloom import Context, DefaultRunner, Workflow, WorkflowBuilder, task
-from taskloom.authoring.registry import lookup_workflow
+from taskloom.core.registry import lookup_workflow
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import append_line, main_as_module

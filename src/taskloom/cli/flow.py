@@ -15,8 +15,8 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from taskloom.authoring.flow import Flow, lookup_flow
 from taskloom.cli.common import EXIT_OK, EXIT_RUN_FAILED, CliError
+from taskloom.dataflow.flow import Flow, lookup_flow
 
 
 def find_flow(module: ModuleType, name: str) -> Flow[Any, Any] | None:
@@ -31,7 +31,7 @@ def run_flow_command(
     flow: Flow[Any, Any], params: dict[str, Any], db: str | None, *, as_json: bool
 ) -> int:
     """Run ``flow(**params)`` on ``db`` and print its value; 1 if a task failed."""
-    from taskloom.execution.flow_runner import shutdown_engines
+    from taskloom.dataflow.runner import shutdown_engines
 
     try:
         inspect.signature(flow.fn).bind(**params)

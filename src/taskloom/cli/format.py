@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from taskloom.execution.result import WorkflowResult
+    from taskloom.core.result import WorkflowResult
 
 
 def result_document(result: WorkflowResult) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from taskloom.execution.result import WorkflowResult
+    from taskloom.core.result import WorkflowResult
     from taskloom.journal.base import Journal
     from taskloom.journal.records import EventRecord, RunRecord
 from taskloom.cli.common import EXIT_OK, CliError
@@ -80,7 +80,7 @@ def _run_duration(run: RunRecord) -> float | None:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """``taskloom show``: one run's header, tasks (with tracebacks) and optionally events."""
-    from taskloom.execution.result import WorkflowResult
+    from taskloom.core.result import WorkflowResult
 
     run_id: str = args.run_id.strip()
     journal = _open_existing_journal(args.db)

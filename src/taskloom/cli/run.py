@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from taskloom.execution.result import WorkflowResult
+    from taskloom.core.result import WorkflowResult
 from taskloom.cli.common import EXIT_OK, EXIT_RUN_FAILED, CliError, parse_context
 from taskloom.cli.format import (
     format_duration,
@@ -22,9 +22,9 @@ from taskloom.cli.targets import load_target
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``taskloom run``: import, check the workflow exists, run it, print the result."""
-    from taskloom.authoring.registry import lookup_workflow, workflow_names
+    from taskloom.core.registry import lookup_workflow, workflow_names
+    from taskloom.dag.runner import DefaultRunner
     from taskloom.errors import TaskloomError
-    from taskloom.execution.runner import DefaultRunner
 
     target: str = args.target
     db: str | None = args.db

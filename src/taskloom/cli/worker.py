@@ -13,14 +13,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import logging
     import signal
 
-    from taskloom.authoring.registry import workflow_names
-    from taskloom.execution.worker import Worker
+    from taskloom.core.registry import workflow_names
+    from taskloom.distributed.worker import Worker
     from taskloom.journal.urls import is_postgres_url, resolve_url
 
     url = resolve_url(args.db)
     if not is_postgres_url(url):
         raise CliError(f"--db {url!r}: a worker needs a postgresql:// (or postgres://) url")
-    from taskloom.authoring.flow import registered_flows
+    from taskloom.dataflow.flow import registered_flows
     from taskloom.steps.workflow import registered_workflows
 
     for spec in args.imports:

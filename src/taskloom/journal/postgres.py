@@ -35,7 +35,7 @@ from taskloom.journal.records import (
     TaskRecord,
 )
 from taskloom.journal.sql_journal import SqlJournal
-from taskloom.journal.sqlfiles import load_queries, read_script
+from taskloom.journal.sqlfiles import load_queries, migrations, read_script
 
 if TYPE_CHECKING:
     import psycopg
@@ -43,17 +43,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("taskloom")
 
-#: Schema migrations in order; the index + 1 is the schema version.
-MIGRATIONS: tuple[str, ...] = (
-    "postgres_001_initial.sql",
-    "postgres_002_task_queue.sql",
-    "postgres_003_cache_signals.sql",
-    "postgres_004_suspend_cancel.sql",
-    "postgres_005_one_trip_completion.sql",
-    "postgres_006_concurrency_limits.sql",
-    "postgres_007_child_runs.sql",
-    "postgres_008_run_deadlines.sql",
-)
+#: Schema migrations ``(version, file)`` in order; the last version is the newest.
+MIGRATIONS: tuple[tuple[int, str], ...] = migrations("postgres")
+LATEST_VERSION = MIGRATIONS[-1][0]
 
 
 class PostgresJournal(SqlJournal):
@@ -125,13 +117,15 @@ class PostgresJournal(SqlJournal):
                     conn.execute(f"CREATE SCHEMA {quote_ident(schema)}")
                 conn.execute(self._q["schema_version_table"])
                 version = _scalar(conn.execute(self._q["schema_version"]).fetchone())
-                if version > len(MIGRATIONS):
+                if version > LATEST_VERSION:
                     raise JournalError(
                         f"the journal in schema {schema!r} at {self._where} has schema version "
-                        f"{version}, newer than this taskloom knows ({len(MIGRATIONS)}); "
+                        f"{version}, newer than this taskloom knows ({LATEST_VERSION}); "
                         "upgrade taskloom"
                     )
-                for number, filename in enumerate(MIGRATIONS[version:], start=version + 1):
+                for number, filename in MIGRATIONS:
+                    if number <= version:
+                        continue
                     conn.execute(read_script(filename))
                     conn.execute(self._q["record_schema_version"], (number,))
                     logger.info("taskloom: schema %r migrated to version %d", schema, number)

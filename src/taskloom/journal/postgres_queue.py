@@ -2,7 +2,7 @@
 
 A run created here is *distributed*: no process owns it; each of its task
 rows is claimed by whichever worker gets to it first. This module knows the
-tables and nothing of plans -- the worker (:mod:`taskloom.execution.worker`)
+tables and nothing of plans -- the worker (:mod:`taskloom.distributed.worker`)
 composes these primitives into claims and group-committed completions.
 
 Two notification channels per schema carry the wake-ups:

@@ -25,16 +25,13 @@ from typing import Any
 
 from taskloom.errors import JournalError
 from taskloom.journal.sql_journal import SqlJournal
-from taskloom.journal.sqlfiles import load_queries, read_script
+from taskloom.journal.sqlfiles import load_queries, migrations, read_script
 
 logger = logging.getLogger("taskloom")
 
-#: Schema migrations in order; the index + 1 is the schema version.
-MIGRATIONS: tuple[str, ...] = (
-    "sqlite_001_initial.sql",
-    "sqlite_002_cache.sql",
-    "sqlite_003_signals.sql",
-)
+#: Schema migrations ``(version, file)`` in order; the last version is the newest.
+MIGRATIONS: tuple[tuple[int, str], ...] = migrations("sqlite")
+LATEST_VERSION = MIGRATIONS[-1][0]
 
 _SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -112,12 +109,14 @@ class SQLiteJournal(SqlJournal):
         """Bring the schema to the newest version; safe from many processes at once."""
         with self._transaction() as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version > len(MIGRATIONS):
+            if version > LATEST_VERSION:
                 raise JournalError(
                     f"the journal at {self.path!r} has schema version {version}, newer than "
-                    f"this taskloom knows ({len(MIGRATIONS)}); upgrade taskloom"
+                    f"this taskloom knows ({LATEST_VERSION}); upgrade taskloom"
                 )
-            for number, filename in enumerate(MIGRATIONS[version:], start=version + 1):
+            for number, filename in MIGRATIONS:
+                if number <= version:
+                    continue
                 for statement in read_script(filename).split(";"):
                     if statement.strip():
                         conn.execute(statement)

@@ -32,13 +32,13 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from taskloom.core.suspend import Suspend
 from taskloom.errors import TaskloomError
-from taskloom.execution.suspend import Suspend
 from taskloom.journal.records import RunStatus, TaskRecord, TaskStatus
 from taskloom.steps.journal import RecordedRun, op_key
 
 if TYPE_CHECKING:
-    from taskloom.execution.engine import Engine
+    from taskloom.core.engine import Engine
     from taskloom.journal.postgres_queue import TaskQueue
     from taskloom.steps.context import StepContext
     from taskloom.steps.workflow import Workflow
@@ -86,7 +86,7 @@ async def ensure_child(
 
 def _start(ctx: StepContext, workflow: Workflow, child_id: str, input_json: str) -> None:
     """Create the child run where the parent runs: on its engine, or queued for the workers."""
-    from taskloom.execution.engine import Engine
+    from taskloom.core.engine import Engine
     from taskloom.steps.plan import StepPlan
 
     host = ctx.writer.engine
@@ -117,7 +117,7 @@ def _check_type(child_id: str, recorded: str, workflow: Workflow) -> None:
 
 def child_result(ctx: StepContext, child_id: str) -> Any:
     """The child's result if it has ended (raises its failure); else suspend the parent."""
-    from taskloom.execution.engine import Engine
+    from taskloom.core.engine import Engine
     from taskloom.steps.client import recorded_result
 
     host = ctx.writer.engine
@@ -165,7 +165,7 @@ def _wait_distributed(queue: TaskQueue, parent: str, child_id: str) -> None:
 
 def _queue(ctx: StepContext) -> TaskQueue:
     """The workers' queue of the distributed worker running this step."""
-    from taskloom.execution.worker import Worker
+    from taskloom.distributed.worker import Worker
 
     host = ctx.writer.engine
     if not isinstance(host, Worker):

@@ -17,9 +17,10 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from taskloom.core.engine import Engine
+from taskloom.core.styles import register_planner
+from taskloom.dataflow.runner import engine_for
 from taskloom.errors import RunNotFoundError, TaskloomError
-from taskloom.execution.engine import Engine, register_planner
-from taskloom.execution.flow_runner import engine_for
 from taskloom.journal.base import Journal
 from taskloom.journal.records import RunStatus, TaskStatus
 from taskloom.steps.directives import Directive, ErrorDetails

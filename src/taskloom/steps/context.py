@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from taskloom.execution.suspend import Suspend
+from taskloom.core.suspend import Suspend
 from taskloom.journal.records import TaskStatus
 from taskloom.steps.directives import NextBuilder, seconds_of
 from taskloom.steps.errors import NonDeterminismError
@@ -27,9 +27,9 @@ from taskloom.steps.journal import RecordedRun, RunWriter, op_key
 from taskloom.steps.store import Store
 
 if TYPE_CHECKING:
-    from taskloom.authoring.task import TaskDefinition
     from taskloom.steps.functions import DurableFunction
     from taskloom.steps.workflow import Workflow
+    from taskloom.task import TaskDefinition
 
 
 def args_digest(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
-from taskloom.authoring import step_context
 from taskloom.errors import WorkflowValidationError
+from taskloom.steps import step_context
 from taskloom.steps.codec import encode_result, restore, return_type
 from taskloom.steps.context import StepContext
 from taskloom.steps.directives import Directive

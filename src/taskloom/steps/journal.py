@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from taskloom.journal.records import EventRecord, TaskRecord
 
 if TYPE_CHECKING:
-    from taskloom.execution.writer import JournalWriter
+    from taskloom.core.writer import JournalWriter
     from taskloom.journal.base import Journal
 
 #: Key of the scheduler node that drives the steps.
@@ -83,8 +83,8 @@ class RecordedRun:
 class StepHost(Protocol):
     """What a step run needs of the process executing it.
 
-    A local :class:`~taskloom.execution.engine.Engine` or a distributed
-    :class:`~taskloom.execution.worker.Worker`: an event loop to drive the
+    A local :class:`~taskloom.core.engine.Engine` or a distributed
+    :class:`~taskloom.distributed.worker.Worker`: an event loop to drive the
     steps on, a thread pool for sync operations, a group-committing writer
     for the step and operation rows, and the journal to replay from.
     """

@@ -18,9 +18,9 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from taskloom.authoring import step_context
 from taskloom.errors import TaskTimeoutError
 from taskloom.journal.records import TaskRecord, TaskStatus
+from taskloom.steps import step_context
 from taskloom.steps.codec import (
     decode_result,
     encode_error,
@@ -31,8 +31,8 @@ from taskloom.steps.codec import (
 from taskloom.steps.journal import op_key
 
 if TYPE_CHECKING:
-    from taskloom.authoring.task import TaskDefinition
     from taskloom.steps.context import StepContext
+    from taskloom.task import TaskDefinition
 
 
 async def run_operation(

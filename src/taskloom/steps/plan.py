@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from taskloom.authoring.retry import RetryPolicy
-from taskloom.planning.plan import Invocation, Plan, PlanNode
+from taskloom.core.plan import Invocation, Plan, PlanNode
+from taskloom.retry import RetryPolicy
 from taskloom.steps.codec import encode_result
 from taskloom.steps.journal import DRIVER_KEY, RunWriter, StepHost
 from taskloom.steps.replay import StepDriver
 from taskloom.steps.workflow import Workflow, lookup_workflow
 
 if TYPE_CHECKING:
-    from taskloom.execution.engine import PlanHost
+    from taskloom.core.styles import PlanHost
     from taskloom.journal.records import RunRecord
 
 #: Run kind of step workflows in the journal.
@@ -32,6 +32,8 @@ class StepPlan(Plan):
     """The plan of one step workflow run."""
 
     kind = KIND
+    accepts_time_limits = False
+    may_have_parent = True
 
     def __init__(self, workflow: Workflow, workflow_id: str, engine: StepHost) -> None:
         self.workflow = workflow

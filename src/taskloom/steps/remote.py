@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from taskloom.execution.client import shared_client
+from taskloom.distributed.client import shared_client
 from taskloom.journal.postgres_children import ChildStart, enqueue_child
 from taskloom.journal.postgres_queue import QueuedTask
 from taskloom.journal.records import RunRecord, RunStatus
@@ -29,7 +29,7 @@ from taskloom.steps.journal import DRIVER_KEY
 from taskloom.steps.plan import KIND, VERSION
 
 if TYPE_CHECKING:
-    from taskloom.execution.client import Client
+    from taskloom.distributed.client import Client
     from taskloom.journal.base import Journal
     from taskloom.journal.postgres_queue import TaskQueue
     from taskloom.steps.workflow import Workflow

@@ -14,9 +14,9 @@ import time
 import traceback
 from typing import Any
 
-from taskloom.authoring import step_context
 from taskloom.journal.base import Journal
 from taskloom.journal.records import TaskRecord, TaskStatus
+from taskloom.steps import step_context
 from taskloom.steps.context import StepContext
 from taskloom.steps.directives import Directive, ErrorDetails
 from taskloom.steps.errors import NonDeterminismError, StepFailed, WorkflowFailed

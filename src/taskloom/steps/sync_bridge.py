@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from taskloom.authoring import step_context
+from taskloom.steps import step_context
 
 if TYPE_CHECKING:
-    from taskloom.authoring.task import TaskDefinition
     from taskloom.steps.context import StepContext
     from taskloom.steps.workflow import Workflow
+    from taskloom.task import TaskDefinition
 
 T = TypeVar("T")
 

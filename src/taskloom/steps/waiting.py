@@ -23,7 +23,7 @@ import logging
 import time
 from typing import Any
 
-from taskloom.execution.suspend import Suspend
+from taskloom.core.suspend import Suspend
 from taskloom.journal.base import Journal
 from taskloom.journal.records import TaskStatus
 from taskloom.steps.directives import Directive, ErrorDetails

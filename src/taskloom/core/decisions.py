@@ -1,0 +1,104 @@
+"""Scheduling decisions shared by the local scheduler and distributed workers.
+
+A run's semantics must not depend on where it executes: whether a node
+whose dependencies have all ended runs or is skipped, and how a finished
+run's status, error and result are derived, are decided here once and used
+by :mod:`taskloom.core.scheduler` (one process owns the run) and by
+:mod:`taskloom.distributed.worker` (many processes share its tasks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from taskloom.core.plan import Invocation, Plan, PlanNode
+from taskloom.journal.records import RunStatus, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """What to do with a node whose dependencies have all ended.
+
+    Exactly one of the outcomes holds: ``skip_reason`` set (skip it),
+    ``error`` set (it fails without an attempt: its trigger rule or input
+    could not be evaluated), or neither (run it; ``invocation`` is the call
+    already prepared to evaluate a trigger rule, else ``None``).
+    """
+
+    invocation: Invocation | None = None
+    skip_reason: str | None = None
+    error: Exception | None = None
+
+
+def readiness(
+    plan: Plan,
+    node: PlanNode,
+    statuses: Mapping[str, str],
+    outputs: Mapping[str, str],
+    run_input: str,
+) -> Readiness:
+    """Decide a ready node's fate.
+
+    ``statuses`` must hold every dependency and every task its trigger rule
+    names; ``outputs`` the completed dependencies' JSON outputs. Without a
+    trigger rule the default rule applies: skip when any dependency did not
+    complete.
+    """
+    if node.trigger_rule is None:
+        for dep in node.deps:
+            status = statuses[dep]
+            if status != TaskStatus.COMPLETED:
+                return Readiness(skip_reason=f"dependency {dep!r} {status.lower()}")
+        return Readiness()
+    try:
+        invocation = plan.prepare(node, outputs, run_input)
+        should_run = node.trigger_rule.evaluate(statuses, invocation.state)
+    except Exception as exc:
+        return Readiness(error=exc)
+    if not should_run:
+        return Readiness(skip_reason=f"trigger rule {node.trigger_rule} is false")
+    return Readiness(invocation=invocation)
+
+
+def tasks_to_inspect(node: PlanNode) -> tuple[str, ...]:
+    """The tasks whose status :func:`readiness` reads for ``node``."""
+    if node.trigger_rule is None:
+        return node.deps
+    return tuple(dict.fromkeys((*node.deps, *sorted(node.trigger_rule.referenced_tasks()))))
+
+
+def run_outcome(
+    plan: Plan,
+    failed: Mapping[str, str | None],
+    outputs: Mapping[str, str],
+    run_input: str,
+    stopped: tuple[str, str] | None = None,
+) -> tuple[str, str, str | None]:
+    """``(status, final_json, error)`` of a run whose tasks have all ended.
+
+    ``failed`` maps the keys of failed tasks to their errors; the first one
+    in plan order names the run's error. ``stopped`` is the ``(status,
+    reason)`` of a run that was cancelled or timed out instead.
+    """
+    error: str | None
+    if stopped is not None:
+        status, error = stopped
+    else:
+        first = next((key for key in plan.nodes if key in failed), None)
+        status = RunStatus.FAILED if first is not None else RunStatus.COMPLETED
+        error = f"task {plan.nodes[first].label!r} failed: {failed[first]}" if first else None
+    try:
+        final = plan.final_output(outputs, run_input)
+    except Exception as exc:
+        return RunStatus.FAILED, run_input, f"could not build the run's result: {exc}"
+    return status, final, error
+
+
+def workflow_timeout_reason(workflow_name: str, timeout: float) -> str:
+    """The error of a run stopped by its workflow timeout, wherever it ran.
+
+    One text for the local scheduler's timer and the workers' deadlines, so a
+    timed-out run reads the same in both modes.
+    """
+    return f"workflow {workflow_name!r} timed out after {timeout:g} s"

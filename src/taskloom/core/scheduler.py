@@ -1,0 +1,687 @@
+"""Layer 3, execution: drive one run of a plan to its end.
+
+The scheduler is event-driven and linear in the size of the graph: each node
+keeps a count of unfinished dependencies, and finishing a node decrements
+its dependents' counts -- no rescans, no polling. Timers exist only for
+retry backoff and the workflow timeout.
+
+Durability rule: a node's completion is committed before any dependent
+starts, so after a crash a completed node is never run again. All methods
+run on the engine's event-loop thread.
+
+Two optional features cost the plans that do not use them one ``None`` or
+``False`` test: concurrency groups (a node of ``PlanNode.group`` takes a
+permit of its group before asking for a slot, so a limited ``fan_out``
+never runs more than its limit while other nodes use the free slots) and
+plans that grow while they run (``Plan.expand``, a dynamic ``fan_out``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from taskloom.core import events, graph
+from taskloom.core.attempt import Attempt
+from taskloom.core.decisions import readiness, run_outcome, workflow_timeout_reason
+from taskloom.core.handle import TaskHandle
+from taskloom.core.plan import Expansion, Invocation, Plan, PlanNode
+from taskloom.core.result import TaskOutcome, WorkflowResult, to_datetime
+from taskloom.core.slots import SlotLease, SlotPool
+from taskloom.core.suspend import Suspend
+from taskloom.journal.records import (
+    EventRecord,
+    RunRecord,
+    RunStatus,
+    RunUpdate,
+    TaskRecord,
+    TaskStatus,
+)
+
+if TYPE_CHECKING:
+    from taskloom.core.engine import Engine
+
+logger = logging.getLogger("taskloom")
+
+TERMINAL = TaskStatus.TERMINAL
+
+#: Journal event kinds that are also lifecycle events for subscribers.
+_EMITTED = frozenset(
+    ("task_started", "task_succeeded", "task_failed", "task_retry", "task_skipped")
+)
+#: Kinds that end an attempt, so they carry its duration.
+_ATTEMPT_ENDS = frozenset(("task_succeeded", "task_failed", "task_retry"))
+
+
+class _StatusView(Mapping[str, str]):
+    """Read-only ``task id -> status`` view for trigger rules, without copying."""
+
+    def __init__(self, tasks: dict[str, TaskRecord]) -> None:
+        self._tasks = tasks
+
+    def __getitem__(self, key: str) -> str:
+        return self._tasks[key].status
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+class RunExecution:
+    """The live state of one run inside an engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        plan: Plan,
+        run: RunRecord,
+        records: list[TaskRecord] | None = None,
+        workflow_timeout: float | None = None,
+    ) -> None:
+        self.engine = engine
+        self.plan = plan
+        self.run = run
+        self.run_id = run.run_id
+        self.future: concurrent.futures.Future[WorkflowResult] = concurrent.futures.Future()
+        self.workflow_timeout = workflow_timeout
+        # A plan with a limit of its own gets private slots; otherwise the run
+        # shares the engine's slots with every other run.
+        self.slots = (
+            SlotPool(plan.max_concurrency) if plan.max_concurrency is not None else engine.slots
+        )
+        # One small pool of permits per concurrency group, private to this run.
+        # A grouped node holds its permit only while an attempt runs, never
+        # while it waits for a retry or is suspended.
+        self.groups = {name: SlotPool(limit) for name, limit in plan.group_limits.items()}
+        if records is None:
+            self.tasks = {
+                key: TaskRecord(run.run_id, key, TaskStatus.PENDING, seq=i)
+                for i, key in enumerate(plan.nodes)
+            }
+        else:
+            # Rows that are not nodes of the plan (operations journaled by the
+            # step style inside its one node) are not the scheduler's business.
+            self.tasks = {r.task_key: r for r in records if r.task_key in plan.nodes}
+        self.outputs: dict[str, str] = {
+            k: r.output_json
+            for k, r in self.tasks.items()
+            if r.status == TaskStatus.COMPLETED and r.output_json is not None
+        }
+        self.dependents = graph.dependents_of({k: n.deps for k, n in plan.nodes.items()})
+        self.remaining: dict[str, int] = {}
+        self.open = 0
+        self.running: dict[str, Attempt] = {}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        #: Nodes whose body suspended (waiting for a time or a wake-up); no slot held.
+        self.suspended: set[str] = set()
+        #: Running nodes woken before they suspended: their next suspension ends at once.
+        self._woken: set[str] = set()
+        self.prepared: dict[str, Invocation] = {}
+        self.callbacks: set[asyncio.Future[Any]] = set()
+        self.finished = False
+        self._cancel: tuple[str, str] | None = None
+        self._ready_queue: deque[str] = deque()
+        self._draining = False
+        self._timeout_timer: asyncio.TimerHandle | None = None
+        self._statuses = _StatusView(self.tasks)
+        #: Row number of the next node a growing plan adds (found on first growth).
+        self._next_seq: int | None = None
+
+    # -- lifecycle --------------------------------------------------------
+
+    def new_task_records(self) -> list[TaskRecord]:
+        return list(self.tasks.values())
+
+    def start(self, recovering: bool = False) -> None:
+        """Begin (or, after a crash, resume) the run."""
+        now = time.time()
+        if events.subscribers:
+            self._emit("run_started", None)
+        for record in self.tasks.values():
+            if recovering and record.status == TaskStatus.RUNNING:
+                # The attempt in flight when the owner died does not count.
+                record.status = TaskStatus.PENDING
+                record.attempt = max(0, record.attempt - 1)
+                self._write(record, "attempt_interrupted")
+            elif recovering and record.status == TaskStatus.SUSPENDED:
+                # Run it once: its body knows from its own journal whether
+                # to continue (a signal came, the time is due) or to suspend
+                # again until the recorded wake-up time.
+                record.status = TaskStatus.PENDING
+                record.next_retry_at = None
+            if record.status not in TERMINAL:
+                self.open += 1
+        initial: list[str] = []
+        for key, node in self.plan.nodes.items():
+            if self.tasks[key].status in TERMINAL:
+                continue
+            count = sum(1 for d in node.deps if self.tasks[d].status not in TERMINAL)
+            self.remaining[key] = count
+            if count == 0:
+                initial.append(key)
+        if self.workflow_timeout is not None:
+            elapsed = max(0.0, now - self.run.created_at)
+            self._timeout_timer = self.engine.loop.call_later(
+                max(0.0, self.workflow_timeout - elapsed), self._workflow_timed_out
+            )
+        self._ready_queue.extend(self._by_priority(initial))
+        self._drain()
+        if self.open == 0 and not self.finished:
+            self._finish()
+
+    def cancel(self, reason: str = "cancelled", status: str = RunStatus.CANCELLED) -> None:
+        """Stop the run: pending tasks are cancelled, running async bodies too."""
+        if self.finished or self._cancel is not None:
+            return
+        self._cancel = (status, reason)
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+        for running in list(self.running.values()):
+            running.abandon()
+        self.running.clear()
+        now = time.time()
+        for record in self.tasks.values():
+            if record.status not in TERMINAL:
+                record.status = TaskStatus.CANCELLED
+                record.ended_at = now
+                self.engine.writer.add(task=record)
+        self.open = 0
+        self._finish()
+
+    def _workflow_timed_out(self) -> None:
+        self._timeout_timer = None
+        assert self.workflow_timeout is not None  # the timer is set only with a timeout
+        self.cancel(
+            workflow_timeout_reason(self.plan.workflow_name, self.workflow_timeout),
+            status=RunStatus.FAILED,
+        )
+
+    # -- readiness --------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Process ready nodes iteratively (skips can cascade through long chains)."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._ready_queue:
+                if self.finished or self._cancel is not None:
+                    self._ready_queue.clear()
+                    break
+                self._ready(self._ready_queue.popleft())
+        finally:
+            self._draining = False
+
+    def _ready(self, key: str) -> None:
+        """All dependencies of ``key`` are terminal: skip it, or queue it for a slot."""
+        node = self.plan.nodes[key]
+        record = self.tasks[key]
+        decision = readiness(self.plan, node, self._statuses, self.outputs, self.run.input_json)
+        if decision.error is not None:
+            self._fail_terminal(key, decision.error, None)
+            return
+        if decision.skip_reason is not None:
+            self._skip(key, decision.skip_reason)
+            return
+        if decision.invocation is not None:
+            self.prepared[key] = decision.invocation
+        if record.status == TaskStatus.RETRYING and record.next_retry_at is not None:
+            delay = record.next_retry_at - time.time()
+            if delay > 0:
+                self.timers[key] = self.engine.loop.call_later(delay, self._retry_due, key)
+                return
+        self._enqueue(key)
+
+    def _enqueue(self, key: str) -> None:
+        node = self.plan.nodes[key]
+        if node.group is None:
+            self.slots.request(node.priority, lambda: self._launch(key))
+            return
+        # Group permit first, then a slot: a node waiting for its group holds no
+        # slot, so the rest of the run keeps every free slot.
+        priority = node.priority
+        self.groups[node.group].request(
+            priority, lambda: self.slots.request(priority, lambda: self._launch(key))
+        )
+
+    def _release_group(self, node: PlanNode) -> None:
+        """The attempt of a grouped node is over (or never started): free its permit."""
+        if node.group is not None:
+            self.groups[node.group].release()
+
+    def _retry_due(self, key: str) -> None:
+        self.timers.pop(key, None)
+        if not self.finished and self._cancel is None:
+            self._enqueue(key)
+
+    def wake(self, key: str) -> bool:
+        """Re-run a suspended node now (it holds no slot; it asks for one). Loop thread.
+
+        A node still running may have looked before the reason to wake it
+        (a signal, a child's end) existed and be about to suspend: it is
+        marked, and its suspension then ends at once -- no lost wake-up.
+        """
+        if self.finished or self._cancel is not None:
+            return False
+        if key in self.running:
+            self._woken.add(key)
+            return False
+        if key not in self.suspended:
+            return False
+        self.suspended.discard(key)
+        timer = self.timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        self._enqueue(key)
+        return True
+
+    def _suspend(self, key: str, request: Suspend, woken: bool = False) -> None:
+        """The body asked to wait: record it, give nothing back but a timer.
+
+        ``woken``: it was woken while it ran, so it runs again at once.
+        """
+        record = self.tasks[key]
+        record.status = TaskStatus.SUSPENDED
+        # A suspension is not a failed attempt: it must not use up retries.
+        record.attempt = max(0, record.attempt - 1)
+        record.next_retry_at = request.wake_at
+        self.suspended.add(key)
+        self._write(
+            record, "task_suspended", {"wake_at": request.wake_at, "reason": request.reason}
+        )
+        if woken or request.wake_at is not None:
+            delay = 0.0 if request.wake_at is None else max(0.0, request.wake_at - time.time())
+            self.timers[key] = self.engine.loop.call_later(0.0 if woken else delay, self.wake, key)
+
+    # -- attempts ---------------------------------------------------------
+
+    def _launch(self, key: str) -> None:
+        """A slot is held for ``key``: start an attempt."""
+        lease = SlotLease(self.slots)
+        node = self.plan.nodes[key]
+        if self.finished or self._cancel is not None:
+            lease.release()
+            self._release_group(node)
+            return
+        invocation = self.prepared.pop(key, None)
+        if invocation is None:
+            try:
+                invocation = self.plan.prepare(node, self.outputs, self.run.input_json)
+            except Exception as exc:
+                lease.release()
+                self._release_group(node)
+                self._fail_terminal(key, exc, None)
+                return
+        record = self.tasks[key]
+        record.attempt += 1
+        record.status = TaskStatus.RUNNING
+        record.started_at = time.time()
+        record.ended_at = None
+        record.next_retry_at = None
+        self._write(record, "task_started", f'{{"attempt":{record.attempt}}}', lazy=True)
+        handle = (
+            TaskHandle(lease, self.engine.loop, node.label)
+            if node.handle_parameter is not None
+            else None
+        )
+        attempt = Attempt(
+            node,
+            invocation,
+            lease,
+            handle,
+            self.engine.loop,
+            self.engine.executor,
+            self._attempt_done,
+            self.engine.completions,
+        )
+        self.running[key] = attempt
+        attempt.start()
+
+    def _attempt_done(self, attempt: Attempt, value: Any, error: BaseException | None) -> None:
+        node = attempt.node
+        self.running.pop(node.key, None)
+        woken = node.key in self._woken
+        self._woken.discard(node.key)
+        if node.group is not None:
+            self.groups[node.group].release()
+        if self.finished or self._cancel is not None:
+            return
+        if isinstance(error, Suspend):
+            self._suspend(node.key, error, woken)
+            return
+        if error is None:
+            try:
+                output = self.plan.encode(node, attempt.invocation, value)
+            except Exception as exc:
+                error = exc
+            else:
+                self._succeed(node.key, output, attempt.invocation)
+                return
+        self._failed_attempt(node.key, error, attempt.invocation)
+
+    def _succeed(self, key: str, output: str, invocation: Invocation) -> None:
+        record = self.tasks[key]
+        record.status = TaskStatus.COMPLETED
+        record.ended_at = time.time()
+        record.output_json = output
+        record.error = None
+        record.traceback = None
+        self.outputs[key] = output
+        node = self.plan.nodes[key]
+        if self.plan.grows:
+            for expansion in self.plan.expand(key, output):
+                self._grow(key, expansion)
+
+        def after_commit() -> None:
+            if node.on_success is not None:
+                state = self.plan.callback_state(invocation, output)
+                self._callback(node, node.on_success, node.label, state)
+            self._terminal(key)
+
+        self._write(record, "task_succeeded", f'{{"attempt":{record.attempt}}}', after_commit)
+
+    def _grow(self, key: str, expansion: Expansion) -> None:
+        """Insert the nodes a completion of ``key`` added; linear in their number.
+
+        Their rows go into the same commit as ``key``'s completion, and they
+        count ``key`` as unfinished until that commit, so none of them starts
+        before both are durable (the usual rule: a dependent starts only after
+        its dependency's completion is committed).
+        """
+        tasks = self.tasks
+        writer = self.engine.writer
+        if self._next_seq is None:  # once per run that grows, not per expansion
+            self._next_seq = 1 + max((r.seq for r in tasks.values()), default=-1)
+        for node in expansion.nodes:
+            record = TaskRecord(self.run_id, node.key, TaskStatus.PENDING, seq=self._next_seq)
+            self._next_seq += 1
+            tasks[node.key] = record
+            self.dependents[node.key] = []
+            count = 0
+            for dep in node.deps:
+                if dep == key or tasks[dep].status not in TERMINAL:
+                    count += 1
+                    self.dependents[dep].append(node.key)
+            self.remaining[node.key] = count
+            writer.add(task=record)
+        self.open += len(expansion.nodes)
+        collector = expansion.collector
+        if collector is not None and collector in self.remaining:
+            self.remaining[collector] += len(expansion.nodes)
+            for node in expansion.nodes:
+                self.dependents[node.key].append(collector)
+        writer.add(
+            event=EventRecord(
+                self.run_id,
+                "nodes_added",
+                time.time(),
+                collector,
+                json.dumps({"after": key, "nodes": len(expansion.nodes)}),
+            )
+        )
+
+    def _failed_attempt(self, key: str, exc: BaseException, invocation: Invocation) -> None:
+        node = self.plan.nodes[key]
+        record = self.tasks[key]
+        retry = isinstance(exc, Exception) and node.retry.should_retry(record.attempt, exc)
+        if not retry:
+            self._fail_terminal(key, exc, invocation)
+            return
+        delay = max(0.0, node.retry.calculate_delay(record.attempt))
+        record.status = TaskStatus.RETRYING
+        record.next_retry_at = time.time() + delay
+        record.error = _describe(exc)
+        record.traceback = _format_traceback(exc)
+        logger.info(
+            "task %r of run %s failed (attempt %d), retrying in %.3f s: %s",
+            node.label,
+            self.run_id,
+            record.attempt,
+            delay,
+            record.error,
+        )
+
+        def after_commit() -> None:
+            if not self.finished and self._cancel is None:
+                self.timers[key] = self.engine.loop.call_later(delay, self._retry_due, key)
+
+        self._write(
+            record,
+            "task_retry",
+            {"attempt": record.attempt, "delay": delay, "error": record.error},
+            after_commit,
+        )
+
+    def _fail_terminal(self, key: str, exc: BaseException, invocation: Invocation | None) -> None:
+        node = self.plan.nodes[key]
+        record = self.tasks[key]
+        record.status = TaskStatus.FAILED
+        record.ended_at = time.time()
+        record.next_retry_at = None
+        record.error = _describe(exc)
+        record.traceback = _format_traceback(exc)
+        logger.warning(
+            "task %r of run %s failed after %d attempt(s): %s",
+            node.label,
+            self.run_id,
+            record.attempt,
+            record.error,
+        )
+        error_text = record.error
+
+        def after_commit() -> None:
+            if node.on_failure is not None:
+                state = self.plan.callback_state(invocation, None) if invocation else None
+                self._callback(node, node.on_failure, node.label, error_text, state)
+            if self.plan.stop_on_failure:
+                self.cancel(f"task {node.label!r} failed: {error_text}", status=RunStatus.FAILED)
+                return
+            self._terminal(key)
+
+        self._write(record, "task_failed", {"error": record.error}, after_commit)
+
+    def _skip(self, key: str, reason: str) -> None:
+        record = self.tasks[key]
+        record.status = TaskStatus.SKIPPED
+        record.ended_at = time.time()
+        self._write(record, "task_skipped", {"reason": reason})
+        # Skipping has no side effect to protect, so dependents need not wait for the commit.
+        self._terminal(key)
+
+    def _terminal(self, key: str) -> None:
+        """``key`` reached a final state: release its dependents."""
+        if self.finished or self._cancel is not None:
+            return
+        self.open -= 1
+        released: list[str] = []
+        for child in self.dependents[key]:
+            if self.tasks[child].status in TERMINAL:
+                continue
+            self.remaining[child] -= 1
+            if self.remaining[child] == 0:
+                released.append(child)
+        self._ready_queue.extend(self._by_priority(released))
+        self._drain()
+        if self.open == 0 and not self.finished:
+            self._finish()
+
+    def _by_priority(self, keys: list[str]) -> list[str]:
+        """Nodes that became ready together, highest priority first (stable).
+
+        A free slot is granted to the first request at once, so without this
+        a low-priority node listed first would jump ahead of its siblings.
+        """
+        if len(keys) > 1:
+            nodes = self.plan.nodes
+            keys.sort(key=lambda k: -nodes[k].priority)
+        return keys
+
+    # -- callbacks --------------------------------------------------------
+
+    def _callback(self, node: PlanNode, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a user callback isolated from the task: errors are logged, never raised."""
+        loop = self.engine.loop
+
+        async def call() -> None:
+            try:
+                if asyncio.iscoroutinefunction(fn):
+                    await fn(*args)
+                else:
+                    result = await loop.run_in_executor(self.engine.executor, lambda: fn(*args))
+                    if asyncio.iscoroutine(result):
+                        await result
+            except asyncio.CancelledError:
+                raise
+            except BaseException:  # even SystemExit: a callback must not stop the engine
+                logger.exception(
+                    "callback %s of task %r raised; the task's outcome is unchanged",
+                    getattr(fn, "__name__", fn),
+                    node.label,
+                )
+
+        future = loop.create_task(call())
+        self.callbacks.add(future)
+        future.add_done_callback(self.callbacks.discard)
+
+    # -- the end ----------------------------------------------------------
+
+    def _finish(self) -> None:
+        self.finished = True
+        if self._timeout_timer is not None:
+            self._timeout_timer.cancel()
+            self._timeout_timer = None
+        failed = {k: r.error for k, r in self.tasks.items() if r.status == TaskStatus.FAILED}
+        status, final, error = run_outcome(
+            self.plan, failed, self.outputs, self.run.input_json, self._cancel
+        )
+        self.run.status, self.run.final_json, self.run.error = status, final, error
+        self.run.ended_at = time.time()
+        if events.subscribers:
+            self._emit("run_finished", None)
+        update = RunUpdate(self.run_id, status, final, error, self.run.ended_at)
+        self.engine.writer.add(
+            run=update,
+            event=EventRecord(
+                self.run_id, "run_finished", self.run.ended_at, None, json.dumps({"status": status})
+            ),
+            then=self._resolve,
+        )
+
+    def _resolve(self) -> None:
+        if self.callbacks:
+            pending = list(self.callbacks)
+            gathered = asyncio.gather(*pending, return_exceptions=True)
+            gathered.add_done_callback(lambda _: self._resolve_now())
+        else:
+            self._resolve_now()
+
+    def _resolve_now(self) -> None:
+        result = self.result()
+        logger.info(
+            "run %s of %r finished: %s%s",
+            self.run_id,
+            self.plan.workflow_name,
+            result.status,
+            f" ({result.error_message})" if result.error_message else "",
+        )
+        self.engine.run_finished(self)
+        if not self.future.done():
+            self.future.set_result(result)
+
+    def fail_unrecorded(self, exc: BaseException) -> None:
+        """The journal refused our writes: stop, and report it to waiters.
+
+        The run stays as last committed in the journal, so a later runner can
+        resume it; nothing recorded is lost.
+        """
+        if self.future.done():
+            return
+        self.finished = True
+        for running in list(self.running.values()):
+            running.abandon()
+        for timer in self.timers.values():
+            timer.cancel()
+        self.engine.run_finished(self)
+        self.future.set_exception(exc)
+
+    # -- reporting --------------------------------------------------------
+
+    def result(self) -> WorkflowResult:
+        return WorkflowResult(
+            run_id=self.run_id,
+            workflow_name=self.plan.workflow_name,
+            status=self.run.status,
+            start_time=to_datetime(self.run.created_at),
+            end_time=to_datetime(self.run.ended_at) if self.run.ended_at else None,
+            error_message=self.run.error,
+            output=json.loads(self.run.final_json or self.run.input_json),
+            task_results={k: TaskOutcome.from_record(r) for k, r in self.tasks.items()},
+        )
+
+    def _write(
+        self,
+        record: TaskRecord,
+        kind: str,
+        data: dict[str, Any] | str | None = None,
+        then: Callable[[], None] | None = None,
+        lazy: bool = False,
+    ) -> None:
+        event = EventRecord(
+            self.run_id,
+            kind,
+            time.time(),
+            record.task_key,
+            data if data is None or isinstance(data, str) else json.dumps(data),
+        )
+        self.engine.writer.add(task=record, event=event, then=then, lazy=lazy)
+        if events.subscribers and kind in _EMITTED:
+            self._emit(kind, record)
+
+    def _emit(self, kind: str, record: TaskRecord | None) -> None:
+        """Hand one lifecycle event to the subscribers: the one place events come from."""
+        now = time.time()
+        if record is None:
+            run = self.run
+            finished = kind == "run_finished"
+            event = events.LifecycleEvent(
+                kind,
+                self.run_id,
+                self.plan.workflow_name,
+                now,
+                duration=(run.ended_at or now) - run.created_at if finished else None,
+                error=run.error if finished else None,
+                status=run.status if finished else None,
+            )
+        else:
+            node = self.plan.nodes[record.task_key]
+            ended = kind in _ATTEMPT_ENDS and record.started_at is not None
+            event = events.LifecycleEvent(
+                kind,
+                self.run_id,
+                self.plan.workflow_name,
+                now,
+                task_key=record.task_key,
+                task_name=node.name or node.label or record.task_key,
+                attempt=record.attempt if kind != "task_skipped" else None,
+                duration=(record.ended_at or now) - (record.started_at or now) if ended else None,
+                error=record.error if kind in ("task_failed", "task_retry") else None,
+            )
+        events.emit(event)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _format_traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))

@@ -1,0 +1,304 @@
+"""Cloaca's ``DefaultRunner``: execute registered workflows on a journal.
+
+A thin facade over :class:`~taskloom.core.engine.Engine`: it looks
+workflows up by name, turns contexts into JSON, and hands back Cloaca-shaped
+results. ``execute`` is safe to call from many threads at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from taskloom.core.engine import Engine
+from taskloom.core.registry import lookup_workflow
+from taskloom.core.result import WorkflowResult
+from taskloom.core.scheduler import RunExecution
+from taskloom.core.styles import PlanHost, register_planner
+from taskloom.core.time_limits import check_timeout
+from taskloom.dag.plan import DagPlan
+from taskloom.dag.submission import context_json as _context_json
+from taskloom.dag.submission import resolve_workflow
+from taskloom.dag.workflow import Workflow
+from taskloom.journal.base import Journal
+from taskloom.journal.pgconnect import with_schema
+from taskloom.journal.records import RunRecord, RunStatus
+from taskloom.journal.urls import is_postgres_url, open_journal, resolve_url
+
+if TYPE_CHECKING:
+    from taskloom.distributed.client import Client, RemoteRunHandle
+
+logger = logging.getLogger("taskloom")
+
+
+@dataclass(slots=True)
+class DefaultRunnerConfig:
+    """Settings of a runner. Names follow Cloaca where Cloaca has the setting.
+
+    ``scheduler_poll_interval_ms`` and ``db_pool_size`` are accepted for
+    compatibility and have no effect: taskloom does not poll, and the SQLite
+    journal uses one connection.
+
+    A client-mode runner (``DefaultRunner(url, config, execute=False)``)
+    applies only the run's own limits, ``workflow_timeout_seconds`` and
+    ``task_timeout_seconds``, which it records on every run it submits; the
+    other settings belong to the workers that execute the runs, and a value
+    other than the default is refused (:func:`check_client_config`).
+    """
+
+    max_concurrent_tasks: int = 4
+    task_timeout_seconds: float | None = None
+    workflow_timeout_seconds: float | None = None
+    enable_recovery: bool = True
+    recovery_interval_seconds: float = 1.0
+    heartbeat_interval_seconds: float = 3.0
+    owner_lease_seconds: float = 10.0
+    shutdown_timeout_seconds: float | None = 30.0
+    thread_pool_size: int | None = None
+    scheduler_poll_interval_ms: int | None = None
+    db_pool_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.max_concurrent_tasks, bool)
+            or not isinstance(self.max_concurrent_tasks, int)
+            or self.max_concurrent_tasks < 1
+        ):
+            raise ValueError(
+                f"max_concurrent_tasks={self.max_concurrent_tasks!r}: give an int >= 1"
+            )
+        for name in ("task_timeout_seconds", "workflow_timeout_seconds"):
+            check_timeout(name, getattr(self, name))
+
+
+class RunHandle:
+    """A started run: poll it, wait for it, or cancel it."""
+
+    def __init__(self, runner: DefaultRunner, execution: RunExecution) -> None:
+        self._runner = runner
+        self._execution = execution
+        self.run_id = execution.run_id
+
+    def status(self) -> str:
+        """ "Running", "Completed", "Failed" or "Cancelled"."""
+        return self._execution.run.status
+
+    def result(self, timeout: float | None = None) -> WorkflowResult:
+        """Block until the run ends (``TimeoutError`` after ``timeout`` seconds)."""
+        return self._execution.future.result(timeout)
+
+    async def result_async(self) -> WorkflowResult:
+        return await asyncio.wrap_future(self._execution.future)
+
+    def cancel(self) -> bool:
+        """Cancel the run; False if it had already finished."""
+        return self._runner._engine.cancel(self.run_id)
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.run_id} {self.status()}>"
+
+
+class DefaultRunner:
+    """Executes workflows, recording every run in the journal at ``url``.
+
+    ``url`` defaults to ``$TASKLOOM_DATABASE_URL`` or ``sqlite://taskloom.db``.
+
+    With ``execute=True`` (the default) this process executes the runs it
+    starts, on any backend; on PostgreSQL another runner resumes them if
+    this process dies, exactly as on SQLite. With ``execute=False``
+    (PostgreSQL only) the runner is a pure client: runs are queued for
+    ``taskloom worker`` processes, and results arrive by notification. Its
+    config's ``workflow_timeout_seconds`` and ``task_timeout_seconds`` are
+    recorded on every run it submits and enforced by the workers; settings
+    of the executing process are refused (:func:`check_client_config`).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        config: DefaultRunnerConfig | None = None,
+        *,
+        execute: bool = True,
+        schema: str | None = None,
+    ) -> None:
+        self.config = config or DefaultRunnerConfig()
+        if schema is not None:
+            url = _url_with_schema(url, schema)
+        self._client: Client | None = None
+        if not execute:
+            from taskloom.distributed.client import Client
+
+            check_client_config(self.config)
+            self._client = Client(url)
+            self.journal: Journal = self._client.journal
+            self.url = self.journal.url
+            return
+        self.journal = open_journal(url)
+        self.url = self.journal.url
+        self._engine = Engine(
+            self.journal,
+            max_concurrent_tasks=self.config.max_concurrent_tasks,
+            workflow_timeout=self.config.workflow_timeout_seconds,
+            task_timeout=self.config.task_timeout_seconds,
+            enable_recovery=self.config.enable_recovery,
+            recovery_interval=self.config.recovery_interval_seconds,
+            heartbeat_interval=self.config.heartbeat_interval_seconds,
+            owner_lease=self.config.owner_lease_seconds,
+            thread_pool_size=self.config.thread_pool_size,
+        )
+
+    @classmethod
+    def with_config(cls, url: str | None, config: DefaultRunnerConfig) -> DefaultRunner:
+        return cls(url, config)
+
+    @classmethod
+    def with_schema(
+        cls,
+        url: str,
+        schema: str,
+        config: DefaultRunnerConfig | None = None,
+        *,
+        execute: bool = True,
+    ) -> DefaultRunner:
+        """A runner whose tables live in PostgreSQL schema ``schema`` (one tenant's)."""
+        return cls(url, config, execute=execute, schema=schema)
+
+    # -- running ----------------------------------------------------------
+
+    def start(
+        self, workflow_name: str | Workflow, context: Any = None
+    ) -> RunHandle | RemoteRunHandle:
+        """Start a run and return at once with a handle."""
+        if self._client is not None:
+            return self._client.start(workflow_name, context, **self._limits())
+        plan = self._plan(workflow_name)
+        execution = self._engine.submit(plan, _context_json(context))
+        return RunHandle(self, execution)
+
+    def execute(self, workflow_name: str | Workflow, context: Any = None) -> WorkflowResult:
+        """Run a workflow to its end. A failed task does not raise: see ``result.status``."""
+        return self.start(workflow_name, context).result()
+
+    async def execute_async(
+        self, workflow_name: str | Workflow, context: Any = None
+    ) -> WorkflowResult:
+        """``execute`` for async code: the calling event loop is never blocked."""
+        if self._client is not None:
+            client, limits = self._client, self._limits()
+            return await asyncio.to_thread(lambda: client.execute(workflow_name, context, **limits))
+        plan = self._plan(workflow_name)
+        input_json = _context_json(context)
+        execution = await asyncio.to_thread(self._engine.submit, plan, input_json)
+        return await asyncio.wrap_future(execution.future)
+
+    def result(self, run_id: str, timeout: float | None = None) -> WorkflowResult:
+        """Wait for any run on this database, including one resumed after a crash."""
+        if self._client is not None:
+            return self._client.result(run_id, timeout)
+        return self._engine.wait(run_id, timeout)
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a run; False if it had already ended (or, executing locally, if this
+        runner does not execute it). In client mode any run of the database can be
+        cancelled, as with :meth:`Client.cancel`."""
+        if self._client is not None:
+            return self._client.cancel(run_id)
+        return self._engine.cancel(run_id)
+
+    def recover(self) -> list[str]:
+        """Resume orphaned runs now (the runner also does this every second)."""
+        if self._client is not None:
+            return []
+        resumed: list[str] = self._engine.call(self._engine.recover).result()
+        return resumed
+
+    def _limits(self) -> dict[str, float | None]:
+        """The time limits a client-mode runner records on each run it submits."""
+        return {
+            "workflow_timeout": self.config.workflow_timeout_seconds,
+            "task_timeout": self.config.task_timeout_seconds,
+        }
+
+    def _plan(self, workflow: str | Workflow) -> DagPlan:
+        return DagPlan(resolve_workflow(workflow), default_timeout=self.config.task_timeout_seconds)
+
+    # -- lifecycle --------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Finish active runs (up to ``shutdown_timeout_seconds``), then release everything."""
+        if self._client is not None:
+            self._client.close()
+            return
+        self._engine.shutdown(wait=True, timeout=self.config.shutdown_timeout_seconds)
+
+    def __enter__(self) -> DefaultRunner:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+
+#: Settings of the process that executes runs, and where a distributed run gets them instead.
+_WORKER_SETTINGS = {
+    "max_concurrent_tasks": "tasks run at once per worker: taskloom worker --concurrency N "
+    "(Worker(concurrency=N))",
+    "enable_recovery": "workers always take over the tasks of a worker that died, once its "
+    "lease expires: taskloom worker --lease S",
+    "recovery_interval_seconds": "workers look for expired leases at every fallback poll: "
+    "taskloom worker --poll S",
+    "heartbeat_interval_seconds": "workers renew their leases every lease / 3: "
+    "taskloom worker --lease S",
+    "owner_lease_seconds": "a worker's tasks are taken over when their lease expires: "
+    "taskloom worker --lease S",
+    "thread_pool_size": "sync task bodies run in the workers' threads: Worker(thread_pool_size=N)",
+    "shutdown_timeout_seconds": "a client's shutdown never waits for runs (the workers go on "
+    "executing them); wait for one with runner.result(run_id, timeout=S)",
+}
+
+
+def check_client_config(config: DefaultRunnerConfig) -> None:
+    """Refuse settings a client-mode runner cannot apply, rather than ignore them.
+
+    Every field is accounted for: the two timeouts are recorded on each run,
+    ``scheduler_poll_interval_ms`` and ``db_pool_size`` are no-ops in every
+    mode, and the settings of :data:`_WORKER_SETTINGS` raise ``ValueError``
+    naming the field and where the setting lives instead -- unless they hold
+    their default (a dataclass cannot tell a default it was given from one
+    it was not).
+    """
+    defaults = DefaultRunnerConfig()
+    for name, instead in _WORKER_SETTINGS.items():
+        value = getattr(config, name)
+        if value != getattr(defaults, name):
+            raise ValueError(
+                f"DefaultRunnerConfig.{name}={value!r} does not apply to DefaultRunner(..., "
+                f"execute=False): the workers execute its runs ({instead}). Leave it at its "
+                f"default ({getattr(defaults, name)!r}) in client mode"
+            )
+
+
+def _url_with_schema(url: str | None, schema: str) -> str:
+    resolved = resolve_url(url)
+    if not is_postgres_url(resolved):
+        raise ValueError(f"schema={schema!r} needs a postgresql:// database url, got {resolved!r}")
+    return with_schema(resolved, schema)
+
+
+def _dag_planner(run: RunRecord, engine: PlanHost) -> DagPlan | None:
+    workflow = lookup_workflow(run.workflow_name)
+    if workflow is None or workflow.version != run.workflow_version:
+        return None
+    return DagPlan(workflow, default_timeout=engine.task_timeout)
+
+
+register_planner("dag", _dag_planner)
+
+__all__ = ["DefaultRunner", "DefaultRunnerConfig", "RunHandle", "RunStatus"]
