@@ -13,7 +13,7 @@ from typing import Any
 from common import measure, measure_interleaved, report
 
 from taskloom import flow, task
-from taskloom.dataflow.runner import shutdown_engines
+from taskloom.core.shared_engines import shutdown_engines
 
 
 @task

@@ -24,7 +24,7 @@ from pathlib import Path
 from common import measure, report
 
 from taskloom import task
-from taskloom.dataflow.runner import shutdown_engines
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.steps import Client, Context, Directive, Workflow
 
 N = 1000

@@ -88,7 +88,7 @@ def _release_connections() -> None:
     Otherwise their listener threads notice the dropped database and keep
     reconnecting for the rest of the session.
     """
-    from taskloom.dataflow.runner import shutdown_engines
+    from taskloom.core.shared_engines import shutdown_engines
     from taskloom.distributed.client import close_shared_clients
 
     close_shared_clients()

@@ -16,7 +16,7 @@ import taskloom
 import taskloom.steps
 from crashkit import kill_when_reached, run_to_end
 from taskloom import task
-from taskloom.dataflow.runner import shutdown_engines
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.errors import WorkflowValidationError
 from taskloom.steps import (
     Client,

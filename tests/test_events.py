@@ -13,7 +13,7 @@ import pytest
 import taskloom
 from taskloom import LifecycleEvent, flow, task
 from taskloom.core import events
-from taskloom.dataflow.runner import shutdown_engines
+from taskloom.core.shared_engines import shutdown_engines
 
 
 @pytest.fixture(autouse=True)

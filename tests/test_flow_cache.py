@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from taskloom import fan_out, flow, task
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.dataflow.cache_key import cache_key, canonical
 from taskloom.dataflow.result_cache import cache
-from taskloom.dataflow.runner import shutdown_engines
 from taskloom.journal import open_journal
 from taskloom.journal.memory import MemoryJournal
 from taskloom.journal.sqlite import SQLiteJournal

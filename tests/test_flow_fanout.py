@@ -16,7 +16,7 @@ import pytest
 
 from crashkit import kill_when_reached, run_to_end
 from taskloom import AggregateTaskError, fan_out, flow, task
-from taskloom.dataflow.runner import shutdown_engines
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.journal import TaskStatus, open_journal
 
 

@@ -11,8 +11,8 @@ from typing import Any, NamedTuple
 import pytest
 
 from taskloom import Context, WorkflowBuilder, fan_out, flow, task
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.dataflow.flow import Node
-from taskloom.dataflow.runner import shutdown_engines
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from taskloom import TaskTimeoutError, flow, task
-from taskloom.dataflow.runner import shutdown_engines
+from taskloom.core.shared_engines import shutdown_engines
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from taskloom import AggregateTaskError, TaskTimeoutError, fan_out, flow, task
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.dataflow.result_cache import cache
-from taskloom.dataflow.runner import shutdown_engines
 from taskloom.journal import TaskStatus, open_journal
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from taskloom import RetryPolicy, flow, task
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.dataflow.artifacts import ArtifactRef, get_store
-from taskloom.dataflow.runner import shutdown_engines
 
 
 @pytest.fixture(autouse=True)

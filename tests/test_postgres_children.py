@@ -252,7 +252,7 @@ def test_a_child_run_is_created_once_and_never_under_an_ended_parent(pg_schema_u
     a cancelled parent cancels its child and gets no new one."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from taskloom.journal.postgres_queue import QueuedTask
+    from taskloom.journal.queue_records import QueuedTask
     from taskloom.journal.records import RunRecord
     from taskloom.steps import Workflow
     from taskloom.steps.remote import queue_child

@@ -31,7 +31,8 @@ from taskloom import (
     task,
 )
 from taskloom.journal.postgres import PostgresJournal
-from taskloom.journal.postgres_queue import Completion, TaskQueue
+from taskloom.journal.postgres_queue import TaskQueue
+from taskloom.journal.queue_records import Completion
 from test_postgres_workers import WorkerProcess, load_app, side_effects, task_rows, wait_for
 
 pytest.importorskip("psycopg")

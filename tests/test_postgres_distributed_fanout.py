@@ -24,7 +24,7 @@ from taskloom.distributed import growth
 from taskloom.distributed.batch_commit import Pending
 from taskloom.distributed.client import Client
 from taskloom.errors import TaskFailedError
-from taskloom.journal.postgres_queue import ClaimedTask
+from taskloom.journal.queue_records import ClaimedTask
 from taskloom.journal.records import TaskStatus
 from test_postgres_distributed_styles import _most_at_once, _spans
 from test_postgres_workers import WorkerProcess, load_app, side_effects, task_rows, wait_for

@@ -14,7 +14,7 @@ import pytest
 from taskloom import Client, Context, DefaultRunner, Worker, WorkflowBuilder, task
 from taskloom.distributed.batch_commit import Pending
 from taskloom.errors import JournalError
-from taskloom.journal.postgres_queue import ClaimedTask
+from taskloom.journal.queue_records import ClaimedTask
 from taskloom.journal.records import TaskStatus
 
 pytest.importorskip("psycopg")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from taskloom import task
-from taskloom.dataflow.runner import shutdown_engines
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.errors import WorkflowValidationError
 from taskloom.steps import (
     Client,

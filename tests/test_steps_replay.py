@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from taskloom import RetryPolicy, task
-from taskloom.dataflow.runner import shutdown_engines
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.journal import open_journal
 from taskloom.steps import (
     Client,

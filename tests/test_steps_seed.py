@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from taskloom import RetryPolicy, task
-from taskloom.dataflow.runner import shutdown_engines
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.steps import Client, Context, Directive, ErrorDetails, Workflow, WorkflowFailed
 
 

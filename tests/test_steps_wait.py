@@ -14,7 +14,7 @@ import pytest
 
 from taskloom import task
 from taskloom.core.engine import Engine
-from taskloom.dataflow.runner import shutdown_engines
+from taskloom.core.shared_engines import shutdown_engines
 from taskloom.journal import open_journal
 from taskloom.journal.records import TaskStatus
 from taskloom.steps import Client, Context, Directive, Workflow, WorkflowFailed

@@ -31,7 +31,7 @@ def run_flow_command(
     flow: Flow[Any, Any], params: dict[str, Any], db: str | None, *, as_json: bool
 ) -> int:
     """Run ``flow(**params)`` on ``db`` and print its value; 1 if a task failed."""
-    from taskloom.dataflow.runner import shutdown_engines
+    from taskloom.core.shared_engines import shutdown_engines
 
     try:
         inspect.signature(flow.fn).bind(**params)

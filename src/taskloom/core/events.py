@@ -2,7 +2,7 @@
 
 Tracing, metrics and progress bars want to know when runs and tasks start,
 finish, fail and retry, for every authoring style. The scheduler reports
-each of these moments here, from one place (:meth:`RunExecution._emit`).
+each of these moments here, from one place (:func:`lifecycle_event`).
 
 Why a dispatcher thread: a subscriber is user code and may be slow or
 raise. Calling it on the engine's event loop would stall every run, so
@@ -17,8 +17,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from taskloom.core.plan import Plan
+    from taskloom.journal.records import RunRecord, TaskRecord
 
 logger = logging.getLogger("taskloom")
 
@@ -67,6 +73,41 @@ subscribers: tuple[Subscriber, ...] = ()
 _lock = threading.Lock()
 _queue: queue.SimpleQueue[LifecycleEvent | threading.Event] = queue.SimpleQueue()
 _thread: threading.Thread | None = None
+
+
+#: Task events whose record marks the end of an attempt (they carry its duration).
+_ATTEMPT_ENDS = frozenset(("task_succeeded", "task_failed", "task_retry"))
+
+
+def lifecycle_event(
+    kind: str, run: RunRecord, plan: Plan, record: TaskRecord | None
+) -> LifecycleEvent:
+    """The event for one moment of ``run`` (``record`` None: a run event)."""
+    now = time.time()
+    if record is None:
+        finished = kind == "run_finished"
+        return LifecycleEvent(
+            kind,
+            run.run_id,
+            plan.workflow_name,
+            now,
+            duration=(run.ended_at or now) - run.created_at if finished else None,
+            error=run.error if finished else None,
+            status=run.status if finished else None,
+        )
+    node = plan.nodes[record.task_key]
+    ended = kind in _ATTEMPT_ENDS and record.started_at is not None
+    return LifecycleEvent(
+        kind,
+        run.run_id,
+        plan.workflow_name,
+        now,
+        task_key=record.task_key,
+        task_name=node.name or node.label or record.task_key,
+        attempt=record.attempt if kind != "task_skipped" else None,
+        duration=(record.ended_at or now) - (record.started_at or now) if ended else None,
+        error=record.error if kind in ("task_failed", "task_retry") else None,
+    )
 
 
 def subscribe(callback: Subscriber) -> Callable[[], None]:

@@ -23,17 +23,18 @@ import concurrent.futures
 import json
 import logging
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from taskloom.core import events, graph
 from taskloom.core.attempt import Attempt
+from taskloom.core.callbacks import run_isolated
 from taskloom.core.decisions import readiness, run_outcome, workflow_timeout_reason
 from taskloom.core.handle import TaskHandle
-from taskloom.core.plan import Expansion, Invocation, Plan, PlanNode
-from taskloom.core.result import TaskOutcome, WorkflowResult, to_datetime
+from taskloom.core.outcomes import AttemptOutcomes
+from taskloom.core.plan import Invocation, Plan, PlanNode
+from taskloom.core.result import WorkflowResult
 from taskloom.core.slots import SlotLease, SlotPool
 from taskloom.core.suspend import Suspend
 from taskloom.journal.records import (
@@ -56,8 +57,6 @@ TERMINAL = TaskStatus.TERMINAL
 _EMITTED = frozenset(
     ("task_started", "task_succeeded", "task_failed", "task_retry", "task_skipped")
 )
-#: Kinds that end an attempt, so they carry its duration.
-_ATTEMPT_ENDS = frozenset(("task_succeeded", "task_failed", "task_retry"))
 
 
 class _StatusView(Mapping[str, str]):
@@ -76,7 +75,7 @@ class _StatusView(Mapping[str, str]):
         return len(self._tasks)
 
 
-class RunExecution:
+class RunExecution(AttemptOutcomes):
     """The live state of one run inside an engine."""
 
     def __init__(
@@ -369,135 +368,6 @@ class RunExecution:
                 return
         self._failed_attempt(node.key, error, attempt.invocation)
 
-    def _succeed(self, key: str, output: str, invocation: Invocation) -> None:
-        record = self.tasks[key]
-        record.status = TaskStatus.COMPLETED
-        record.ended_at = time.time()
-        record.output_json = output
-        record.error = None
-        record.traceback = None
-        self.outputs[key] = output
-        node = self.plan.nodes[key]
-        if self.plan.grows:
-            for expansion in self.plan.expand(key, output):
-                self._grow(key, expansion)
-
-        def after_commit() -> None:
-            if node.on_success is not None:
-                state = self.plan.callback_state(invocation, output)
-                self._callback(node, node.on_success, node.label, state)
-            self._terminal(key)
-
-        self._write(record, "task_succeeded", f'{{"attempt":{record.attempt}}}', after_commit)
-
-    def _grow(self, key: str, expansion: Expansion) -> None:
-        """Insert the nodes a completion of ``key`` added; linear in their number.
-
-        Their rows go into the same commit as ``key``'s completion, and they
-        count ``key`` as unfinished until that commit, so none of them starts
-        before both are durable (the usual rule: a dependent starts only after
-        its dependency's completion is committed).
-        """
-        tasks = self.tasks
-        writer = self.engine.writer
-        if self._next_seq is None:  # once per run that grows, not per expansion
-            self._next_seq = 1 + max((r.seq for r in tasks.values()), default=-1)
-        for node in expansion.nodes:
-            record = TaskRecord(self.run_id, node.key, TaskStatus.PENDING, seq=self._next_seq)
-            self._next_seq += 1
-            tasks[node.key] = record
-            self.dependents[node.key] = []
-            count = 0
-            for dep in node.deps:
-                if dep == key or tasks[dep].status not in TERMINAL:
-                    count += 1
-                    self.dependents[dep].append(node.key)
-            self.remaining[node.key] = count
-            writer.add(task=record)
-        self.open += len(expansion.nodes)
-        collector = expansion.collector
-        if collector is not None and collector in self.remaining:
-            self.remaining[collector] += len(expansion.nodes)
-            for node in expansion.nodes:
-                self.dependents[node.key].append(collector)
-        writer.add(
-            event=EventRecord(
-                self.run_id,
-                "nodes_added",
-                time.time(),
-                collector,
-                json.dumps({"after": key, "nodes": len(expansion.nodes)}),
-            )
-        )
-
-    def _failed_attempt(self, key: str, exc: BaseException, invocation: Invocation) -> None:
-        node = self.plan.nodes[key]
-        record = self.tasks[key]
-        retry = isinstance(exc, Exception) and node.retry.should_retry(record.attempt, exc)
-        if not retry:
-            self._fail_terminal(key, exc, invocation)
-            return
-        delay = max(0.0, node.retry.calculate_delay(record.attempt))
-        record.status = TaskStatus.RETRYING
-        record.next_retry_at = time.time() + delay
-        record.error = _describe(exc)
-        record.traceback = _format_traceback(exc)
-        logger.info(
-            "task %r of run %s failed (attempt %d), retrying in %.3f s: %s",
-            node.label,
-            self.run_id,
-            record.attempt,
-            delay,
-            record.error,
-        )
-
-        def after_commit() -> None:
-            if not self.finished and self._cancel is None:
-                self.timers[key] = self.engine.loop.call_later(delay, self._retry_due, key)
-
-        self._write(
-            record,
-            "task_retry",
-            {"attempt": record.attempt, "delay": delay, "error": record.error},
-            after_commit,
-        )
-
-    def _fail_terminal(self, key: str, exc: BaseException, invocation: Invocation | None) -> None:
-        node = self.plan.nodes[key]
-        record = self.tasks[key]
-        record.status = TaskStatus.FAILED
-        record.ended_at = time.time()
-        record.next_retry_at = None
-        record.error = _describe(exc)
-        record.traceback = _format_traceback(exc)
-        logger.warning(
-            "task %r of run %s failed after %d attempt(s): %s",
-            node.label,
-            self.run_id,
-            record.attempt,
-            record.error,
-        )
-        error_text = record.error
-
-        def after_commit() -> None:
-            if node.on_failure is not None:
-                state = self.plan.callback_state(invocation, None) if invocation else None
-                self._callback(node, node.on_failure, node.label, error_text, state)
-            if self.plan.stop_on_failure:
-                self.cancel(f"task {node.label!r} failed: {error_text}", status=RunStatus.FAILED)
-                return
-            self._terminal(key)
-
-        self._write(record, "task_failed", {"error": record.error}, after_commit)
-
-    def _skip(self, key: str, reason: str) -> None:
-        record = self.tasks[key]
-        record.status = TaskStatus.SKIPPED
-        record.ended_at = time.time()
-        self._write(record, "task_skipped", {"reason": reason})
-        # Skipping has no side effect to protect, so dependents need not wait for the commit.
-        self._terminal(key)
-
     def _terminal(self, key: str) -> None:
         """``key`` reached a final state: release its dependents."""
         if self.finished or self._cancel is not None:
@@ -530,26 +400,7 @@ class RunExecution:
 
     def _callback(self, node: PlanNode, fn: Callable[..., Any], *args: Any) -> None:
         """Run a user callback isolated from the task: errors are logged, never raised."""
-        loop = self.engine.loop
-
-        async def call() -> None:
-            try:
-                if asyncio.iscoroutinefunction(fn):
-                    await fn(*args)
-                else:
-                    result = await loop.run_in_executor(self.engine.executor, lambda: fn(*args))
-                    if asyncio.iscoroutine(result):
-                        await result
-            except asyncio.CancelledError:
-                raise
-            except BaseException:  # even SystemExit: a callback must not stop the engine
-                logger.exception(
-                    "callback %s of task %r raised; the task's outcome is unchanged",
-                    getattr(fn, "__name__", fn),
-                    node.label,
-                )
-
-        future = loop.create_task(call())
+        future = run_isolated(self.engine.loop, self.engine.executor, node.label, fn, *args)
         self.callbacks.add(future)
         future.add_done_callback(self.callbacks.discard)
 
@@ -617,16 +468,7 @@ class RunExecution:
     # -- reporting --------------------------------------------------------
 
     def result(self) -> WorkflowResult:
-        return WorkflowResult(
-            run_id=self.run_id,
-            workflow_name=self.plan.workflow_name,
-            status=self.run.status,
-            start_time=to_datetime(self.run.created_at),
-            end_time=to_datetime(self.run.ended_at) if self.run.ended_at else None,
-            error_message=self.run.error,
-            output=json.loads(self.run.final_json or self.run.input_json),
-            task_results={k: TaskOutcome.from_record(r) for k, r in self.tasks.items()},
-        )
+        return WorkflowResult.from_records(self.run, list(self.tasks.values()))
 
     def _write(
         self,
@@ -649,39 +491,4 @@ class RunExecution:
 
     def _emit(self, kind: str, record: TaskRecord | None) -> None:
         """Hand one lifecycle event to the subscribers: the one place events come from."""
-        now = time.time()
-        if record is None:
-            run = self.run
-            finished = kind == "run_finished"
-            event = events.LifecycleEvent(
-                kind,
-                self.run_id,
-                self.plan.workflow_name,
-                now,
-                duration=(run.ended_at or now) - run.created_at if finished else None,
-                error=run.error if finished else None,
-                status=run.status if finished else None,
-            )
-        else:
-            node = self.plan.nodes[record.task_key]
-            ended = kind in _ATTEMPT_ENDS and record.started_at is not None
-            event = events.LifecycleEvent(
-                kind,
-                self.run_id,
-                self.plan.workflow_name,
-                now,
-                task_key=record.task_key,
-                task_name=node.name or node.label or record.task_key,
-                attempt=record.attempt if kind != "task_skipped" else None,
-                duration=(record.ended_at or now) - (record.started_at or now) if ended else None,
-                error=record.error if kind in ("task_failed", "task_retry") else None,
-            )
-        events.emit(event)
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _format_traceback(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(exc))
+        events.emit(events.lifecycle_event(kind, self.run, self.plan, record))

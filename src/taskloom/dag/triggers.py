@@ -19,11 +19,18 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
-from taskloom.dag.context import copy_json, find_non_json, json_equal
+from taskloom.dag.condition_operators import (
+    MISSING,
+    OPERATIONS,
+    VALUELESS,
+    ConditionOperator,
+    normalise_operator,
+)
+from taskloom.dag.context import copy_json, find_non_json
 
 __all__ = [
     "AllOf",
@@ -46,78 +53,6 @@ __all__ = [
     "task_skipped",
     "task_success",
 ]
-
-
-class ConditionOperator:
-    """The operators of :func:`context_value`, as plain str constants.
-
-    Plain strings rather than an ``Enum`` so that a constant and its spelling
-    are interchangeable everywhere, including in type-checked code
-    (``ConditionOperator.EQUALS == "Equals"``) and in JSON.
-    """
-
-    EQUALS: Final = "Equals"
-    NOT_EQUALS: Final = "NotEquals"
-    GREATER_THAN: Final = "GreaterThan"
-    LESS_THAN: Final = "LessThan"
-    CONTAINS: Final = "Contains"
-    NOT_CONTAINS: Final = "NotContains"
-    EXISTS: Final = "Exists"
-    NOT_EXISTS: Final = "NotExists"
-
-    #: Every canonical operator name, in documentation order.
-    ALL: Final[tuple[str, ...]] = (
-        EQUALS,
-        NOT_EQUALS,
-        GREATER_THAN,
-        LESS_THAN,
-        CONTAINS,
-        NOT_CONTAINS,
-        EXISTS,
-        NOT_EXISTS,
-    )
-
-
-# Spellings folded to lower case without "_", "-" or spaces, mapped to the canonical name.
-# Includes the short aliases Cloaca's own normaliser accepts ("eq", "==", "gt", ...).
-_OPERATOR_SPELLINGS: Final[dict[str, str]] = {
-    "equals": "Equals",
-    "eq": "Equals",
-    "==": "Equals",
-    "notequals": "NotEquals",
-    "ne": "NotEquals",
-    "!=": "NotEquals",
-    "greaterthan": "GreaterThan",
-    "gt": "GreaterThan",
-    ">": "GreaterThan",
-    "lessthan": "LessThan",
-    "lt": "LessThan",
-    "<": "LessThan",
-    "contains": "Contains",
-    "notcontains": "NotContains",
-    "exists": "Exists",
-    "notexists": "NotExists",
-}
-
-_VALID_OPERATORS = ", ".join(ConditionOperator.ALL)
-
-_MISSING: Final[Any] = object()
-
-
-def _normalise_operator(op: object) -> str:
-    if not isinstance(op, str):
-        raise TypeError(
-            f"context_value operator must be a str, got {type(op).__name__}; "
-            f"use one of: {_VALID_OPERATORS}"
-        )
-    folded = op.lower().replace("_", "").replace("-", "").replace(" ", "")
-    canonical = _OPERATOR_SPELLINGS.get(folded)
-    if canonical is None:
-        raise ValueError(
-            f"Unknown context_value operator {op!r}; use one of: {_VALID_OPERATORS} "
-            "(snake_case spellings such as 'not_equals' are accepted too)"
-        )
-    return canonical
 
 
 def _task_id_of(task: object, constructor: str) -> str:
@@ -331,70 +266,6 @@ class TaskSkipped(_TaskOutcome):
     _BUILDER: ClassVar[str] = "task_skipped"
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _op_equals(actual: Any, expected: Any) -> bool:
-    return actual is not _MISSING and json_equal(actual, expected)
-
-
-def _op_not_equals(actual: Any, expected: Any) -> bool:
-    return not _op_equals(actual, expected)
-
-
-def _op_greater_than(actual: Any, expected: Any) -> bool:
-    if _is_number(actual) and _is_number(expected):
-        return bool(actual > expected)
-    if isinstance(actual, str) and isinstance(expected, str):
-        return actual > expected
-    return False
-
-
-def _op_less_than(actual: Any, expected: Any) -> bool:
-    if _is_number(actual) and _is_number(expected):
-        return bool(actual < expected)
-    if isinstance(actual, str) and isinstance(expected, str):
-        return actual < expected
-    return False
-
-
-def _op_contains(actual: Any, expected: Any) -> bool:
-    if isinstance(actual, str):
-        return isinstance(expected, str) and expected in actual
-    if isinstance(actual, (list, tuple)):
-        return any(json_equal(item, expected) for item in actual)
-    if isinstance(actual, Mapping):
-        return isinstance(expected, str) and expected in actual
-    return False
-
-
-def _op_not_contains(actual: Any, expected: Any) -> bool:
-    return not _op_contains(actual, expected)
-
-
-def _op_exists(actual: Any, expected: Any) -> bool:
-    return actual is not _MISSING
-
-
-def _op_not_exists(actual: Any, expected: Any) -> bool:
-    return actual is _MISSING
-
-
-_OPERATIONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
-    "Equals": _op_equals,
-    "NotEquals": _op_not_equals,
-    "GreaterThan": _op_greater_than,
-    "LessThan": _op_less_than,
-    "Contains": _op_contains,
-    "NotContains": _op_not_contains,
-    "Exists": _op_exists,
-    "NotExists": _op_not_exists,
-}
-
-_VALUELESS: Final = frozenset({"Exists", "NotExists"})
-
-
 @dataclass(frozen=True, slots=True)
 class ContextValue(TriggerRule):
     """True when ``context[key]`` satisfies ``operator`` against ``value``.
@@ -415,8 +286,8 @@ class ContextValue(TriggerRule):
     def __post_init__(self) -> None:
         if not isinstance(self.key, str):
             raise TypeError(f"context_value() key must be a str, got {type(self.key).__name__}")
-        operator = _normalise_operator(self.operator)
-        value = None if operator in _VALUELESS else self.value
+        operator = normalise_operator(self.operator)
+        value = None if operator in VALUELESS else self.value
         problem = find_non_json(value, "value")
         if problem is not None:
             raise TypeError(
@@ -430,7 +301,7 @@ class ContextValue(TriggerRule):
         object.__setattr__(self, "_identity", json.dumps(value, sort_keys=True))
 
     def evaluate(self, outcomes: Mapping[str, str], context: Mapping[str, Any]) -> bool:
-        return _OPERATIONS[self.operator](context.get(self.key, _MISSING), self.value)
+        return OPERATIONS[self.operator](context.get(self.key, MISSING), self.value)
 
     def referenced_tasks(self) -> frozenset[str]:
         return frozenset()
@@ -444,7 +315,7 @@ class ContextValue(TriggerRule):
         }
 
     def __str__(self) -> str:
-        if self.operator in _VALUELESS:
+        if self.operator in VALUELESS:
             return f"context_value({self.key!r}, {self.operator!r})"
         return f"context_value({self.key!r}, {self.operator!r}, {self.value!r})"
 

@@ -1,4 +1,4 @@
-"""Running flows: one shared engine per database, results back as Python values.
+"""Running flows on the shared engine of their database, results back as Python values.
 
 ``flow.run`` builds the graph in the caller, submits it to the engine of the
 database (``db=``, else ``$TASKLOOM_DATABASE_URL``, else ``./taskloom.db``)
@@ -21,12 +21,10 @@ What the caller gets back depends on the failure policy:
 from __future__ import annotations
 
 import asyncio
-import atexit
 import logging
-import threading
 from typing import Any
 
-from taskloom.core.engine import Engine
+from taskloom.core.shared_engines import engine_for
 from taskloom.core.styles import PlanHost, register_planner
 from taskloom.dataflow.flow import FAILURE_POLICIES, Flow, lookup_flow
 from taskloom.dataflow.plan import FlowPlan
@@ -35,38 +33,8 @@ from taskloom.dataflow.values import decode_value, encode_value
 from taskloom.errors import AggregateTaskError, RunNotFoundError, TaskFailedError, TaskloomError
 from taskloom.errors import TaskTimeoutError as _Timeout
 from taskloom.journal.records import RunRecord, RunStatus, TaskRecord, TaskStatus
-from taskloom.journal.urls import open_journal, resolve_url
 
 logger = logging.getLogger("taskloom")
-
-#: Slots of a default flow engine, shared by the flow runs that set no max_concurrency.
-DEFAULT_MAX_CONCURRENCY = 32
-
-_engines: dict[str, Engine] = {}
-_lock = threading.Lock()
-
-
-def engine_for(db: str | None) -> Engine:
-    """The process-wide engine of a database, started on first use."""
-    url = resolve_url(db)
-    with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = Engine(open_journal(url), max_concurrent_tasks=DEFAULT_MAX_CONCURRENCY)
-            _engines[url] = engine
-        return engine
-
-
-def shutdown_engines(wait: bool = True) -> None:
-    """Stop every default engine (unfinished runs stay resumable)."""
-    with _lock:
-        engines = list(_engines.values())
-        _engines.clear()
-    for engine in engines:
-        engine.shutdown(wait=wait, timeout=5)
-
-
-atexit.register(shutdown_engines, False)
 
 
 def plan_flow(

@@ -32,13 +32,8 @@ from taskloom.distributed import growth
 from taskloom.distributed.run_plans import RunPlans, Shape
 from taskloom.errors import JournalError
 from taskloom.journal.postgres_children import send_wake_parents
-from taskloom.journal.postgres_queue import (
-    UNSETTLED,
-    Completion,
-    FinishedCount,
-    Speculation,
-    TaskQueue,
-)
+from taskloom.journal.postgres_queue import TaskQueue
+from taskloom.journal.queue_records import UNSETTLED, Completion, FinishedCount, Speculation
 from taskloom.journal.records import EventRecord, RunStatus, TaskStatus
 
 logger = logging.getLogger("taskloom")

@@ -31,7 +31,8 @@ from taskloom.distributed.listener import Listener
 from taskloom.errors import RunNotFoundError
 from taskloom.journal.pgconnect import with_schema
 from taskloom.journal.postgres import PostgresJournal
-from taskloom.journal.postgres_queue import QueuedTask, TaskQueue
+from taskloom.journal.postgres_queue import TaskQueue
+from taskloom.journal.queue_records import QueuedTask
 from taskloom.journal.records import RunRecord, RunStatus, TaskRecord
 from taskloom.journal.urls import is_postgres_url, resolve_url
 

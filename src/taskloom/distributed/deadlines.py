@@ -39,7 +39,8 @@ from taskloom.journal.postgres_deadlines import (
 if TYPE_CHECKING:
     import psycopg
 
-    from taskloom.journal.postgres_queue import FinishedCount, TaskQueue
+    from taskloom.journal.postgres_queue import TaskQueue
+    from taskloom.journal.queue_records import FinishedCount
 
 logger = logging.getLogger("taskloom")
 

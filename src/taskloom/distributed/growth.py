@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from taskloom.core.plan import Plan
 from taskloom.distributed.run_plans import Shape
-from taskloom.journal.postgres_queue import ClaimedTask, Growth, QueuedTask, workflow_key
+from taskloom.journal.queue_records import ClaimedTask, Growth, QueuedTask, workflow_key
 from taskloom.journal.records import TaskStatus
 
 #: ``(key, status, output_json, error)`` of a run's task rows, as the queue reads them.

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from taskloom.core import graph
 from taskloom.core.plan import Plan
 from taskloom.core.styles import PlanHost, planner_for
-from taskloom.journal.postgres_queue import ClaimedTask, FinishedCount, workflow_key
+from taskloom.journal.queue_records import ClaimedTask, FinishedCount, workflow_key
 from taskloom.journal.records import RunRecord, RunStatus
 
 logger = logging.getLogger("taskloom")

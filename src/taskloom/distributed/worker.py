@@ -36,12 +36,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import logging
 import os
 import threading
-import time
-import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -50,40 +47,29 @@ from typing import Any
 
 from taskloom.core import styles
 from taskloom.core.attempt import Attempt
-from taskloom.core.decisions import readiness, tasks_to_inspect
+from taskloom.core.callbacks import run_isolated
 from taskloom.core.handle import TaskHandle
 from taskloom.core.liveness import HOSTNAME
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.core.slots import SlotLease, SlotPool
-from taskloom.core.suspend import Suspend
 from taskloom.core.writer import JournalWriter
-from taskloom.distributed import growth
+from taskloom.distributed.attempt_results import AttemptResults
 from taskloom.distributed.batch_commit import BatchCommit, Pending
+from taskloom.distributed.claim_decisions import ClaimDecisions
 from taskloom.distributed.deadlines import RunDeadlines
 from taskloom.distributed.listener import Listener
 from taskloom.distributed.run_plans import RunPlans, Shape
 from taskloom.journal.postgres import PostgresJournal
-from taskloom.journal.postgres_queue import (
-    STOP_PREFIX,
-    ClaimedTask,
-    Completion,
-    FinishedCount,
-    TaskQueue,
-)
+from taskloom.journal.postgres_queue import TaskQueue
+from taskloom.journal.postgres_run_end import STOP_PREFIX
 from taskloom.journal.postgres_vacuum import QueueVacuum
-from taskloom.journal.records import RunStatus, TaskStatus
+from taskloom.journal.queue_records import ClaimedTask, FinishedCount
 from taskloom.journal.urls import is_postgres_url, resolve_url
 
 logger = logging.getLogger("taskloom")
 
-#: Run inputs kept for speculated outcomes; a run missing here is finished the slow way.
-_MAX_INPUTS = 1024
 
-#: After a failed commit the batch is retried this much later (the fence keeps it safe).
-_COMMIT_RETRY_S = 1.0
-
-
-class Worker:
+class Worker(ClaimDecisions, AttemptResults):
     """Executes the tasks of distributed runs for the workflows it registered."""
 
     def __init__(
@@ -343,125 +329,6 @@ class Worker:
         if claimed:
             self._start(claimed)
 
-    def _start(self, claimed: list[ClaimedTask]) -> None:
-        """Decide each claimed task (run, skip, fail) from its dependencies' states."""
-        needed: list[tuple[str, str]] = []
-        planned: list[tuple[ClaimedTask, Shape, PlanNode]] = []
-        for claim in claimed:
-            if claim.time_left is not None and claim.time_left <= 0:
-                # Claimed after its run's deadline: nothing of it starts; the run stops.
-                self.deadlines.expire_soon(claim.run_id)
-                continue
-            self._inputs[claim.run_id] = claim.input_json
-            self._inputs.move_to_end(claim.run_id)
-            while len(self._inputs) > _MAX_INPUTS:
-                self._inputs.popitem(last=False)
-            shape = self.plans.for_claim(claim)
-            node = shape.plan.nodes.get(claim.task_key) if shape is not None else None
-            if shape is None or node is None:
-                self._unplannable(claim)
-                continue
-            planned.append((claim, shape, node))
-            needed.extend((claim.run_id, key) for key in tasks_to_inspect(node))
-        try:
-            states, runs = self.queue.task_states(needed, [c.run_id for c, _, _ in planned])
-        except Exception:
-            # Give the claims back (the heartbeat would otherwise renew their leases for
-            # as long as this worker has other work): claimable again a moment later.
-            logger.exception("taskloom worker %s could not read task states", self.worker_id)
-            for claim, shape, _ in planned:
-                self._record(
-                    claim.outcome(
-                        TaskStatus.RETRYING,
-                        attempted=False,
-                        delay=_COMMIT_RETRY_S,
-                        event_kind="task_released",
-                        event_data=json.dumps({"reason": "could not read task states"}),
-                    ),
-                    shape,
-                )
-            return
-        for claim, shape, node in planned:
-            if runs.get(claim.run_id) != RunStatus.RUNNING:
-                self._run_ended(claim, shape, runs.get(claim.run_id))
-                continue
-            if claim.reclaimed:
-                logger.info(
-                    "task %r of run %s: its previous owner's lease expired; running it again",
-                    node.label,
-                    claim.run_id,
-                )
-            statuses: dict[str, str] = {}
-            outputs: dict[str, str] = {}
-            for key in tasks_to_inspect(node):
-                status, output = states[(claim.run_id, key)]
-                statuses[key] = status
-                if status == TaskStatus.COMPLETED and output is not None:
-                    outputs[key] = output
-            decision = readiness(shape.plan, node, statuses, outputs, claim.input_json)
-            if decision.error is not None:
-                self._fail(claim, shape, node, decision.error, None, attempted=False)
-                continue
-            if decision.skip_reason is not None:
-                self._record(
-                    claim.outcome(
-                        TaskStatus.SKIPPED,
-                        attempted=False,
-                        event_kind="task_skipped",
-                        event_data=json.dumps({"reason": decision.skip_reason}),
-                    ),
-                    shape,
-                )
-                continue
-            invocation = decision.invocation
-            if invocation is None:
-                try:
-                    invocation = shape.plan.prepare(node, outputs, claim.input_json)
-                except Exception as exc:
-                    self._fail(claim, shape, node, exc, None, attempted=False)
-                    continue
-            self._launch(claim, shape, node, invocation)
-
-    def _run_ended(self, claim: ClaimedTask, shape: Shape, status: str | None) -> None:
-        """The run was cancelled (or stopped) while this task was being claimed: the
-        cancel skipped the row our claim held locked. Record it Cancelled, unstarted."""
-        logger.info(
-            "task %r of run %s not started: the run is %s",
-            claim.task_key,
-            claim.run_id,
-            status or "gone",
-        )
-        self._record(
-            claim.outcome(
-                TaskStatus.CANCELLED,
-                error=f"run {claim.run_id} ended ({status or 'gone'}) before the task started",
-                attempted=False,
-                event_kind="task_cancelled",
-                event_data=json.dumps({"run_status": status}),
-            ),
-            shape,
-        )
-
-    def _unplannable(self, claim: ClaimedTask) -> None:
-        """A run whose plan this worker cannot rebuild fails, rather than loop between workers."""
-        reason = (
-            f"worker {self.worker_id} could not plan run {claim.run_id} of "
-            f"{claim.workflow_name!r} (its code differs from the submitter's: is the flow "
-            "body deterministic?)"
-        )
-        logger.error("%s; failing the run", reason)
-        self._record(
-            claim.outcome(
-                TaskStatus.FAILED,
-                error=reason,
-                attempted=False,
-                event_kind="task_failed",
-                event_data=json.dumps({"error": reason}),
-            ),
-            None,
-            stop=reason,
-        )
-
     # -- attempts -----------------------------------------------------------
 
     def _launch(
@@ -506,220 +373,9 @@ class Worker:
             default = self.task_timeout
         return node if default is None else replace(node, timeout=default)
 
-    def _attempt_done(
-        self,
-        claim: ClaimedTask,
-        shape: Shape,
-        attempt: Attempt,
-        value: Any,
-        error: BaseException | None,
-    ) -> None:
-        self.running.pop((claim.run_id, claim.task_key), None)
-        self._claims.pop((claim.run_id, claim.task_key), None)
-        if claim.time_left is not None and not any(r == claim.run_id for r, _ in self.running):
-            self.deadlines.unwatch(claim.run_id)
-        node = attempt.node
-        if error is None:
-            try:
-                output = shape.plan.encode(node, attempt.invocation, value)
-                grown = growth.expand(shape, claim, output) if shape.plan.grows else None
-            except Exception as exc:
-                if shape.plan.grows:
-                    self.plans.forget(claim.run_id)  # it may be half grown: plan it afresh
-                error = exc
-            else:
-                after = None
-                if node.on_success is not None:
-                    on_success = node.on_success
-                    state = shape.plan.callback_state(attempt.invocation, output)
-                    after = lambda: self._callback(node, on_success, node.label, state)  # noqa: E731
-                self._record(
-                    claim.outcome(
-                        TaskStatus.COMPLETED,
-                        output_json=output,
-                        event_kind="task_succeeded",
-                        event_data=json.dumps({"attempt": claim.attempt, "worker": self.worker_id}),
-                    ),
-                    shape,
-                    after,
-                    grown=grown,
-                )
-                return
-        if isinstance(error, Suspend):
-            self._suspend(claim, shape, error)
-            return
-        if isinstance(error, Exception) and node.retry.should_retry(claim.attempt, error):
-            delay = max(0.0, node.retry.calculate_delay(claim.attempt))
-            description = _describe(error)
-            logger.info(
-                "task %r of run %s failed (attempt %d), retrying in %.3f s: %s",
-                node.label,
-                claim.run_id,
-                claim.attempt,
-                delay,
-                description,
-            )
-            self._record(
-                claim.outcome(
-                    TaskStatus.RETRYING,
-                    error=description,
-                    traceback=_format_traceback(error),
-                    delay=delay,
-                    event_kind="task_retry",
-                    event_data=json.dumps(
-                        {"attempt": claim.attempt, "delay": delay, "error": description}
-                    ),
-                ),
-                shape,
-                # The durable timer is the row's ready_at; this local one just claims on time.
-                lambda: self._wake_later(delay),
-            )
-            return
-        self._fail(claim, shape, node, error, attempt.invocation)
-
-    def _suspend(self, claim: ClaimedTask, shape: Shape, request: Suspend) -> None:
-        """The node waits (a sleep, an event): give the task back until it is due or signalled."""
-        wake_in = None if request.wake_at is None else max(0.0, request.wake_at - time.time())
-        self._record(
-            claim.outcome(
-                TaskStatus.SUSPENDED,
-                # The claim's attempt is not a try: waking must not use up retries.
-                attempted=False,
-                wake_in=wake_in,
-                event_kind="task_suspended",
-                event_data=json.dumps({"wake_in": wake_in, "reason": request.reason}),
-            ),
-            shape,
-            None if wake_in is None else (lambda: self._wake_later(wake_in)),
-        )
-
-    def _fail(
-        self,
-        claim: ClaimedTask,
-        shape: Shape,
-        node: PlanNode,
-        error: BaseException,
-        invocation: Invocation | None,
-        attempted: bool = True,
-    ) -> None:
-        description = _describe(error)
-        logger.warning(
-            "task %r of run %s failed after %d attempt(s): %s",
-            node.label,
-            claim.run_id,
-            claim.attempt,
-            description,
-        )
-        after = None
-        if node.on_failure is not None:
-            on_failure = node.on_failure
-            state = shape.plan.callback_state(invocation, None) if invocation else None
-            after = lambda: self._callback(node, on_failure, node.label, description, state)  # noqa: E731
-        self._record(
-            claim.outcome(
-                TaskStatus.FAILED,
-                error=description,
-                traceback=_format_traceback(error),
-                attempted=attempted,
-                event_kind="task_failed",
-                event_data=json.dumps({"error": description}),
-            ),
-            shape,
-            after,
-            stop=f"task {node.label!r} failed: {description}"
-            if shape.plan.stop_on_failure
-            else None,
-        )
-
-    def _writer_failed(self, exc: BaseException, batch: Any) -> None:
-        """A step run's rows could not be written: give its task back to be replayed."""
-        runs = {t.run_id for t in batch.tasks} | {e.run_id for e in batch.events}
-        logger.error("taskloom worker %s could not write step rows: %s", self.worker_id, exc)
-        for (run_id, key), attempt in list(self.running.items()):
-            if run_id not in runs:
-                continue
-            attempt.abandon()
-            self.running.pop((run_id, key), None)
-            claim, shape = self._claims.pop((run_id, key))
-            self._record(
-                claim.outcome(
-                    TaskStatus.SUSPENDED,
-                    attempted=False,
-                    wake_in=_COMMIT_RETRY_S,
-                    event_kind="task_suspended",
-                    event_data=json.dumps({"reason": f"journal write failed: {exc}"}),
-                ),
-                shape,
-                lambda: self._wake_later(_COMMIT_RETRY_S),
-            )
-
     def _wake_later(self, delay: float) -> None:
         if not self._draining:
             self.loop.call_later(delay, self._poke)
-
-    # -- group commit -------------------------------------------------------
-
-    def _record(
-        self,
-        completion: Completion,
-        shape: Shape | None,
-        after: Callable[[], None] | None = None,
-        stop: str | None = None,
-        grown: growth.Grown | None = None,
-    ) -> None:
-        self._pending.append(Pending(completion, shape, after, stop, grown))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        try:
-            accepted, newly_ready = self.commits.commit(batch)
-        except Exception:
-            logger.exception(
-                "taskloom worker %s could not record %d completion(s); retrying in %.1f s",
-                self.worker_id,
-                len(batch),
-                _COMMIT_RETRY_S,
-            )
-            for item in batch:
-                item.retried = True
-            self._pending = batch + self._pending
-            self._flush_scheduled = True
-            self.loop.call_later(_COMMIT_RETRY_S, self._flush)
-            return
-        accepted |= self.commits.recorded_earlier(batch, accepted)
-        for item in batch:
-            c = item.completion
-            if (c.run_id, c.task_key) not in accepted:
-                self.rejected += 1
-                if item.grown is not None:
-                    # The plan grew for a completion that is not recorded: plan afresh.
-                    self.plans.forget(c.run_id)
-                logger.warning(
-                    "late completion rejected: task %r of run %s (fence %d, outcome %s) is no "
-                    "longer owned by worker %s -- its lease expired and another worker claimed "
-                    "it, or its run was stopped",
-                    c.task_key,
-                    c.run_id,
-                    c.fence,
-                    c.status,
-                    self.worker_id,
-                )
-                continue
-            self.completed += 1
-            if item.after is not None:
-                try:
-                    item.after()
-                except Exception:
-                    logger.exception("taskloom internal error after a commit")
-        if newly_ready or not self._draining:
-            self._poke()
-        self._maybe_done()
 
     # -- deadlines ----------------------------------------------------------
 
@@ -751,26 +407,7 @@ class Worker:
 
     def _callback(self, node: PlanNode, fn: Callable[..., Any], *args: Any) -> None:
         """Run a user callback isolated from the task: errors are logged, never raised."""
-        loop = self.loop
-
-        async def call() -> None:
-            try:
-                if asyncio.iscoroutinefunction(fn):
-                    await fn(*args)
-                else:
-                    result = await loop.run_in_executor(self.executor, lambda: fn(*args))
-                    if asyncio.iscoroutine(result):
-                        await result
-            except asyncio.CancelledError:
-                raise
-            except BaseException:
-                logger.exception(
-                    "callback %s of task %r raised; the task's outcome is unchanged",
-                    getattr(fn, "__name__", fn),
-                    node.label,
-                )
-
-        future = loop.create_task(call())
+        future = run_isolated(self.loop, self.executor, node.label, fn, *args)
         self._callbacks.add(future)
 
         def forget(done: asyncio.Future[Any]) -> None:
@@ -778,11 +415,3 @@ class Worker:
             self._maybe_done()
 
         future.add_done_callback(forget)
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _format_traceback(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(exc))

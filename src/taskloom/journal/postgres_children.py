@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from taskloom.journal.postgres_queue import QueuedTask, workflow_key
+from taskloom.journal.queue_records import QueuedTask, workflow_key
 from taskloom.journal.sqlfiles import load_queries
 
 if TYPE_CHECKING:

@@ -15,11 +15,20 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taskloom.errors import JournalError
 from taskloom.journal.pgconnect import connect, quote_ident
+from taskloom.journal.postgres_run_end import RunEndings
+from taskloom.journal.queue_records import (
+    ClaimedTask,
+    Completion,
+    FinishedCount,
+    Growth,
+    QueuedTask,
+    Speculation,
+    workflow_key,
+)
 from taskloom.journal.records import EventRecord, RunRecord
 from taskloom.journal.sqlfiles import load_queries
 
@@ -30,131 +39,9 @@ if TYPE_CHECKING:
 
 READY = "taskloom_ready"
 RUN_DONE = "taskloom_run_done"
-#: Payload prefix on the ready channel: ``"stop <run_id>"``, the run was stopped.
-STOP_PREFIX = "stop "
 
 
-def workflow_key(name: str, version: str, kind: str = "dag") -> str:
-    """How a task row names its run's workflow version (what claims filter on).
-
-    DAG runs keep the plain ``name@version`` of schema 2; other kinds are
-    prefixed (``flow:etl@3fa2...``) so that a flow and a DAG of the same
-    name never share a claim key.
-    """
-    return f"{name}@{version}" if kind == "dag" else f"{kind}:{name}@{version}"
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedTask:
-    """The shape of one task of a new distributed run."""
-
-    key: str
-    deps: int
-    priority: int = 0
-    #: A concurrency group of the run (``fan_out(..., max_concurrency=)``) and its limit.
-    group: str | None = None
-    group_limit: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Growth:
-    """Tasks that join a distributed run when one of its tasks completes.
-
-    A dynamic ``fan_out``'s calls: inserted Ready (each depends on ``after``
-    alone) by :meth:`TaskQueue.send_grow` in the transaction that records
-    ``after``'s completion, and only if that completion is accepted under
-    ``fence``. ``collector`` then waits for them instead of for ``after``.
-    """
-
-    run_id: str
-    after: str
-    fence: int
-    collector: str
-    tasks: Sequence[QueuedTask]
-    #: The run's :func:`workflow_key` and ``max_concurrency``, copied onto every new row.
-    workflow: str
-    run_limit: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedTask:
-    """A task row this worker now owns, with what it needs to run it."""
-
-    run_id: str
-    task_key: str
-    attempt: int
-    fence: int
-    reclaimed: bool
-    workflow_name: str
-    workflow_version: str
-    input_json: str
-    kind: str = "dag"
-    #: Seconds from the claim to the run's deadline on the database clock (None: no deadline).
-    time_left: float | None = None
-    #: The run's default per-attempt timeout of tasks that set none (None: not recorded).
-    task_timeout: float | None = None
-
-    def outcome(self, status: str, **fields: Any) -> Completion:
-        """The record of what became of this claim, under its fence (see :class:`Completion`)."""
-        return Completion(self.run_id, self.task_key, self.fence, status, **fields)
-
-
-@dataclass(slots=True)
-class Completion:
-    """The outcome of one claimed task, to be recorded under its fence.
-
-    ``status`` is Completed, Failed, Skipped, Retrying (then ``delay`` is
-    the backoff before it may be claimed again) or Suspended (then
-    ``wake_in`` is the number of seconds after which it may be claimed
-    again, counted on the database's clock; None: only a signal wakes it).
-    """
-
-    run_id: str
-    task_key: str
-    fence: int
-    status: str
-    output_json: str | None = None
-    error: str | None = None
-    traceback: str | None = None
-    delay: float = 0.0
-    #: False when the task was decided without running (skipped, bad trigger rule).
-    attempted: bool = True
-    event_kind: str = ""
-    event_data: str | None = None
-    wake_in: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Speculation:
-    """A run's outcome computed before knowing whether a commit ends it.
-
-    It holds if, when the run's last open task is counted off, the run has
-    exactly ``failed`` Failed rows (the batch's own failed completions).
-    """
-
-    run_id: str
-    status: str
-    final_json: str
-    error: str | None
-    failed: int
-
-
-#: SQLSTATE of a one-round-trip commit that ended a run it had no (valid) outcome for.
-UNSETTLED = "TL001"
-
-
-@dataclass(frozen=True, slots=True)
-class FinishedCount:
-    """A run whose last open task was just counted off."""
-
-    run_id: str
-    workflow_name: str
-    workflow_version: str
-    input_json: str
-    kind: str = "dag"
-
-
-class TaskQueue:
+class TaskQueue(RunEndings):
     """Queue operations over a :class:`PostgresJournal`'s pool and schema."""
 
     def __init__(self, journal: PostgresJournal) -> None:
@@ -582,66 +469,6 @@ class TaskQueue:
             if r[1] <= 0
         ]
 
-    def finish_run_notify(
-        self,
-        conn: psycopg.Connection[Any],
-        run_id: str,
-        status: str,
-        final_json: str,
-        error: str | None,
-    ) -> None:
-        """Mark the run ended, log ``run_finished`` and notify its waiters (nothing to read).
-
-        The notification's payload is ``"<run_id> <status>"``.
-        """
-        conn.execute(
-            self._q["finish_run_notify"],
-            {
-                "run_id": run_id,
-                "status": status,
-                "final": final_json,
-                "error": error,
-                "event": json.dumps({"status": status}),
-                "channel": self.done_channel,
-            },
-        )
-
-    def outcome_rows(
-        self, conn: psycopg.Connection[Any], run_id: str, sinks: Sequence[str]
-    ) -> list[tuple[str, str, str | None, str | None]]:
-        """``(key, status, output_json, error)`` of a run's failed tasks and sinks."""
-        rows: list[tuple[str, str, str | None, str | None]] = conn.execute(
-            self._q["outcome_rows"], (run_id, list(sinks))
-        ).fetchall()
-        return rows
-
-    def finish_run(
-        self,
-        conn: psycopg.Connection[Any],
-        run_id: str,
-        status: str,
-        final_json: str,
-        error: str | None,
-    ) -> float | None:
-        """Mark the run ended; returns its end time (None if it had already ended)."""
-        row = conn.execute(self._q["finish_run"], (status, final_json, error, run_id)).fetchone()
-        return float(row[0]) if row else None
-
-    def stop_run(self, conn: psycopg.Connection[Any], run_id: str) -> FinishedCount | None:
-        """Cancel every task of a run not yet ended; the run, if it was still running.
-
-        The caller finishes the run (its status and result) in the same
-        transaction; None if it had already ended.
-        """
-        conn.execute(self._q["lock_runs"], ([run_id],))
-        conn.execute(self._q["stop_run"], {"run_id": run_id})
-        row = conn.execute(self._q["zero_open_tasks"], (run_id,)).fetchone()
-        if row is None:
-            return None
-        # Workers running tasks of it drop them (an async body is cancelled) on commit.
-        self.notify(conn, self.ready_channel, STOP_PREFIX + run_id)
-        return FinishedCount(run_id, row[1], row[2], row[3], row[0])
-
     def cancel_run(self, run_id: str, reason: str) -> bool:
         """Stop a distributed run as Cancelled, with its unfinished child step runs (and
         theirs), in one transaction; False if it had already ended."""
@@ -649,18 +476,6 @@ class TaskQueue:
 
         with self.journal.transaction() as conn:
             return bool(cancel_tree(self, conn, run_id, reason))
-
-    def cancel_locked(self, conn: psycopg.Connection[Any], run_id: str, reason: str) -> bool:
-        """Stop one run as Cancelled inside ``conn``'s transaction; False if it had ended."""
-        if self.stop_run(conn, run_id) is None:
-            return False
-        row = conn.execute(self._q["finish_cancelled"], (reason, run_id)).fetchone()
-        if row is None:
-            return False
-        data = json.dumps({"status": "Cancelled", "reason": reason})
-        self.insert_events(conn, [EventRecord(run_id, "run_finished", float(row[0]), None, data)])
-        self.notify(conn, self.done_channel, run_id)
-        return True
 
     def insert_events(self, conn: psycopg.Connection[Any], events: Sequence[EventRecord]) -> None:
         if events:

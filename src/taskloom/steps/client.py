@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from taskloom.core.engine import Engine
+from taskloom.core.shared_engines import engine_for
 from taskloom.core.styles import register_planner
-from taskloom.dataflow.runner import engine_for
 from taskloom.errors import RunNotFoundError, TaskloomError
 from taskloom.journal.base import Journal
 from taskloom.journal.records import RunStatus, TaskStatus

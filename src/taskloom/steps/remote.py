@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from taskloom.distributed.client import shared_client
 from taskloom.journal.postgres_children import ChildStart, enqueue_child
-from taskloom.journal.postgres_queue import QueuedTask
+from taskloom.journal.queue_records import QueuedTask
 from taskloom.journal.records import RunRecord, RunStatus
 from taskloom.steps.journal import DRIVER_KEY
 from taskloom.steps.plan import KIND, VERSION

@@ -1,0 +1,206 @@
+"""What a worker decides for each task it claimed: start it, skip it, fail it, or drop it.
+
+The decision reads the dependencies' states in one round trip and applies
+:func:`taskloom.core.decisions.readiness`, the same rule the local scheduler
+uses, so a run means the same thing wherever it executes. Split from
+:mod:`taskloom.distributed.worker`, which inherits it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from taskloom.core.attempt import Attempt
+from taskloom.core.decisions import readiness, tasks_to_inspect
+from taskloom.core.plan import Invocation, PlanNode
+from taskloom.distributed import growth
+from taskloom.distributed.batch_commit import BatchCommit, Pending
+from taskloom.distributed.deadlines import RunDeadlines
+from taskloom.distributed.run_plans import RunPlans, Shape
+from taskloom.journal.postgres_queue import TaskQueue
+from taskloom.journal.queue_records import ClaimedTask, Completion
+from taskloom.journal.records import RunStatus, TaskStatus
+
+logger = logging.getLogger("taskloom")
+
+#: After a failed commit the batch is retried this much later (the fence keeps it safe).
+COMMIT_RETRY_S = 1.0
+
+#: Run inputs kept for speculated outcomes; a run missing here is finished the slow way.
+MAX_INPUTS = 1024
+
+
+class ClaimDecisions:
+    """The claim half of a :class:`~taskloom.distributed.worker.Worker`."""
+
+    worker_id: str
+    loop: asyncio.AbstractEventLoop
+    queue: TaskQueue
+    plans: RunPlans
+    commits: BatchCommit
+    deadlines: RunDeadlines
+    running: dict[tuple[str, str], Attempt]
+    _claims: dict[tuple[str, str], tuple[ClaimedTask, Shape]]
+    _inputs: OrderedDict[str, str]
+    _pending: list[Pending]
+    _flush_scheduled: bool
+    _draining: bool
+    completed: int
+    rejected: int
+
+    if TYPE_CHECKING:  # provided by Worker and AttemptResults
+
+        def _poke(self) -> None: ...
+
+        def _maybe_done(self) -> None: ...
+
+        def _wake_later(self, delay: float) -> None: ...
+
+        def _callback(self, node: PlanNode, fn: Callable[..., Any], *args: Any) -> None: ...
+
+        def _record(
+            self,
+            completion: Completion,
+            shape: Shape | None,
+            after: Callable[[], None] | None = None,
+            stop: str | None = None,
+            grown: growth.Grown | None = None,
+        ) -> None: ...
+
+        def _fail(
+            self,
+            claim: ClaimedTask,
+            shape: Shape,
+            node: PlanNode,
+            error: BaseException,
+            invocation: Invocation | None,
+            attempted: bool = True,
+        ) -> None: ...
+
+        def _launch(
+            self, claim: ClaimedTask, shape: Shape, node: PlanNode, invocation: Invocation
+        ) -> None: ...
+
+    def _start(self, claimed: list[ClaimedTask]) -> None:
+        """Decide each claimed task (run, skip, fail) from its dependencies' states."""
+        needed: list[tuple[str, str]] = []
+        planned: list[tuple[ClaimedTask, Shape, PlanNode]] = []
+        for claim in claimed:
+            if claim.time_left is not None and claim.time_left <= 0:
+                # Claimed after its run's deadline: nothing of it starts; the run stops.
+                self.deadlines.expire_soon(claim.run_id)
+                continue
+            self._inputs[claim.run_id] = claim.input_json
+            self._inputs.move_to_end(claim.run_id)
+            while len(self._inputs) > MAX_INPUTS:
+                self._inputs.popitem(last=False)
+            shape = self.plans.for_claim(claim)
+            node = shape.plan.nodes.get(claim.task_key) if shape is not None else None
+            if shape is None or node is None:
+                self._unplannable(claim)
+                continue
+            planned.append((claim, shape, node))
+            needed.extend((claim.run_id, key) for key in tasks_to_inspect(node))
+        try:
+            states, runs = self.queue.task_states(needed, [c.run_id for c, _, _ in planned])
+        except Exception:
+            # Give the claims back (the heartbeat would otherwise renew their leases for
+            # as long as this worker has other work): claimable again a moment later.
+            logger.exception("taskloom worker %s could not read task states", self.worker_id)
+            for claim, shape, _ in planned:
+                self._record(
+                    claim.outcome(
+                        TaskStatus.RETRYING,
+                        attempted=False,
+                        delay=COMMIT_RETRY_S,
+                        event_kind="task_released",
+                        event_data=json.dumps({"reason": "could not read task states"}),
+                    ),
+                    shape,
+                )
+            return
+        for claim, shape, node in planned:
+            if runs.get(claim.run_id) != RunStatus.RUNNING:
+                self._run_ended(claim, shape, runs.get(claim.run_id))
+                continue
+            if claim.reclaimed:
+                logger.info(
+                    "task %r of run %s: its previous owner's lease expired; running it again",
+                    node.label,
+                    claim.run_id,
+                )
+            statuses: dict[str, str] = {}
+            outputs: dict[str, str] = {}
+            for key in tasks_to_inspect(node):
+                status, output = states[(claim.run_id, key)]
+                statuses[key] = status
+                if status == TaskStatus.COMPLETED and output is not None:
+                    outputs[key] = output
+            decision = readiness(shape.plan, node, statuses, outputs, claim.input_json)
+            if decision.error is not None:
+                self._fail(claim, shape, node, decision.error, None, attempted=False)
+                continue
+            if decision.skip_reason is not None:
+                self._record(
+                    claim.outcome(
+                        TaskStatus.SKIPPED,
+                        attempted=False,
+                        event_kind="task_skipped",
+                        event_data=json.dumps({"reason": decision.skip_reason}),
+                    ),
+                    shape,
+                )
+                continue
+            invocation = decision.invocation
+            if invocation is None:
+                try:
+                    invocation = shape.plan.prepare(node, outputs, claim.input_json)
+                except Exception as exc:
+                    self._fail(claim, shape, node, exc, None, attempted=False)
+                    continue
+            self._launch(claim, shape, node, invocation)
+
+    def _run_ended(self, claim: ClaimedTask, shape: Shape, status: str | None) -> None:
+        """The run was cancelled (or stopped) while this task was being claimed: the
+        cancel skipped the row our claim held locked. Record it Cancelled, unstarted."""
+        logger.info(
+            "task %r of run %s not started: the run is %s",
+            claim.task_key,
+            claim.run_id,
+            status or "gone",
+        )
+        self._record(
+            claim.outcome(
+                TaskStatus.CANCELLED,
+                error=f"run {claim.run_id} ended ({status or 'gone'}) before the task started",
+                attempted=False,
+                event_kind="task_cancelled",
+                event_data=json.dumps({"run_status": status}),
+            ),
+            shape,
+        )
+
+    def _unplannable(self, claim: ClaimedTask) -> None:
+        """A run whose plan this worker cannot rebuild fails, rather than loop between workers."""
+        reason = (
+            f"worker {self.worker_id} could not plan run {claim.run_id} of "
+            f"{claim.workflow_name!r} (its code differs from the submitter's: is the flow "
+            "body deterministic?)"
+        )
+        logger.error("%s; failing the run", reason)
+        self._record(
+            claim.outcome(
+                TaskStatus.FAILED,
+                error=reason,
+                attempted=False,
+                event_kind="task_failed",
+                event_data=json.dumps({"error": reason}),
+            ),
+            None,
+            stop=reason,
+        )
