@@ -20,13 +20,13 @@ from taskloom.core.scheduler import RunExecution
 from taskloom.core.styles import PlanHost, register_planner
 from taskloom.core.time_limits import check_timeout
 from taskloom.dag.plan import DagPlan
+from taskloom.dag.runner_setup import open_or_explain, schema_url
 from taskloom.dag.submission import context_json as _context_json
 from taskloom.dag.submission import resolve_workflow
 from taskloom.dag.workflow import Workflow
 from taskloom.journal.base import Journal
-from taskloom.journal.pgconnect import with_schema
 from taskloom.journal.records import RunRecord, RunStatus
-from taskloom.journal.urls import is_postgres_url, open_journal, resolve_url
+from taskloom.journal.urls import open_journal
 
 if TYPE_CHECKING:
     from taskloom.distributed.client import Client, RemoteRunHandle
@@ -102,9 +102,12 @@ class RunHandle:
 
 
 class DefaultRunner:
-    """Executes workflows, recording every run in the journal at ``url``.
+    """Executes workflows, recording every run in the journal at ``database_url``.
 
-    ``url`` defaults to ``$TASKLOOM_DATABASE_URL`` or ``sqlite://taskloom.db``.
+    ``database_url`` defaults to ``$TASKLOOM_DATABASE_URL`` or
+    ``sqlite://taskloom.db``. A database that cannot be reached or set up
+    raises :class:`~taskloom.errors.RunnerSetupError` (a ``RuntimeError``
+    whose text starts "Failed to set up schema"), as Cloaca does.
 
     With ``execute=True`` (the default) this process executes the runs it
     starts, on any backend; on PostgreSQL another runner resumes them if
@@ -118,25 +121,27 @@ class DefaultRunner:
 
     def __init__(
         self,
-        url: str | None = None,
+        database_url: str | None = None,
         config: DefaultRunnerConfig | None = None,
         *,
         execute: bool = True,
         schema: str | None = None,
     ) -> None:
         self.config = config or DefaultRunnerConfig()
+        url = database_url
         if schema is not None:
-            url = _url_with_schema(url, schema)
+            url = schema_url(url, schema)
         self._client: Client | None = None
+        self._stopped = False
         if not execute:
             from taskloom.distributed.client import Client
 
             check_client_config(self.config)
-            self._client = Client(url)
+            self._client = open_or_explain(url, Client)
             self.journal: Journal = self._client.journal
             self.url = self.journal.url
             return
-        self.journal = open_journal(url)
+        self.journal = open_or_explain(url, open_journal)
         self.url = self.journal.url
         self._engine = Engine(
             self.journal,
@@ -151,20 +156,46 @@ class DefaultRunner:
         )
 
     @classmethod
-    def with_config(cls, url: str | None, config: DefaultRunnerConfig) -> DefaultRunner:
-        return cls(url, config)
+    def with_config(cls, database_url: str | None, config: DefaultRunnerConfig) -> DefaultRunner:
+        return cls(database_url, config)
 
-    @classmethod
-    def with_schema(
-        cls,
-        url: str,
-        schema: str,
-        config: DefaultRunnerConfig | None = None,
-        *,
-        execute: bool = True,
-    ) -> DefaultRunner:
-        """A runner whose tables live in PostgreSQL schema ``schema`` (one tenant's)."""
-        return cls(url, config, execute=execute, schema=schema)
+    @staticmethod
+    def with_schema(database_url: str, schema: str) -> DefaultRunner:
+        """A runner whose tables live in PostgreSQL schema ``schema`` (one tenant's).
+
+        Cloaca's signature. Mixed-case names (``TenantA``) are kept as given
+        and quoted everywhere. For a config or a client-mode runner use
+        ``DefaultRunner(database_url, config, schema=..., execute=...)``.
+        """
+        return DefaultRunner(database_url, schema=schema)
+
+    # -- reactors ---------------------------------------------------------
+
+    def push(self, reactor: Any, accumulator: str, value: Any) -> RunHandle | None:
+        """Push ``value`` into ``accumulator`` of ``reactor`` (a ``@reactor`` class or name).
+
+        The value is recorded before this returns. If the reactor's mode is
+        now satisfied it fires: a run of each of its computation graphs is
+        recorded in the same transaction and started here; the handle of the
+        first is returned (``None`` when the reactor did not fire).
+        """
+        from taskloom.dag.reactor_runs import push_value
+
+        if self._client is not None:
+            raise ValueError(
+                "push() needs a runner that executes runs; this one was created with "
+                "execute=False. Push from DefaultRunner(database_url) instead"
+            )
+        self._check_running()
+        fire = push_value(self.journal, reactor, accumulator, value)
+        if fire is None:
+            return None
+        self.recover()
+        for run_id in fire.run_ids:
+            execution = self._engine.active.get(run_id)
+            if execution is not None:
+                return RunHandle(self, execution)
+        return None
 
     # -- running ----------------------------------------------------------
 
@@ -172,6 +203,7 @@ class DefaultRunner:
         self, workflow_name: str | Workflow, context: Any = None
     ) -> RunHandle | RemoteRunHandle:
         """Start a run and return at once with a handle."""
+        self._check_running()
         if self._client is not None:
             return self._client.start(workflow_name, context, **self._limits())
         plan = self._plan(workflow_name)
@@ -227,10 +259,33 @@ class DefaultRunner:
 
     # -- lifecycle --------------------------------------------------------
 
-    def shutdown(self) -> None:
-        """Finish active runs (up to ``shutdown_timeout_seconds``), then release everything."""
+    def stop(self) -> None:
+        """Stop the runner now (Cloaca's ``stop``), without waiting for runs in flight.
+
+        Its background services end and it takes no more runs; runs still
+        going stay recorded as running and the next runner on the database
+        resumes them (completed tasks are not run again). ``shutdown()``
+        waits for them first. Calling ``stop`` twice is harmless.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         if self._client is not None:
             self._client.close()
+            return
+        self._engine.shutdown(wait=False)
+
+    def _check_running(self) -> None:
+        if self._stopped:
+            raise RuntimeError("this runner was stopped; create a new DefaultRunner")
+
+    def shutdown(self) -> None:
+        """Finish active runs (up to ``shutdown_timeout_seconds``), then release everything."""
+        already = self._stopped
+        self._stopped = True
+        if self._client is not None:
+            if not already:
+                self._client.close()
             return
         self._engine.shutdown(wait=True, timeout=self.config.shutdown_timeout_seconds)
 
@@ -283,13 +338,6 @@ def check_client_config(config: DefaultRunnerConfig) -> None:
                 f"execute=False): the workers execute its runs ({instead}). Leave it at its "
                 f"default ({getattr(defaults, name)!r}) in client mode"
             )
-
-
-def _url_with_schema(url: str | None, schema: str) -> str:
-    resolved = resolve_url(url)
-    if not is_postgres_url(resolved):
-        raise ValueError(f"schema={schema!r} needs a postgresql:// database url, got {resolved!r}")
-    return with_schema(resolved, schema)
 
 
 def _dag_planner(run: RunRecord, engine: PlanHost) -> DagPlan | None:

@@ -41,6 +41,22 @@ class RetryCondition:
         # nothing is better written as max_attempts=1 or never().
         object.__setattr__(self, "retryable", retryable or None)
 
+    def __repr__(self) -> str:
+        """Cloaca's spelling: ``RetryCondition.AllErrors``, ``RetryCondition.ErrorPattern(...)``."""
+        if self.kind == "all":
+            return "RetryCondition.AllErrors"
+        if self.kind == "never":
+            return "RetryCondition.Never"
+        if self.kind == "transient":
+            return "RetryCondition.TransientOnly"
+        if self.kind == "error_pattern":
+            return f"RetryCondition.ErrorPattern(patterns={list(self.patterns)!r})"
+        retryable = None if self.retryable is None else list(self.retryable)
+        return (
+            f"RetryCondition.ErrorNames(retryable={retryable!r}, "
+            f"non_retryable={list(self.non_retryable)!r})"
+        )
+
     @classmethod
     def all_errors(cls) -> RetryCondition:
         """Retry every ``Exception`` (Cloaca's default)."""

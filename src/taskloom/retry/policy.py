@@ -120,7 +120,38 @@ class RetryPolicy:
         )
         return policy
 
+    # ----------------------------------------------------------------- Cloaca's views
+
+    @property
+    def with_jitter(self) -> bool:
+        """Whether delays are randomized (Cloaca's ``with_jitter``)."""
+        return self.jitter.kind != "none"
+
+    @property
+    def backoff_strategy(self) -> BackoffStrategy:
+        """How the delay grows (Cloaca's name for :attr:`backoff`)."""
+        return self.backoff
+
+    @property
+    def retry_condition(self) -> RetryCondition:
+        """Which errors are retried (Cloaca's name for :attr:`condition`)."""
+        return self.condition
+
+    def __repr__(self) -> str:
+        cap = "None" if self.max_delay is None else f"{self.max_delay:g}s"
+        return (
+            f"RetryPolicy(max_attempts={self.max_attempts}, "
+            f"initial_delay={self.initial_delay:g}s, max_delay={cap}, "
+            f"jitter={self.with_jitter}, backoff_strategy={self.backoff!r}, "
+            f"retry_condition={self.condition!r})"
+        )
+
     # ----------------------------------------------------------------- constructors
+
+    @classmethod
+    def default(cls) -> RetryPolicy:
+        """Cloaca's ``RetryPolicy.default()``: 3 attempts, exponential from 1 s to 60 s, jitter."""
+        return RetryPolicyBuilder().build()
 
     @classmethod
     def builder(cls) -> RetryPolicyBuilder:
