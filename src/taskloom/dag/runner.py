@@ -101,6 +101,33 @@ class RunHandle:
         return f"<RunHandle {self.run_id} {self.status()}>"
 
 
+class FiredRun:
+    """The run a reactor's firing started (``DefaultRunner.push``): wait for it, or cancel it.
+
+    Found by id, wherever it executes: this runner adopts it at once, but any
+    runner of the database that defines the graph may finish it.
+    """
+
+    def __init__(self, runner: DefaultRunner, run_id: str, fire_id: str) -> None:
+        self._runner = runner
+        self.run_id = run_id
+        self.fire_id = fire_id
+
+    def status(self) -> str:
+        run = self._runner.journal.get_run(self.run_id)
+        return run.status if run is not None else RunStatus.RUNNING
+
+    def result(self, timeout: float | None = None) -> WorkflowResult:
+        """Block until the run ends (``TimeoutError`` after ``timeout`` seconds)."""
+        return self._runner.result(self.run_id, timeout)
+
+    def cancel(self) -> bool:
+        return self._runner.cancel(self.run_id)
+
+    def __repr__(self) -> str:
+        return f"<FiredRun {self.run_id} {self.status()}>"
+
+
 class DefaultRunner:
     """Executes workflows, recording every run in the journal at ``database_url``.
 
@@ -171,7 +198,7 @@ class DefaultRunner:
 
     # -- reactors ---------------------------------------------------------
 
-    def push(self, reactor: Any, accumulator: str, value: Any) -> RunHandle | None:
+    def push(self, reactor: Any, accumulator: str, value: Any) -> FiredRun | None:
         """Push ``value`` into ``accumulator`` of ``reactor`` (a ``@reactor`` class or name).
 
         The value is recorded before this returns. If the reactor's mode is
@@ -190,12 +217,8 @@ class DefaultRunner:
         fire = push_value(self.journal, reactor, accumulator, value)
         if fire is None:
             return None
-        self.recover()
-        for run_id in fire.run_ids:
-            execution = self._engine.active.get(run_id)
-            if execution is not None:
-                return RunHandle(self, execution)
-        return None
+        self.recover()  # adopt the firing's runs now rather than at the next recovery tick
+        return FiredRun(self, fire.run_ids[0], fire.fire_id)
 
     # -- running ----------------------------------------------------------
 
@@ -349,4 +372,4 @@ def _dag_planner(run: RunRecord, engine: PlanHost) -> DagPlan | None:
 
 register_planner("dag", _dag_planner)
 
-__all__ = ["DefaultRunner", "DefaultRunnerConfig", "RunHandle", "RunStatus"]
+__all__ = ["DefaultRunner", "DefaultRunnerConfig", "FiredRun", "RunHandle", "RunStatus"]
