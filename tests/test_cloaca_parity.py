@@ -371,3 +371,22 @@ def test_workflow_result_times_are_rfc3339_strings_and_repr_is_cloacas(url: str)
 
 def test_journal_error_is_still_caught_as_before() -> None:
     assert issubclass(RunnerSetupError, JournalError)
+
+
+def test_gating_is_the_same_on_postgresql_workers(pg_schema_url: str) -> None:
+    """A run executed by a worker (client-mode runner) gates and fans in alike."""
+    from taskloom.distributed.worker import Worker
+
+    ran: list[str] = []
+    _gated_workflow("gating_workers", False, ran)
+    worker = Worker(pg_schema_url, workflows=["gating_workers"], poll_interval=0.1).start()
+    try:
+        with cloaca.DefaultRunner(pg_schema_url, execute=False) as client:
+            result = client.execute("gating_workers", cloaca.Context({}))
+    finally:
+        worker.stop(timeout=10)
+    assert result.status == "Completed"
+    assert ran == []
+    assert result.task_results["optional"].status == "Skipped"
+    assert result.final_context.get("sibling_ran") is True
+    assert result.final_context.get("sink_ran") is True
