@@ -8,13 +8,27 @@ import inspect
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
 
 import taskloom as cloaca
+from taskloom.dag import computation_graph, reactor
 from taskloom.errors import JournalError, RunnerSetupError, TaskloomError
+
+
+@pytest.fixture(autouse=True)
+def _clean_graphs() -> Iterator[None]:
+    """Each test sees only the graphs and accumulators it defines."""
+    saved = (dict(computation_graph._graphs), dict(reactor._transforms))
+    yield
+    computation_graph._graphs.clear()
+    computation_graph._graphs.update(saved[0])
+    reactor._transforms.clear()
+    reactor._transforms.update(saved[1])
+
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 
@@ -390,3 +404,50 @@ def test_gating_is_the_same_on_postgresql_workers(pg_schema_url: str) -> None:
     assert result.task_results["optional"].status == "Skipped"
     assert result.final_context.get("sibling_ran") is True
     assert result.final_context.get("sink_ran") is True
+
+
+def test_should_retry_takes_cloacas_error_text_and_applies_the_condition() -> None:
+    policy = cloaca.RetryPolicy.builder().max_attempts(3).build()
+    assert policy.should_retry(1, "some_error") and policy.should_retry(2, "some_error")
+    assert not policy.should_retry(3, "some_error")
+    transient = (
+        cloaca.RetryPolicy.builder().retry_condition(cloaca.RetryCondition.transient_only()).build()
+    )
+    assert transient.should_retry(1, "ConnectionError: connection reset")
+    assert not transient.should_retry(1, "ValueError: bad input")
+    patterned = (
+        cloaca.RetryPolicy.builder()
+        .retry_condition(cloaca.RetryCondition.error_pattern(["rate limit"]))
+        .build()
+    )
+    assert patterned.should_retry(1, "HTTPError: Rate limit exceeded")
+    assert not patterned.should_retry(1, "HTTPError: not found")
+
+
+def test_reactors_need_a_sqlite_or_postgresql_journal_and_an_executing_runner(
+    pg_schema_url: str,
+) -> None:
+    @cloaca.reactor(name="rx_needs_journal", accumulators=["a"])
+    class Rx:
+        pass
+
+    with cloaca.ComputationGraphBuilder("rx_needs_journal_graph", reactor=Rx, graph={"n": {}}):
+
+        @cloaca.node
+        def n() -> Any:
+            return {"ok": True}
+
+    with (
+        cloaca.DefaultRunner("memory://") as runner,
+        pytest.raises(JournalError, match="SQLite or PostgreSQL journal"),
+    ):
+        runner.push(Rx, "a", 1)
+    with (
+        cloaca.DefaultRunner(pg_schema_url, execute=False) as client,
+        pytest.raises(ValueError, match="execute=False"),
+    ):
+        client.push(Rx, "a", 1)
+    with cloaca.DefaultRunner(pg_schema_url) as runner:
+        fired = runner.push(Rx, "a", 1)
+        assert fired is not None
+        assert fired.result(10).final_context.get("n") == {"ok": True}

@@ -299,8 +299,11 @@ class RetryPolicy:
             delay = min(delay, self.max_delay)
         return max(0.0, self.jitter.apply(delay, rng))
 
-    def should_retry(self, attempt: int, error: BaseException) -> bool:
-        """True iff failed attempt ``attempt`` leaves attempts and ``error`` qualifies."""
+    def should_retry(self, attempt: int, error: BaseException | str) -> bool:
+        """True iff failed attempt ``attempt`` leaves attempts and ``error`` qualifies.
+
+        ``error`` is the exception, or (Cloaca's form) its type name or text.
+        """
         return check_attempt(attempt) < self.max_attempts and self.condition.matches(error)
 
     def to_dict(self) -> dict[str, object]:
