@@ -20,6 +20,7 @@ from crashkit import kill_when_reached
 from taskloom.cli import main as cli_main
 from taskloom.dag import computation_graph, reactor
 from taskloom.dag.reactor_runs import fires, pending
+from taskloom.dag.runner import FiredRun
 from taskloom.journal.urls import open_journal
 
 CRASHAPPS = Path(__file__).parent / "crashapps"
@@ -495,3 +496,19 @@ def test_pushed_values_survive_a_crash_and_fire_at_most_once(
     assert cli_main(["runs", "--db", url, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert any(r["run_id"] == run_id and r["workflow"] == "crash_rx_graph" for r in listed)
+
+
+def test_a_firing_claimed_by_another_runner_is_followed_by_id(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market = _define_market_reactor("when_any")
+    with cloaca.DefaultRunner(url) as pusher:
+        # Another runner of the database wins the claim: the pusher's adopt finds it taken.
+        monkeypatch.setattr(pusher._engine, "adopt", lambda run, plan: None)
+        fired = pusher.push(market, "orderbook", {"spread": 0.5})
+        assert isinstance(fired, FiredRun)
+        with cloaca.DefaultRunner(url):  # adopts the unowned run as it starts
+            result = fired.result(20)
+        assert result.status == "Completed"
+        assert result.final_context.get("audit") == {"logged": "too wide"}
+        assert fired.status() == "Completed"

@@ -74,11 +74,16 @@ class ReactorPlan(Plan):
         return outputs.get(self.graph.name, "{}")
 
 
-def _planner(run: RunRecord, host: PlanHost) -> ReactorPlan | None:
+def plan_of(run: RunRecord) -> ReactorPlan | None:
+    """The plan of a fired run, if this process defines its graph at that version."""
     graph = lookup_graph(run.workflow_name)
-    if graph is None or graph.version != run.workflow_version:
+    if run.kind != KIND or graph is None or graph.version != run.workflow_version:
         return None
     return ReactorPlan(graph)
+
+
+def _planner(run: RunRecord, host: PlanHost) -> ReactorPlan | None:
+    return plan_of(run)
 
 
 register_planner(KIND, _planner)
@@ -166,4 +171,4 @@ def _spec(reactor: Any) -> ReactorSpec:
     return reactor_spec(reactor)
 
 
-__all__: Sequence[str] = ["KIND", "ReactorPlan", "fires", "pending", "push_value"]
+__all__: Sequence[str] = ["KIND", "ReactorPlan", "fires", "pending", "plan_of", "push_value"]

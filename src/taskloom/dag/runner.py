@@ -8,6 +8,7 @@ results. ``execute`` is safe to call from many threads at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from types import TracebackType
@@ -102,10 +103,10 @@ class RunHandle:
 
 
 class FiredRun:
-    """The run a reactor's firing started (``DefaultRunner.push``): wait for it, or cancel it.
+    """A run of a reactor's firing that another runner of the database took over.
 
-    Found by id, wherever it executes: this runner adopts it at once, but any
-    runner of the database that defines the graph may finish it.
+    ``DefaultRunner.push`` returns one when a concurrent runner claimed the
+    firing's run first; it follows the run by id, wherever it executes.
     """
 
     def __init__(self, runner: DefaultRunner, run_id: str, fire_id: str) -> None:
@@ -198,7 +199,7 @@ class DefaultRunner:
 
     # -- reactors ---------------------------------------------------------
 
-    def push(self, reactor: Any, accumulator: str, value: Any) -> FiredRun | None:
+    def push(self, reactor: Any, accumulator: str, value: Any) -> RunHandle | FiredRun | None:
         """Push ``value`` into ``accumulator`` of ``reactor`` (a ``@reactor`` class or name).
 
         The value is recorded before this returns. If the reactor's mode is
@@ -206,7 +207,7 @@ class DefaultRunner:
         recorded in the same transaction and started here; the handle of the
         first is returned (``None`` when the reactor did not fire).
         """
-        from taskloom.dag.reactor_runs import push_value
+        from taskloom.dag.reactor_runs import plan_of, push_value
 
         if self._client is not None:
             raise ValueError(
@@ -214,11 +215,27 @@ class DefaultRunner:
                 "execute=False. Push from DefaultRunner(database_url) instead"
             )
         self._check_running()
+        if self._engine.on_loop_thread():
+            raise RuntimeError(
+                "cannot push from inside a task of the same runner: the firing would wait "
+                "for the loop it runs on; push from another thread or another runner"
+            )
         fire = push_value(self.journal, reactor, accumulator, value)
         if fire is None:
             return None
-        self.recover()  # adopt the firing's runs now rather than at the next recovery tick
-        return FiredRun(self, fire.run_ids[0], fire.fire_id)
+        engine = self._engine
+        handles: list[RunHandle | FiredRun] = []
+        for run_id in fire.run_ids:
+            run = self.journal.get_run(run_id)
+            plan = plan_of(run) if run is not None else None
+            execution = None
+            if run is not None and plan is not None:
+                execution = engine.call(functools.partial(engine.adopt, run, plan)).result()
+            if execution is not None:
+                handles.append(RunHandle(self, execution))
+            else:  # another runner of the database took it: follow it by id
+                handles.append(FiredRun(self, run_id, fire.fire_id))
+        return handles[0]
 
     # -- running ----------------------------------------------------------
 
