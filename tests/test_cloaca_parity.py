@@ -371,7 +371,7 @@ def test_workflow_result_times_are_rfc3339_strings_and_repr_is_cloacas(url: str)
         def fails(context: Any) -> Any:
             raise RuntimeError("broke")
 
-    with cloaca.DefaultRunner(url) as runner:
+    with cloaca.DefaultRunner(database_url=url) as runner:  # Cloaca's keyword
         result = runner.execute("times")
     assert isinstance(result.start_time, str) and RFC3339.match(result.start_time)
     assert isinstance(result.end_time, str) and RFC3339.match(result.end_time)
