@@ -512,3 +512,30 @@ def test_a_firing_claimed_by_another_runner_is_followed_by_id(
         assert result.status == "Completed"
         assert result.final_context.get("audit") == {"logged": "too wide"}
         assert fired.status() == "Completed"
+
+
+def test_async_task_body_and_async_node_invoke_a_graph(url: str) -> None:
+    with cloaca.WorkflowBuilder("async_invokes_wf"):
+        graph = cloaca.ComputationGraphBuilder(
+            "async_graph", graph={"first": {"next": "second"}, "second": {}}
+        )
+        with graph:
+
+            @cloaca.node
+            async def first(ctx: Any) -> Any:
+                return {"n": ctx.get("n") + 1}
+
+            @cloaca.node
+            def second(data: Any) -> Any:
+                return {"n": data["n"] * 10}
+
+        @cloaca.task(id="async_body", invokes=graph)
+        async def async_body(ctx: Any) -> Any:
+            ctx.set("n", 4)
+            return ctx
+
+    with cloaca.DefaultRunner(url) as runner:
+        result = runner.execute("async_invokes_wf", cloaca.Context())
+    assert result.status == "Completed"
+    assert result.final_context.get("second") == {"n": 50}
+    assert result.final_context.get("n") == 4
