@@ -316,6 +316,12 @@ def test_reactor_decorator_sets_cloacas_class_attributes_and_checks_its_argument
         cloaca.reactor(name="rx", accumulators=["a", "a"])
     with pytest.raises(ValueError, match="unknown mode"):
         cloaca.reactor(name="rx", accumulators=["a"], mode="when_sometimes")
+    with pytest.raises(TypeError, match="needs its arguments"):
+
+        @cloaca.reactor  # type: ignore[arg-type]
+        class Bare:
+            pass
+
     with pytest.raises(TypeError, match="must be applied to a class"):
         cloaca.reactor(name="rx", accumulators=["a"])(lambda: None)  # type: ignore[type-var]
     with pytest.raises(ValueError, match="not in reactor"):  # noqa: SIM117

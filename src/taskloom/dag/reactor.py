@@ -58,6 +58,11 @@ def reactor(
         name = named.pop("name")
     if named:
         raise TypeError(f"@cloaca.reactor got unexpected argument(s): {', '.join(named)}")
+    if isinstance(name, type):
+        raise TypeError(
+            f"@cloaca.reactor needs its arguments: write @cloaca.reactor(name=..., "
+            f"accumulators=[...], mode='when_any') above class {name.__name__}"
+        )
     if not isinstance(name, str) or not name:
         raise ValueError("@cloaca.reactor: 'name' cannot be empty; give the reactor a name")
     if isinstance(accumulators, str) or not accumulators:
