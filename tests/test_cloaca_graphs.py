@@ -21,6 +21,7 @@ from taskloom.cli import main as cli_main
 from taskloom.dag import computation_graph, reactor
 from taskloom.dag.reactor_runs import fires, pending
 from taskloom.dag.runner import FiredRun
+from taskloom.journal.sql_journal import SqlJournal
 from taskloom.journal.urls import open_journal
 
 CRASHAPPS = Path(__file__).parent / "crashapps"
@@ -386,6 +387,13 @@ def test_when_any_fires_on_every_push_with_the_latest_values(url: str) -> None:
         assert result.final_context.get("signal") == {"executed": True, "price": 101.5}
         assert len(fires(runner.journal, market)) == 2
         assert pending(runner.journal, market) == {}
+        for mid in range(20):
+            runner.push(market, "pricing", {"mid": float(mid)})
+        journal = runner.journal
+        assert isinstance(journal, SqlJournal)
+        with journal._transaction() as conn:
+            (rows,) = conn.execute("SELECT count(*) FROM reactor_values").fetchone()
+        assert rows == 2  # one (the latest) value per accumulator: the table does not grow
         with pytest.raises(ValueError, match="has no accumulator 'volume'"):
             runner.push(market, "volume", 1)
         with pytest.raises(TypeError, match="not JSON"):

@@ -84,6 +84,7 @@ class ReactorStore:
             fire_id = uuid.uuid4().hex
             inputs_json = json.dumps(inputs, separators=(",", ":"))
             conn.execute(self._q["consume"], (fire_id, reactor))
+            conn.execute(self._q["prune"], (reactor,))
             runs = make_runs(fire_id, inputs_json)
             for run, tasks in runs:
                 conn.execute(self.journal._q["insert_run"], _run_row(run))

@@ -26,3 +26,13 @@ WHERE reactor = %s ORDER BY fired_at, fire_id;
 -- name: pending_counts
 SELECT accumulator, count(*) FROM reactor_values WHERE reactor = %s AND fire_id IS NULL
 GROUP BY accumulator;
+
+-- name: prune
+-- Consumed values are history once a newer value of the same accumulator exists
+-- (the firings keep their inputs): the table holds one row per accumulator plus
+-- the values waiting.
+DELETE FROM reactor_values
+WHERE reactor = %s AND fire_id IS NOT NULL
+  AND seq < (SELECT max(v.seq) FROM reactor_values v
+             WHERE v.reactor = reactor_values.reactor
+               AND v.accumulator = reactor_values.accumulator);
