@@ -284,13 +284,13 @@ def test_a_stop_waits_for_the_runs_rows_then_gives_up_waiting(
     assert ended_early is not None
     assert result.status == "Failed"
     assert result.error_message == "workflow 'held' timed out after 0.3 s"
-    assert result.end_time is not None
+    assert result.ended_at is not None
     if hold < 1.0:  # exact: the run ended after the row was free
         assert ended_early.status == "Running"
-        assert result.end_time.timestamp() >= held_until - 0.05
+        assert result.ended_at.timestamp() >= held_until - 0.05
     else:  # ended while the row was still held (after ~1 s of trying)
         assert ended_early.status == "Failed"
-        assert result.end_time.timestamp() < held_until
+        assert result.ended_at.timestamp() < held_until
 
 
 def test_the_runs_default_task_timeout_reaches_the_workers_like_a_local_runners(

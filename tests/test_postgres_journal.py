@@ -51,10 +51,15 @@ def test_schema_option_keeps_tables_apart(pg_url: str) -> None:
     assert {"runs", "task_runs", "events", "runners", "schema_version"} <= tables
 
 
-@pytest.mark.parametrize("bad", ["", "Upper", "1abc", "a-b", "a;drop", "pg_x", "x" * 41])
+@pytest.mark.parametrize("bad", ["", "a-b", "a;drop", "pg_x", "PG_x", "x" * 41, 'a"b', "é"])
 def test_bad_schema_names_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="name"):
         validate_name(bad)
+
+
+@pytest.mark.parametrize("good", ["Upper", "TenantA", "1abc", "tenant_123_abc", "x" * 40])
+def test_cloacas_schema_names_are_accepted_as_given(good: str) -> None:
+    assert validate_name(good) == good
 
 
 def test_schema_query_option_is_not_passed_to_libpq() -> None:

@@ -1356,9 +1356,10 @@ def test_workflow_result_fields(runner: DefaultRunner) -> None:
     assert result.status == "Completed"
     assert result.is_success
     assert result.error_message is None
-    assert isinstance(result.start_time, datetime)
-    assert result.end_time is not None
-    assert result.start_time <= result.end_time
+    assert isinstance(result.started_at, datetime)
+    assert result.ended_at is not None
+    assert result.started_at <= result.ended_at
+    assert result.start_time == result.started_at.isoformat()  # Cloaca's RFC 3339 strings
     assert result.duration is not None
     assert result.duration >= 0.02
     assert result.final_context.to_dict() == {"in": 1, "first": True, "second": True}

@@ -31,7 +31,9 @@ from taskloom.dag.workflow import Workflow, WorkflowBuilder
 from taskloom.dataflow.flow import Flow, Node, fan_out, flow
 from taskloom.errors import (
     AggregateTaskError,
+    GraphNodeError,
     JournalError,
+    RunnerSetupError,
     RunNotFoundError,
     TaskFailedError,
     TaskloomError,
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
     from taskloom.core.events import LifecycleEvent, flush_events, subscribe
     from taskloom.core.handle import TaskHandle
     from taskloom.core.result import TaskOutcome, WorkflowResult
+    from taskloom.dag.computation_graph import ComputationGraphBuilder, node
+    from taskloom.dag.reactor import passthrough_accumulator, reactor
     from taskloom.dag.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
     from taskloom.dag.tenancy import DatabaseAdmin, TenantConfig, TenantCredentials
     from taskloom.dataflow.runner import resume
@@ -97,6 +101,11 @@ _LAZY = {
     "DatabaseAdmin": "taskloom.dag.tenancy",
     "TenantConfig": "taskloom.dag.tenancy",
     "TenantCredentials": "taskloom.dag.tenancy",
+    # Cloaca's computation graphs and reactors.
+    "ComputationGraphBuilder": "taskloom.dag.computation_graph",
+    "node": "taskloom.dag.computation_graph",
+    "reactor": "taskloom.dag.reactor",
+    "passthrough_accumulator": "taskloom.dag.reactor",
 }
 
 
@@ -137,6 +146,7 @@ __all__ = [
     "AggregateTaskError",
     "BackoffStrategy",
     "Client",
+    "ComputationGraphBuilder",
     "ConditionOperator",
     "Context",
     "DatabaseAdmin",
@@ -145,6 +155,7 @@ __all__ = [
     "Directive",
     "ErrorDetails",
     "Flow",
+    "GraphNodeError",
     "Jitter",
     "JournalError",
     "LifecycleEvent",
@@ -156,6 +167,7 @@ __all__ = [
     "RetryPolicyBuilder",
     "RunHandle",
     "RunNotFoundError",
+    "RunnerSetupError",
     "StepContext",
     "StepFailed",
     "TaskDefinition",
@@ -181,7 +193,10 @@ __all__ = [
     "fan_out",
     "flow",
     "flush_events",
+    "node",
     "none_of",
+    "passthrough_accumulator",
+    "reactor",
     "register_workflow_constructor",
     "resume",
     "run_workflow",

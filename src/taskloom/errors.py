@@ -38,8 +38,28 @@ class RunNotFoundError(TaskloomError, KeyError):
         return str(self.args[0]) if self.args else "run not found"
 
 
-class JournalError(TaskloomError):
-    """The journal could not be opened, migrated or written."""
+class JournalError(TaskloomError, RuntimeError):
+    """The journal could not be opened, migrated or written.
+
+    Subclasses ``RuntimeError`` because Cloaca raises ``RuntimeError`` when
+    its database cannot be set up or used.
+    """
+
+
+class RunnerSetupError(JournalError):
+    """A runner could not reach or set up its database.
+
+    The message starts with Cloaca's words, "Failed to set up schema", and
+    then says which database and what failed; the driver's exception is
+    kept as ``__cause__``.
+    """
+
+
+class GraphNodeError(TaskloomError, RuntimeError):
+    """A node of a computation graph raised; the message names the graph and the node.
+
+    The node's own exception is kept as ``__cause__``.
+    """
 
 
 class AggregateTaskError(TaskloomError):

@@ -13,11 +13,14 @@ import hashlib
 import inspect
 import types
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from taskloom.core import calls, registry
 from taskloom.dag.triggers import TriggerRule, all_of, from_dict
 from taskloom.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from taskloom.dag.computation_graph import ComputationGraph
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,8 +65,13 @@ class TaskDefinition(Generic[P, R]):
         persist: bool = False,
         cloaca_style: bool = False,
         tags: tuple[str, ...] = (),
+        invokes: ComputationGraph | None = None,
+        post_invocation: Callable[..., Any] | None = None,
     ) -> None:
         self.fn = fn
+        #: The trigger-less computation graph run after the body (Cloaca's ``invokes=``).
+        self.invokes = invokes
+        self.post_invocation = post_invocation
         self.task_id = task_id
         self.dependencies = dependencies
         self.explicit_retry = retry
@@ -126,7 +134,7 @@ class TaskDefinition(Generic[P, R]):
             digest = hashlib.sha256()
             _hash_code(code, digest)
             code_hash = digest.hexdigest()[:16]
-        return {
+        fingerprint = {
             "id": self.task_id,
             "fn": f"{getattr(self.fn, '__module__', '?')}.{getattr(self.fn, '__qualname__', '?')}",
             "code": code_hash,
@@ -135,6 +143,13 @@ class TaskDefinition(Generic[P, R]):
             "trigger": self.trigger_rule.to_dict() if self.trigger_rule else None,
             "priority": self.priority,
         }
+        if self.invokes is not None:
+            fingerprint["invokes"] = self.invokes.fingerprint()
+            post = self.post_invocation
+            fingerprint["post_invocation"] = (
+                None if post is None else f"{post.__module__}.{post.__qualname__}"
+            )
+        return fingerprint
 
 
 _CLOACA_DEFAULT_RETRY = RetryPolicy.from_cloaca_options()
@@ -199,6 +214,8 @@ def task(
     cache_key_fn: Callable[..., Any] | None = None,
     persist: bool = False,
     tags: Iterable[str] = (),
+    invokes: Any = None,
+    post_invocation: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[P, R]], TaskDefinition[P, R]]: ...
 
 
@@ -228,6 +245,8 @@ def task(
     cache_key_fn: Callable[..., Any] | None = None,
     persist: bool = False,
     tags: Iterable[str] = (),
+    invokes: Any = None,
+    post_invocation: Callable[..., Any] | None = None,
 ) -> Any:
     """Declare a task. Usable bare (``@task``) or with options (``@task(id=...)``).
 
@@ -287,6 +306,7 @@ def task(
         if not isinstance(task_id, str) or not task_id.strip():
             raise ValueError(f"@task id={task_id!r}: a task id must be a non-empty str")
         _check_dataflow_options(task_id, run_in, cache_ttl, cache_key_fn, persist)
+        graph = _invoked_graph(task_id, invokes, post_invocation)
         builder = registry.current_builder()
         definition: TaskDefinition[Any, Any] = TaskDefinition(
             fn,
@@ -304,6 +324,8 @@ def task(
             persist=persist,
             tags=_tags(task_id, tags),
             cloaca_style=cloaca_only or builder is not None,
+            invokes=graph,
+            post_invocation=post_invocation,
         )
         registry.register_task(definition)
         if builder is not None:
@@ -313,6 +335,25 @@ def task(
     if func is not None:
         return decorate(func)
     return decorate
+
+
+def _invoked_graph(task_id: str, invokes: Any, post_invocation: Any) -> ComputationGraph | None:
+    """Check Cloaca's ``invokes=`` / ``post_invocation=`` at decoration time."""
+    if post_invocation is not None and invokes is None:
+        raise ValueError(
+            f"@cloaca.task: `post_invocation` requires `invokes=...` to be set (task "
+            f"{task_id!r}); pass invokes=<ComputationGraphBuilder> or drop post_invocation"
+        )
+    if invokes is None:
+        return None
+    if post_invocation is not None and not callable(post_invocation):
+        raise TypeError(
+            f"task {task_id!r}: post_invocation={post_invocation!r} is not callable; pass a "
+            "function taking the task's context"
+        )
+    from taskloom.dag.computation_graph import resolve_invoked
+
+    return resolve_invoked(task_id, invokes)
 
 
 def _check_dataflow_options(
@@ -422,8 +463,9 @@ def _resolve_retry(
         others = cloaca_set + dataflow_set
         if others:
             raise ValueError(
-                f"@task got a RetryPolicy and also {', '.join(others)}; "
-                "put every retry setting in the RetryPolicy"
+                f"@task(retry=RetryPolicy(...)) cannot be combined with the retry_* keyword "
+                f"arguments (got: {', '.join(others)}). Use the RetryPolicy object OR the "
+                "keywords, not both: put every retry setting in the RetryPolicy"
             )
         policy = explicit[0]
         if not isinstance(policy, RetryPolicy):

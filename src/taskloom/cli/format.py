@@ -18,8 +18,8 @@ def result_document(result: WorkflowResult) -> dict[str, Any]:
         "workflow": result.workflow_name,
         "status": result.status,
         "error_message": result.error_message,
-        "start_time": result.start_time.isoformat(),
-        "end_time": result.end_time.isoformat() if result.end_time is not None else None,
+        "start_time": result.start_time,
+        "end_time": result.end_time,
         "duration": result.duration,
         "tasks": [
             {

@@ -29,6 +29,14 @@ class Readiness:
     invocation: Invocation | None = None
     skip_reason: str | None = None
     error: Exception | None = None
+    #: With ``skip_reason``: what the skipped node passes on (:meth:`Plan.skipped_output`).
+    output: str | None = None
+
+
+def carries_output(status: str, output: str | None) -> bool:
+    """Whether a task row's output feeds its dependents: a completed task's, or
+    the context a task skipped by its own trigger rule passed on."""
+    return output is not None and status in (TaskStatus.COMPLETED, TaskStatus.SKIPPED)
 
 
 def readiness(
@@ -41,15 +49,17 @@ def readiness(
     """Decide a ready node's fate.
 
     ``statuses`` must hold every dependency and every task its trigger rule
-    names; ``outputs`` the completed dependencies' JSON outputs. Without a
-    trigger rule the default rule applies: skip when any dependency did not
-    complete.
+    names; ``outputs`` the outputs that feed it (:func:`carries_output`).
+    Without a trigger rule the default rule applies: run when every
+    dependency completed or was skipped by its own trigger rule (it passed
+    its output on), else skip -- a failure upstream skips everything below it.
     """
     if node.trigger_rule is None:
         for dep in node.deps:
             status = statuses[dep]
-            if status != TaskStatus.COMPLETED:
-                return Readiness(skip_reason=f"dependency {dep!r} {status.lower()}")
+            if status == TaskStatus.COMPLETED or (status == TaskStatus.SKIPPED and dep in outputs):
+                continue
+            return Readiness(skip_reason=f"dependency {dep!r} {status.lower()}")
         return Readiness()
     try:
         invocation = plan.prepare(node, outputs, run_input)
@@ -57,7 +67,10 @@ def readiness(
     except Exception as exc:
         return Readiness(error=exc)
     if not should_run:
-        return Readiness(skip_reason=f"trigger rule {node.trigger_rule} is false")
+        return Readiness(
+            skip_reason=f"trigger rule {node.trigger_rule} is false",
+            output=plan.skipped_output(node, invocation),
+        )
     return Readiness(invocation=invocation)
 
 

@@ -322,6 +322,25 @@ class Engine:
             resumed.append(run.run_id)
         return resumed
 
+    def adopt(self, run: RunRecord, plan: Plan) -> RunExecution | None:
+        """Start a run recorded unowned by a style (a reactor's firing). Loop thread only.
+
+        The run's rows were created in the style's own transaction; this
+        runner claims it (compare-and-set, as recovery does) and starts it,
+        or returns ``None`` if another runner of the database claimed it first.
+        """
+        if run.run_id in self.active or not self.journal.claim_run(
+            run.run_id, self.runner_id, None
+        ):
+            return None
+        run.owner_id = self.runner_id
+        records = self.journal.get_tasks(run.run_id)
+        execution = RunExecution(self, plan, run, records, workflow_timeout=self.workflow_timeout)
+        self.active[run.run_id] = execution
+        logger.info("run %s of %r started", run.run_id, plan.workflow_name)
+        execution.start()
+        return execution
+
     def _journal_failed(self, exc: BaseException, batch: Batch) -> None:
         run_ids = {t.run_id for t in batch.tasks} | {r.run_id for r in batch.runs}
         run_ids |= {e.run_id for e in batch.events}

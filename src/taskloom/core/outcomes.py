@@ -185,10 +185,13 @@ class AttemptOutcomes:
 
         self._write(record, "task_failed", {"error": record.error}, after_commit)
 
-    def _skip(self, key: str, reason: str) -> None:
+    def _skip(self, key: str, reason: str, output: str | None = None) -> None:
         record = self.tasks[key]
         record.status = TaskStatus.SKIPPED
         record.ended_at = time.time()
+        if output is not None:  # a node gated off by its trigger rule passes its input on
+            record.output_json = output
+            self.outputs[key] = output
         self._write(record, "task_skipped", {"reason": reason})
         # Skipping has no side effect to protect, so dependents need not wait for the commit.
         self._terminal(key)

@@ -136,6 +136,16 @@ class Plan(ABC):
         """
         return False
 
+    def skipped_output(self, node: PlanNode, invocation: Invocation) -> str | None:
+        """What a node whose trigger rule is false passes on to its dependents.
+
+        ``None`` (the default): nothing, and its dependents without a rule of
+        their own are skipped too. A plan may return JSON text instead (the DAG
+        style passes the node's input context on): the skipped node then counts
+        as ended for its dependents, which receive that text as its output.
+        """
+        return None
+
     def callback_state(self, invocation: Invocation, output: str | None) -> Any:
         """What ``on_success``/``on_failure`` receive as their context argument."""
         return invocation.state

@@ -53,14 +53,16 @@ class WorkflowResult:
 
     ``final_context`` is the merge of the completed sink tasks' outputs (or
     the input when none completed). For other run kinds ``output`` holds the
-    decoded result value.
+    decoded result value. ``start_time``/``end_time`` are RFC 3339 strings,
+    as Cloaca returns them; ``started_at``/``ended_at`` are the same instants
+    as timezone-aware ``datetime`` objects.
     """
 
     run_id: str
     workflow_name: str
     status: str
-    start_time: datetime
-    end_time: datetime | None
+    started_at: datetime
+    ended_at: datetime | None
     error_message: str | None
     output: Any
     task_results: dict[str, TaskOutcome] = field(default_factory=dict)
@@ -72,11 +74,21 @@ class WorkflowResult:
         return _context_type(data)
 
     @property
+    def start_time(self) -> str:
+        """When the run started, as an RFC 3339 string (Cloaca's ``start_time``)."""
+        return self.started_at.isoformat()
+
+    @property
+    def end_time(self) -> str | None:
+        """When the run ended, as an RFC 3339 string; ``None`` while it runs."""
+        return None if self.ended_at is None else self.ended_at.isoformat()
+
+    @property
     def duration(self) -> float | None:
         """Seconds from start to end."""
-        if self.end_time is None:
+        if self.ended_at is None:
             return None
-        return (self.end_time - self.start_time).total_seconds()
+        return (self.ended_at - self.started_at).total_seconds()
 
     @property
     def is_success(self) -> bool:
@@ -89,18 +101,16 @@ class WorkflowResult:
             run_id=run.run_id,
             workflow_name=run.workflow_name,
             status=run.status,
-            start_time=to_datetime(run.created_at),
-            end_time=to_datetime(run.ended_at) if run.ended_at is not None else None,
+            started_at=to_datetime(run.created_at),
+            ended_at=to_datetime(run.ended_at) if run.ended_at is not None else None,
             error_message=run.error,
             output=json.loads(text),
             task_results={t.task_key: TaskOutcome.from_record(t) for t in tasks},
         )
 
     def __repr__(self) -> str:
-        return (
-            f"WorkflowResult(run_id={self.run_id!r}, workflow={self.workflow_name!r}, "
-            f"status={self.status!r}, error_message={self.error_message!r})"
-        )
+        """Cloaca's: ``WorkflowResult(status=Completed, error=None)``."""
+        return f"WorkflowResult(status={self.status}, error={self.error_message})"
 
 
 def to_datetime(epoch: float) -> datetime:

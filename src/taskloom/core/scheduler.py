@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING, Any
 from taskloom.core import events, graph
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
-from taskloom.core.decisions import readiness, run_outcome, workflow_timeout_reason
+from taskloom.core.decisions import (
+    carries_output,
+    readiness,
+    run_outcome,
+    workflow_timeout_reason,
+)
 from taskloom.core.handle import TaskHandle
 from taskloom.core.outcomes import AttemptOutcomes
 from taskloom.core.plan import Invocation, Plan, PlanNode
@@ -113,7 +118,7 @@ class RunExecution(AttemptOutcomes):
         self.outputs: dict[str, str] = {
             k: r.output_json
             for k, r in self.tasks.items()
-            if r.status == TaskStatus.COMPLETED and r.output_json is not None
+            if carries_output(r.status, r.output_json) and r.output_json is not None
         }
         self.dependents = graph.dependents_of({k: n.deps for k, n in plan.nodes.items()})
         self.remaining: dict[str, int] = {}
@@ -230,7 +235,7 @@ class RunExecution(AttemptOutcomes):
             self._fail_terminal(key, decision.error, None)
             return
         if decision.skip_reason is not None:
-            self._skip(key, decision.skip_reason)
+            self._skip(key, decision.skip_reason, decision.output)
             return
         if decision.invocation is not None:
             self.prepared[key] = decision.invocation

@@ -2,7 +2,9 @@
 
 A task's input is the merge of its completed dependencies' output contexts
 (or the run's input for a root); its output is the context it returns, or
-the one it was given if it returns ``None``. Outputs are recorded as JSON,
+the one it was given if it returns ``None``. A task skipped by its own
+trigger rule passes the context it was given on, as Cloaca's fan-in does:
+its dependents still run, and see what flowed into it. Outputs are recorded as JSON,
 and every task gets a freshly decoded copy, so tasks never share mutable
 state.
 """
@@ -15,6 +17,7 @@ from typing import Any
 
 from taskloom.core.plan import Invocation, Plan, PlanNode
 from taskloom.dag.context import Context, find_non_json, merge_contexts
+from taskloom.dag.graph_invocation import invoking_body
 from taskloom.dag.workflow import Workflow
 
 
@@ -34,7 +37,7 @@ class DagPlan(Plan):
             self.nodes[task_id] = PlanNode(
                 key=task_id,
                 deps=definition.dependencies,
-                fn=definition.fn,
+                fn=definition.fn if definition.invokes is None else invoking_body(definition),
                 is_async=definition.is_async,
                 retry=definition.retry_policy,
                 timeout=definition.timeout if definition.timeout is not None else default_timeout,
@@ -91,6 +94,11 @@ class DagPlan(Plan):
 
     def result_keys(self) -> Sequence[str]:
         return list(self._sinks)
+
+    def skipped_output(self, node: PlanNode, invocation: Invocation) -> str | None:
+        state = invocation.state
+        data = state.data if isinstance(state, Context) else {}
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
     def callback_state(self, invocation: Invocation, output: str | None) -> Any:
         if output is not None:

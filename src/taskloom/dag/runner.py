@@ -8,6 +8,7 @@ results. ``execute`` is safe to call from many threads at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from types import TracebackType
@@ -20,13 +21,13 @@ from taskloom.core.scheduler import RunExecution
 from taskloom.core.styles import PlanHost, register_planner
 from taskloom.core.time_limits import check_timeout
 from taskloom.dag.plan import DagPlan
+from taskloom.dag.runner_setup import open_or_explain, schema_url
 from taskloom.dag.submission import context_json as _context_json
 from taskloom.dag.submission import resolve_workflow
 from taskloom.dag.workflow import Workflow
 from taskloom.journal.base import Journal
-from taskloom.journal.pgconnect import with_schema
 from taskloom.journal.records import RunRecord, RunStatus
-from taskloom.journal.urls import is_postgres_url, open_journal, resolve_url
+from taskloom.journal.urls import open_journal
 
 if TYPE_CHECKING:
     from taskloom.distributed.client import Client, RemoteRunHandle
@@ -101,10 +102,40 @@ class RunHandle:
         return f"<RunHandle {self.run_id} {self.status()}>"
 
 
-class DefaultRunner:
-    """Executes workflows, recording every run in the journal at ``url``.
+class FiredRun:
+    """A run of a reactor's firing that another runner of the database took over.
 
-    ``url`` defaults to ``$TASKLOOM_DATABASE_URL`` or ``sqlite://taskloom.db``.
+    ``DefaultRunner.push`` returns one when a concurrent runner claimed the
+    firing's run first; it follows the run by id, wherever it executes.
+    """
+
+    def __init__(self, runner: DefaultRunner, run_id: str, fire_id: str) -> None:
+        self._runner = runner
+        self.run_id = run_id
+        self.fire_id = fire_id
+
+    def status(self) -> str:
+        run = self._runner.journal.get_run(self.run_id)
+        return run.status if run is not None else RunStatus.RUNNING
+
+    def result(self, timeout: float | None = None) -> WorkflowResult:
+        """Block until the run ends (``TimeoutError`` after ``timeout`` seconds)."""
+        return self._runner.result(self.run_id, timeout)
+
+    def cancel(self) -> bool:
+        return self._runner.cancel(self.run_id)
+
+    def __repr__(self) -> str:
+        return f"<FiredRun {self.run_id} {self.status()}>"
+
+
+class DefaultRunner:
+    """Executes workflows, recording every run in the journal at ``database_url``.
+
+    ``database_url`` defaults to ``$TASKLOOM_DATABASE_URL`` or
+    ``sqlite://taskloom.db``. A database that cannot be reached or set up
+    raises :class:`~taskloom.errors.RunnerSetupError` (a ``RuntimeError``
+    whose text starts "Failed to set up schema"), as Cloaca does.
 
     With ``execute=True`` (the default) this process executes the runs it
     starts, on any backend; on PostgreSQL another runner resumes them if
@@ -118,25 +149,27 @@ class DefaultRunner:
 
     def __init__(
         self,
-        url: str | None = None,
+        database_url: str | None = None,
         config: DefaultRunnerConfig | None = None,
         *,
         execute: bool = True,
         schema: str | None = None,
     ) -> None:
         self.config = config or DefaultRunnerConfig()
+        url = database_url
         if schema is not None:
-            url = _url_with_schema(url, schema)
+            url = schema_url(url, schema)
         self._client: Client | None = None
+        self._stopped = False
         if not execute:
             from taskloom.distributed.client import Client
 
             check_client_config(self.config)
-            self._client = Client(url)
+            self._client = open_or_explain(url, Client)
             self.journal: Journal = self._client.journal
             self.url = self.journal.url
             return
-        self.journal = open_journal(url)
+        self.journal = open_or_explain(url, open_journal)
         self.url = self.journal.url
         self._engine = Engine(
             self.journal,
@@ -151,20 +184,58 @@ class DefaultRunner:
         )
 
     @classmethod
-    def with_config(cls, url: str | None, config: DefaultRunnerConfig) -> DefaultRunner:
-        return cls(url, config)
+    def with_config(cls, database_url: str | None, config: DefaultRunnerConfig) -> DefaultRunner:
+        return cls(database_url, config)
 
-    @classmethod
-    def with_schema(
-        cls,
-        url: str,
-        schema: str,
-        config: DefaultRunnerConfig | None = None,
-        *,
-        execute: bool = True,
-    ) -> DefaultRunner:
-        """A runner whose tables live in PostgreSQL schema ``schema`` (one tenant's)."""
-        return cls(url, config, execute=execute, schema=schema)
+    @staticmethod
+    def with_schema(database_url: str, schema: str) -> DefaultRunner:
+        """A runner whose tables live in PostgreSQL schema ``schema`` (one tenant's).
+
+        Cloaca's signature. Mixed-case names (``TenantA``) are kept as given
+        and quoted everywhere. For a config or a client-mode runner use
+        ``DefaultRunner(database_url, config, schema=..., execute=...)``.
+        """
+        return DefaultRunner(database_url, schema=schema)
+
+    # -- reactors ---------------------------------------------------------
+
+    def push(self, reactor: Any, accumulator: str, value: Any) -> RunHandle | FiredRun | None:
+        """Push ``value`` into ``accumulator`` of ``reactor`` (a ``@reactor`` class or name).
+
+        The value is recorded before this returns. If the reactor's mode is
+        now satisfied it fires: a run of each of its computation graphs is
+        recorded in the same transaction and started here; the handle of the
+        first is returned (``None`` when the reactor did not fire).
+        """
+        from taskloom.dag.reactor_runs import plan_of, push_value
+
+        if self._client is not None:
+            raise ValueError(
+                "push() needs a runner that executes runs; this one was created with "
+                "execute=False. Push from DefaultRunner(database_url) instead"
+            )
+        self._check_running()
+        if self._engine.on_loop_thread():
+            raise RuntimeError(
+                "cannot push from inside a task of the same runner: the firing would wait "
+                "for the loop it runs on; push from another thread or another runner"
+            )
+        fire = push_value(self.journal, reactor, accumulator, value)
+        if fire is None:
+            return None
+        engine = self._engine
+        handles: list[RunHandle | FiredRun] = []
+        for run_id in fire.run_ids:
+            run = self.journal.get_run(run_id)
+            plan = plan_of(run) if run is not None else None
+            execution = None
+            if run is not None and plan is not None:
+                execution = engine.call(functools.partial(engine.adopt, run, plan)).result()
+            if execution is not None:
+                handles.append(RunHandle(self, execution))
+            else:  # another runner of the database took it: follow it by id
+                handles.append(FiredRun(self, run_id, fire.fire_id))
+        return handles[0]
 
     # -- running ----------------------------------------------------------
 
@@ -172,6 +243,7 @@ class DefaultRunner:
         self, workflow_name: str | Workflow, context: Any = None
     ) -> RunHandle | RemoteRunHandle:
         """Start a run and return at once with a handle."""
+        self._check_running()
         if self._client is not None:
             return self._client.start(workflow_name, context, **self._limits())
         plan = self._plan(workflow_name)
@@ -227,10 +299,33 @@ class DefaultRunner:
 
     # -- lifecycle --------------------------------------------------------
 
-    def shutdown(self) -> None:
-        """Finish active runs (up to ``shutdown_timeout_seconds``), then release everything."""
+    def stop(self) -> None:
+        """Stop the runner now (Cloaca's ``stop``), without waiting for runs in flight.
+
+        Its background services end and it takes no more runs; runs still
+        going stay recorded as running and the next runner on the database
+        resumes them (completed tasks are not run again). ``shutdown()``
+        waits for them first. Calling ``stop`` twice is harmless.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         if self._client is not None:
             self._client.close()
+            return
+        self._engine.shutdown(wait=False)
+
+    def _check_running(self) -> None:
+        if self._stopped:
+            raise RuntimeError("this runner was stopped; create a new DefaultRunner")
+
+    def shutdown(self) -> None:
+        """Finish active runs (up to ``shutdown_timeout_seconds``), then release everything."""
+        already = self._stopped
+        self._stopped = True
+        if self._client is not None:
+            if not already:
+                self._client.close()
             return
         self._engine.shutdown(wait=True, timeout=self.config.shutdown_timeout_seconds)
 
@@ -285,13 +380,6 @@ def check_client_config(config: DefaultRunnerConfig) -> None:
             )
 
 
-def _url_with_schema(url: str | None, schema: str) -> str:
-    resolved = resolve_url(url)
-    if not is_postgres_url(resolved):
-        raise ValueError(f"schema={schema!r} needs a postgresql:// database url, got {resolved!r}")
-    return with_schema(resolved, schema)
-
-
 def _dag_planner(run: RunRecord, engine: PlanHost) -> DagPlan | None:
     workflow = lookup_workflow(run.workflow_name)
     if workflow is None or workflow.version != run.workflow_version:
@@ -301,4 +389,4 @@ def _dag_planner(run: RunRecord, engine: PlanHost) -> DagPlan | None:
 
 register_planner("dag", _dag_planner)
 
-__all__ = ["DefaultRunner", "DefaultRunnerConfig", "RunHandle", "RunStatus"]
+__all__ = ["DefaultRunner", "DefaultRunnerConfig", "FiredRun", "RunHandle", "RunStatus"]

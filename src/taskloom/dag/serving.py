@@ -15,7 +15,10 @@ from typing import Any
 from taskloom.core import styles
 from taskloom.core.plan import Plan
 from taskloom.core.registry import lookup_workflow, workflow_names
-from taskloom.dag import runner  # noqa: F401  (registers the "dag" planner)
+from taskloom.dag import (
+    reactor_runs,  # noqa: F401  (registers the "reactor" planner)
+    runner,  # noqa: F401  (registers the "dag" planner)
+)
 from taskloom.dag.plan import DagPlan
 from taskloom.dag.submission import context_json, resolve_workflow
 from taskloom.dag.workflow import Workflow

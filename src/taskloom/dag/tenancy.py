@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from taskloom.errors import JournalError
 from taskloom.journal.pgconnect import connect, psycopg_module, split_url, validate_name
 from taskloom.journal.sqlfiles import load_queries
+from taskloom.journal.urls import is_postgres_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,12 @@ class TenantConfig:
         validate_name(self.schema_name, "schema")
         validate_name(self.username, "user")
 
+    def __repr__(self) -> str:
+        return (
+            f"TenantConfig(schema_name={self.schema_name!r}, username={self.username!r}, "
+            "password='***')"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class TenantCredentials:
@@ -47,13 +54,25 @@ class TenantCredentials:
     password: str
     connection_string: str
 
+    def __repr__(self) -> str:
+        return (
+            f"TenantCredentials(username={self.username!r}, schema_name={self.schema_name!r}, "
+            "password='***', connection_string='***')"
+        )
+
 
 class DatabaseAdmin:
     """Creates and removes tenants; needs a role allowed to CREATE ROLE and SCHEMA."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._conninfo, _ = split_url(url)
+    def __init__(self, database_url: str) -> None:
+        if not isinstance(database_url, str) or not is_postgres_url(database_url):
+            raise JournalError(
+                "DatabaseAdmin requires a PostgreSQL connection. SQLite does not support "
+                "database schemas or user management. Use a PostgreSQL URL like "
+                f"'postgres://user:pass@host/db'; got {database_url!r}"
+            )
+        self.url = database_url
+        self._conninfo, _ = split_url(database_url)
         self._q = load_queries("postgres_tenants.sql")
 
     def create_tenant(self, config: TenantConfig) -> TenantCredentials:
@@ -71,7 +90,8 @@ class DatabaseAdmin:
                 exists = conn.execute(self._q["role_exists"], (config.username,)).fetchone()
                 if exists and exists[0]:
                     raise JournalError(
-                        f"role {config.username!r} already exists; pick another username or "
+                        f"Failed to create tenant: role {config.username!r} already exists; "
+                        "pick another username or "
                         "remove_tenant() first"
                     )
                 database = conn.info.dbname
@@ -82,7 +102,7 @@ class DatabaseAdmin:
                     self._stmt("grant_connect", database=sql.Identifier(database), role=role)
                 )
         except psycopg_module().Error as exc:
-            raise JournalError(f"cannot create tenant {config.schema_name!r}: {exc}") from exc
+            raise JournalError(f"Failed to create tenant: {config.schema_name!r}: {exc}") from exc
         credentials = TenantCredentials(
             config.schema_name,
             config.username,
@@ -91,7 +111,13 @@ class DatabaseAdmin:
         )
         from taskloom.journal.postgres import PostgresJournal
 
-        PostgresJournal(credentials.connection_string, pool_size=1).close()
+        try:
+            PostgresJournal(credentials.connection_string, pool_size=1).close()
+        except Exception as exc:
+            raise JournalError(
+                f"Failed to create tenant: {config.schema_name!r}: its tables could not be "
+                f"created: {exc}"
+            ) from exc
         return credentials
 
     def remove_tenant(self, schema_name: str, username: str) -> None:
@@ -107,7 +133,7 @@ class DatabaseAdmin:
                     conn.execute(self._stmt("drop_owned", role=role))
                     conn.execute(self._stmt("drop_role", role=role))
         except psycopg_module().Error as exc:
-            raise JournalError(f"cannot remove tenant {schema_name!r}: {exc}") from exc
+            raise JournalError(f"Failed to remove tenant: {schema_name!r}: {exc}") from exc
 
     def _stmt(self, name: str, **parts: Any) -> Any:
         return psycopg_module().sql.SQL(self._q[name]).format(**parts)
@@ -120,6 +146,7 @@ class DatabaseAdmin:
         netloc = f"{quote(username)}:{quote(password, safe='')}@{host}"
         if parts.port:
             netloc += f":{parts.port}"
-        options = quote(f"-csearch_path={schema}", safe="")
+        # Quoted, so a mixed-case schema (TenantA) is not folded to lower case.
+        options = quote(f'-csearch_path="{schema}"', safe="")
         query = f"options={options}"
         return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -45,8 +45,9 @@ class Workflow:
         """Raise ``ValueError`` if the workflow cannot run; say which task and why."""
         if not self.tasks:
             raise WorkflowValidationError(
-                f"workflow {self.name!r} has no tasks; declare @task functions inside the "
-                "WorkflowBuilder block or add them with add_task()"
+                f"Workflow validation failed: Workflow cannot be empty: workflow {self.name!r} "
+                "has no tasks; declare @task functions inside the WorkflowBuilder block or add "
+                "them with add_task()"
             )
         for task_id, deps in self.dependencies.items():
             for dep in deps:
@@ -166,9 +167,10 @@ class WorkflowBuilder:
         if isinstance(task, str):
             found = registry.lookup_task(task)
             if found is None:
-                raise ValueError(
-                    f"WorkflowBuilder {self.name!r}: no task with id {task!r} is registered; "
-                    "decorate it with @task first"
+                raise WorkflowValidationError(
+                    f"Task '{task}' not found in registry. Make sure it was decorated with "
+                    f"@task. (WorkflowBuilder {self.name!r}: no task with id {task!r} is "
+                    "registered; decorate it with @task before add_task)"
                 )
             definition = found
         elif isinstance(task, TaskDefinition):

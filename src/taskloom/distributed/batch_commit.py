@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from taskloom.core.decisions import run_outcome
+from taskloom.core.decisions import carries_output, run_outcome
 from taskloom.distributed import growth
 from taskloom.distributed.run_plans import RunPlans, Shape
 from taskloom.errors import JournalError
@@ -135,7 +135,7 @@ class BatchCommit:
             outputs = {
                 c.task_key: c.output_json
                 for c in done
-                if c.status == TaskStatus.COMPLETED and c.output_json is not None
+                if carries_output(c.status, c.output_json) and c.output_json is not None
             }
             status, final, error = run_outcome(shape.plan, failed, outputs, run_input)
             specs.append(Speculation(run_id, status, final, error, len(failed)))
@@ -262,7 +262,7 @@ class BatchCommit:
             outputs = {
                 key: output
                 for key, status, output, _ in rows
-                if status == TaskStatus.COMPLETED and output is not None
+                if carries_output(status, output) and output is not None
             }
             stopped = None if stop_reason is None else (RunStatus.FAILED, stop_reason)
             status, final, error = run_outcome(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from taskloom.core.attempt import Attempt
-from taskloom.core.decisions import readiness, tasks_to_inspect
+from taskloom.core.decisions import carries_output, readiness, tasks_to_inspect
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.distributed import growth
 from taskloom.distributed.batch_commit import BatchCommit, Pending
@@ -139,7 +139,7 @@ class ClaimDecisions:
             for key in tasks_to_inspect(node):
                 status, output = states[(claim.run_id, key)]
                 statuses[key] = status
-                if status == TaskStatus.COMPLETED and output is not None:
+                if carries_output(status, output) and output is not None:
                     outputs[key] = output
             decision = readiness(shape.plan, node, statuses, outputs, claim.input_json)
             if decision.error is not None:
@@ -149,6 +149,7 @@ class ClaimDecisions:
                 self._record(
                     claim.outcome(
                         TaskStatus.SKIPPED,
+                        output_json=decision.output,
                         attempted=False,
                         event_kind="task_skipped",
                         event_data=json.dumps({"reason": decision.skip_reason}),

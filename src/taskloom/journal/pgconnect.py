@@ -19,19 +19,27 @@ if TYPE_CHECKING:
 
 #: Schema and role names we accept: they are spliced into DDL and into
 #: ``search_path`` options, so only characters that need no quoting anywhere.
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+_NAME = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def validate_name(name: object, what: str = "schema") -> str:
-    """Return ``name`` if it is a safe schema/role name, else raise ``ValueError``."""
+    """Return ``name`` if it is a safe schema/role name, else raise ``ValueError``.
+
+    Cloaca's rule (letters, digits and '_'), with its words first. The name
+    is always quoted where it is used, so ``TenantA`` stays ``TenantA``
+    (unquoted, PostgreSQL would fold it to ``tenanta``).
+    """
+    label = what[:1].upper() + what[1:]
+    if name == "":
+        raise ValueError(f"{label} name cannot be empty; give 1-40 ASCII letters, digits and '_'")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
-            f"{what} name {name!r} is not valid: use 1-40 lower-case letters, digits and '_', "
-            "not starting with a digit (PostgreSQL folds unquoted names to lower case)"
+            f"{label} name {name!r} is not valid: it must contain only alphanumeric characters "
+            "and underscores (1-40 ASCII letters, digits and '_'; mixed case is kept as given)"
         )
-    if name.startswith("pg_"):
+    if name.lower().startswith("pg_"):
         raise ValueError(f"{what} name {name!r} is reserved by PostgreSQL (starts with 'pg_')")
     return name
 

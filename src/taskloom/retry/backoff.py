@@ -49,6 +49,14 @@ class BackoffStrategy:
         object.__setattr__(self, "base", base)
         object.__setattr__(self, "multiplier", multiplier)
 
+    def __repr__(self) -> str:
+        """Cloaca's spelling: ``BackoffStrategy.Exponential(base=2.0, multiplier=1.0)``."""
+        if self.kind == "fixed":
+            return "BackoffStrategy.Fixed"
+        if self.kind == "linear":
+            return f"BackoffStrategy.Linear(multiplier={self.multiplier})"
+        return f"BackoffStrategy.Exponential(base={self.base}, multiplier={self.multiplier})"
+
     @classmethod
     def fixed(cls) -> BackoffStrategy:
         """The same delay after every failure."""

@@ -41,6 +41,22 @@ class RetryCondition:
         # nothing is better written as max_attempts=1 or never().
         object.__setattr__(self, "retryable", retryable or None)
 
+    def __repr__(self) -> str:
+        """Cloaca's spelling: ``RetryCondition.AllErrors``, ``RetryCondition.ErrorPattern(...)``."""
+        if self.kind == "all":
+            return "RetryCondition.AllErrors"
+        if self.kind == "never":
+            return "RetryCondition.Never"
+        if self.kind == "transient":
+            return "RetryCondition.TransientOnly"
+        if self.kind == "error_pattern":
+            return f"RetryCondition.ErrorPattern(patterns={list(self.patterns)!r})"
+        retryable = None if self.retryable is None else list(self.retryable)
+        return (
+            f"RetryCondition.ErrorNames(retryable={retryable!r}, "
+            f"non_retryable={list(self.non_retryable)!r})"
+        )
+
     @classmethod
     def all_errors(cls) -> RetryCondition:
         """Retry every ``Exception`` (Cloaca's default)."""
@@ -78,8 +94,15 @@ class RetryCondition:
             non_retryable=check_names("non_retryable", non_retryable),
         )
 
-    def matches(self, error: BaseException) -> bool:
-        """Whether ``error`` should be retried under this condition."""
+    def matches(self, error: BaseException | str) -> bool:
+        """Whether ``error`` should be retried under this condition.
+
+        ``error`` may also be the text of an error (Cloaca's
+        ``should_retry(attempt, error_type)`` passes a string): it is matched
+        as ``"Type: message"`` would be, and by class name for ``error_names``.
+        """
+        if isinstance(error, str):
+            return self._matches_text(error)
         if not isinstance(error, Exception):
             return False
         if self.kind == "all":
@@ -102,6 +125,19 @@ class RetryCondition:
         if self.retryable is not None:
             return any(name in class_names for name in self.retryable)
         return True
+
+    def _matches_text(self, text: str) -> bool:
+        if self.kind in ("all", "never"):
+            return self.kind == "all"
+        lowered = text.lower()
+        if self.kind == "transient":
+            return any(marker in lowered for marker in TRANSIENT_MARKERS)
+        if self.kind == "error_pattern":
+            return any(pattern.lower() in lowered for pattern in self.patterns)
+        name = text.split(":", 1)[0].strip()
+        if name in self.non_retryable:
+            return False
+        return self.retryable is None or name in self.retryable
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able form; lists keep the user's order, which is part of the config."""

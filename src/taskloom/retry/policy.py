@@ -120,7 +120,38 @@ class RetryPolicy:
         )
         return policy
 
+    # ----------------------------------------------------------------- Cloaca's views
+
+    @property
+    def with_jitter(self) -> bool:
+        """Whether delays are randomized (Cloaca's ``with_jitter``)."""
+        return self.jitter.kind != "none"
+
+    @property
+    def backoff_strategy(self) -> BackoffStrategy:
+        """How the delay grows (Cloaca's name for :attr:`backoff`)."""
+        return self.backoff
+
+    @property
+    def retry_condition(self) -> RetryCondition:
+        """Which errors are retried (Cloaca's name for :attr:`condition`)."""
+        return self.condition
+
+    def __repr__(self) -> str:
+        cap = "None" if self.max_delay is None else f"{self.max_delay:g}s"
+        return (
+            f"RetryPolicy(max_attempts={self.max_attempts}, "
+            f"initial_delay={self.initial_delay:g}s, max_delay={cap}, "
+            f"jitter={self.with_jitter}, backoff_strategy={self.backoff!r}, "
+            f"retry_condition={self.condition!r})"
+        )
+
     # ----------------------------------------------------------------- constructors
+
+    @classmethod
+    def default(cls) -> RetryPolicy:
+        """Cloaca's ``RetryPolicy.default()``: 3 attempts, exponential from 1 s to 60 s, jitter."""
+        return RetryPolicyBuilder().build()
 
     @classmethod
     def builder(cls) -> RetryPolicyBuilder:
@@ -268,8 +299,11 @@ class RetryPolicy:
             delay = min(delay, self.max_delay)
         return max(0.0, self.jitter.apply(delay, rng))
 
-    def should_retry(self, attempt: int, error: BaseException) -> bool:
-        """True iff failed attempt ``attempt`` leaves attempts and ``error`` qualifies."""
+    def should_retry(self, attempt: int, error: BaseException | str) -> bool:
+        """True iff failed attempt ``attempt`` leaves attempts and ``error`` qualifies.
+
+        ``error`` is the exception, or (Cloaca's form) its type name or text.
+        """
         return check_attempt(attempt) < self.max_attempts and self.condition.matches(error)
 
     def to_dict(self) -> dict[str, object]:
