@@ -31,6 +31,7 @@ from taskloom.core.scheduler import RunExecution
 from taskloom.core.slots import SlotPool
 from taskloom.core.styles import planner_for
 from taskloom.core.writer import JournalWriter
+from taskloom.errors import ValueRefusedError
 from taskloom.journal.base import Journal
 from taskloom.journal.records import (
     Batch,
@@ -38,6 +39,7 @@ from taskloom.journal.records import (
     RunnerRecord,
     RunRecord,
     RunStatus,
+    RunUpdate,
 )
 
 logger = logging.getLogger("taskloom")
@@ -288,7 +290,11 @@ class Engine:
             if owner is not None and runner_alive(owner, self.owner_lease):
                 continue
             planner = planner_for(run.kind)
-            plan = planner(run, self) if planner is not None else None
+            try:
+                plan = planner(run, self) if planner is not None else None
+            except ValueRefusedError as exc:
+                self._refuse(run, exc)
+                continue
             if plan is None:
                 if run.run_id not in self._unplannable:
                     self._unplannable.add(run.run_id)
@@ -340,6 +346,19 @@ class Engine:
         logger.info("run %s of %r started", run.run_id, plan.workflow_name)
         execution.start()
         return execution
+
+    def _refuse(self, run: RunRecord, exc: ValueRefusedError) -> None:
+        """A run whose recorded inputs were refused fails: nothing of it is loaded or run."""
+        if not self.journal.claim_run(run.run_id, self.runner_id, run.owner_id):
+            return
+        now = time.time()
+        logger.error("run %s of %r failed: %s", run.run_id, run.workflow_name, exc)
+        self.writer.add(
+            run=RunUpdate(run.run_id, RunStatus.FAILED, None, str(exc), now),
+            event=EventRecord(
+                run.run_id, "run_finished", now, None, json.dumps({"status": RunStatus.FAILED})
+            ),
+        )
 
     def _journal_failed(self, exc: BaseException, batch: Batch) -> None:
         run_ids = {t.run_id for t in batch.tasks} | {r.run_id for r in batch.runs}

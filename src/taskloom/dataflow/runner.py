@@ -30,7 +30,13 @@ from taskloom.dataflow.flow import FAILURE_POLICIES, Flow, lookup_flow
 from taskloom.dataflow.plan import FlowPlan
 from taskloom.dataflow.result_cache import JournalCache
 from taskloom.dataflow.values import decode_value, encode_value
-from taskloom.errors import AggregateTaskError, RunNotFoundError, TaskFailedError, TaskloomError
+from taskloom.errors import (
+    AggregateTaskError,
+    RunNotFoundError,
+    TaskFailedError,
+    TaskloomError,
+    ValueRefusedError,
+)
 from taskloom.errors import TaskTimeoutError as _Timeout
 from taskloom.journal.records import RunRecord, RunStatus, TaskRecord, TaskStatus
 
@@ -84,6 +90,7 @@ def flow_input_json(plan: FlowPlan, args: tuple[Any, ...], kwargs: dict[str, Any
             "max_concurrency": plan.max_concurrency,
         },
         f"the inputs of flow {plan.workflow_name!r}",
+        allow_pickle=plan.flow.serializer == "pickle",
     )
 
 
@@ -185,7 +192,13 @@ def _flow_planner(run: RunRecord, engine: PlanHost) -> FlowPlan | None:
     flow = lookup_flow(run.workflow_name)
     if flow is None or flow.version != run.workflow_version:
         return None
-    data = decode_value(run.input_json)
+    try:
+        data = decode_value(run.input_json)
+    except ValueRefusedError as exc:
+        raise ValueRefusedError(
+            f"flow run {run.run_id} of {run.workflow_name!r} was not resumed: its recorded "
+            f"inputs were refused: {exc}"
+        ) from None
     plan = plan_flow(
         flow,
         tuple(data["args"]),
