@@ -270,7 +270,7 @@ def test_non_json_results_are_tagged_and_unrecordable_ones_fail_naming_the_task(
         return make_lock()
 
     assert sets.run(db=db_url) == {1, 2}
-    with pytest.raises(Exception, match=r"make_lock#0.*_thread.lock.*register_type.*serializer='pickle'"):
+    with pytest.raises(Exception, match=r"make_lock#0.*_thread.lock.*register_type.*'pickle'"):
         locks.run(db=db_url)
 
 

@@ -417,11 +417,11 @@ def flow(
     """
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"@flow name={name!r}: give a non-empty str")
-    check_serializer(f"@flow {name or getattr(fn, '__name__', '')!r}", serializer)
 
     def decorate(func: Callable[..., Any]) -> Flow[Any, Any]:
         if not callable(func):
             raise TypeError(f"@flow must decorate a function, got {type(func).__name__}")
+        check_serializer(f"@flow {name or func.__name__!r}", serializer)
         return Flow(func, name if name is not None else func.__name__, serializer)
 
     if fn is not None:

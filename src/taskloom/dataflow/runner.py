@@ -182,7 +182,10 @@ def _error_of(record: TaskRecord, plan: FlowPlan | None) -> BaseException:
 
 
 def _recorded_policy(run: RunRecord) -> str:
-    data = decode_value(run.input_json)
+    try:
+        data = decode_value(run.input_json)
+    except ValueRefusedError:
+        return "fail_fast"  # the run failed for it; its error says why
     policy = data.get("failure_policy", "fail_fast") if isinstance(data, dict) else "fail_fast"
     return str(policy)
 
