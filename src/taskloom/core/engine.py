@@ -41,6 +41,7 @@ from taskloom.journal.records import (
     RunStatus,
     RunUpdate,
 )
+from taskloom.journal.urls import redact_url
 
 logger = logging.getLogger("taskloom")
 
@@ -231,18 +232,19 @@ class Engine:
         """
         execution = self.active.get(run_id)
         if execution is not None:
-            return execution.future.result(timeout)
+            return _result_within(execution, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             execution = self.active.get(run_id)
             if execution is not None:
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                return execution.future.result(remaining)
+                return _result_within(execution, remaining, timeout)
             run = self.journal.get_run(run_id)
             if run is None:
                 from taskloom.errors import RunNotFoundError
 
-                raise RunNotFoundError(f"no run with id {run_id!r} in {self.journal.url}")
+                where = redact_url(self.journal.url)
+                raise RunNotFoundError(f"no run with id {run_id!r} in {where}")
             if run.status in RunStatus.TERMINAL:
                 return WorkflowResult.from_records(run, self.journal.get_tasks(run_id))
             if deadline is not None and time.monotonic() >= deadline:
@@ -417,3 +419,19 @@ class Engine:
         self._thread.join(timeout=10)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.journal.close()
+
+
+def _result_within(
+    execution: RunExecution, timeout: float | None, asked: float | None = None
+) -> WorkflowResult:
+    """The run's result, or a TimeoutError that names the run and the wait."""
+    try:
+        return execution.future.result(timeout)
+    except TimeoutError:
+        if execution.future.done():
+            raise  # the run itself ended with this error
+        waited = asked if asked is not None else timeout
+        raise TimeoutError(
+            f"run {execution.run_id} of {execution.plan.workflow_name!r} did not finish "
+            f"within {waited:g} s; it is still running (wait again, or cancel it)"
+        ) from None

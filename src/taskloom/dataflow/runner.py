@@ -39,6 +39,7 @@ from taskloom.errors import (
 )
 from taskloom.errors import TaskTimeoutError as _Timeout
 from taskloom.journal.records import RunRecord, RunStatus, TaskRecord, TaskStatus
+from taskloom.journal.urls import redact_url
 
 logger = logging.getLogger("taskloom")
 
@@ -134,7 +135,7 @@ def resume(run_id: str, db: str | None = None, timeout: float | None = None) -> 
     engine = engine_for(db)
     run = engine.journal.get_run(run_id)
     if run is None:
-        raise RunNotFoundError(f"no run with id {run_id!r} in {engine.journal.url}")
+        raise RunNotFoundError(f"no run with id {run_id!r} in {redact_url(engine.journal.url)}")
     if run.kind != "flow":
         raise ValueError(f"run {run_id} is a {run.kind!r} run, not a flow run")
     if run.status not in RunStatus.TERMINAL and run_id not in engine.active:

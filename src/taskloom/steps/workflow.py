@@ -135,6 +135,30 @@ class Workflow:
             )
         return name
 
+    def check_input(self, data: Any) -> None:
+        """Refuse, before anything is recorded, an input the start handler cannot take.
+
+        (Otherwise the run would be accepted and fail later, in its first step.)
+        """
+        step = self.require_start()
+        args, kwargs = handler_arguments(data)
+        try:
+            signature = inspect.signature(step.fn)
+        except (TypeError, ValueError):
+            return
+        try:
+            signature.bind(None, *args, **kwargs)
+        except TypeError as exc:
+            takes = [
+                p.name if p.kind is not p.VAR_KEYWORD else f"**{p.name}"
+                for p in list(signature.parameters.values())[1:]
+            ]
+            raise TypeError(
+                f"workflow {self.workflow_type!r}: its start handler {step.name!r} cannot take "
+                f"this input ({exc}); it takes {', '.join(takes) or 'no input'} -- a dict input "
+                "is spread over its keyword parameters, any other value is one argument"
+            ) from None
+
     def require_start(self) -> StepDefinition:
         if self.start_step is None:
             raise WorkflowValidationError(
