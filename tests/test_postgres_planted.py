@@ -19,8 +19,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from planted import as_01_value, prove_live
 
+from planted import as_01_value, prove_live
 from taskloom.journal.postgres import PostgresJournal
 
 APP = textwrap.dedent(
