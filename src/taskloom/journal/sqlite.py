@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from taskloom.errors import JournalError
+from taskloom.journal.records import RunRecord, RunUpdate
 from taskloom.journal.sql_journal import SqlJournal
 from taskloom.journal.sqlfiles import load_queries, migrations, read_script
 
@@ -178,6 +179,41 @@ class SQLiteJournal(SqlJournal):
                 f"INSERT INTO events (run_id, task_key, kind, at, data_json) VALUES {values}"
             )
         conn.execute(sql, [value for row in rows for value in row])
+
+    # -- values written once (schema version 5) ----------------------------
+
+    def _insert_run(self, conn: Any, run: RunRecord) -> None:
+        # The input goes to run_inputs, a row never updated: the runs row stays
+        # small, so its status changes do not copy the input again.
+        row = (
+            run.run_id,
+            run.workflow_name,
+            run.workflow_version,
+            run.kind,
+            run.status,
+            "",
+            run.final_json,
+            run.error,
+            run.owner_id,
+            run.created_at,
+            run.ended_at,
+        )
+        conn.execute(self._q["insert_run"], row)
+        conn.execute(self._q["insert_run_input"], (run.run_id, run.input_json))
+
+    def _run_update_rows(self, runs: Sequence[RunUpdate]) -> list[tuple[Any, ...]]:
+        # A result that is a task's output is read from that task's row.
+        return [
+            (
+                r.status,
+                None if r.final_task else r.final_json,
+                r.error,
+                r.ended_at,
+                r.final_task,
+                r.run_id,
+            )
+            for r in runs
+        ]
 
     # -- signal inbox -----------------------------------------------------
 
