@@ -144,7 +144,8 @@ def test_planted_run_inputs_fail_the_run_on_resume(
             "max_concurrency": None,
         }
     )
-    _sql(db_url, "UPDATE runs SET input_json = ? WHERE run_id = ?", planted, run_id)
+    # Where SQLite keeps a run's input (schema 5: beside the run row).
+    _sql(db_url, "UPDATE run_inputs SET input_json = ? WHERE run_id = ?", planted, run_id)
     with pytest.raises(TaskloomError, match=r"recorded inputs were refused.*unsigned pickle"):
         taskloom.resume(run_id, db=db_url, timeout=30)
     assert not marker.exists()
