@@ -8,6 +8,7 @@ a new process can find the code of a recorded run.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from collections.abc import Callable
@@ -142,9 +143,8 @@ class Workflow:
         """
         step = self.require_start()
         args, kwargs = handler_arguments(data)
-        try:
-            signature = inspect.signature(step.fn)
-        except (TypeError, ValueError):
+        signature = _signature(step.fn)
+        if signature is None:
             return
         try:
             signature.bind(None, *args, **kwargs)
@@ -190,3 +190,12 @@ def handler_arguments(data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if isinstance(data, dict):
         return (), dict(data)
     return (data,), {}
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
+    """A handler's signature, computed once (a run's start checks its input with it)."""
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
