@@ -1,7 +1,8 @@
 """The value codec's cost: encode + decode of typical task values, against pickling.
 
 What the safe codec (typed JSON, docs/reliability.md) costs per value
-compared with what taskloom 0.1 recorded (cloudpickle, base64 in JSON) and
+compared with what taskloom 0.1 recorded (JSON when exact, else cloudpickle,
+base64 in JSON) and
 with a signed pickle (the opt-in). No journal: the values alone.
 
 Usage: python benchmarks/bench_codec.py [--repeats 7] [--out FILE.json]
@@ -23,7 +24,7 @@ from common import measure_interleaved, report
 
 import taskloom
 from taskloom.core import signing
-from taskloom.core.codec import decode, encode
+from taskloom.core.codec import decode, encode, is_plain_json
 
 
 @dataclass
@@ -49,13 +50,19 @@ VALUES: dict[str, Any] = {
 
 
 def _pickled(value: Any) -> str:
+    """What taskloom 0.1 recorded: JSON when exact, else a base64 cloudpickle."""
+    if is_plain_json(value):
+        return json.dumps(value, separators=(",", ":"))
     return json.dumps(
         {"__taskloom__": "pickle", "b64": base64.b64encode(cloudpickle.dumps(value)).decode()}
     )
 
 
 def _unpickled(text: str) -> Any:
-    return pickle.loads(base64.b64decode(json.loads(text)["b64"]))
+    data = json.loads(text)
+    if type(data) is dict and data.get("__taskloom__") == "pickle":
+        return pickle.loads(base64.b64decode(data["b64"]))
+    return data
 
 
 def main() -> None:
@@ -82,7 +89,7 @@ def main() -> None:
                 decode(json.dumps(signing.dump_signed(value, "bench")))
 
         found = measure_interleaved(
-            {"safe codec": safe, "0.1 pickle": old_pickle, "signed pickle (opt-in)": signed},
+            {"safe codec": safe, "0.1 codec": old_pickle, "signed pickle (opt-in)": signed},
             repeats,
         )
         for name, figures in found.items():
