@@ -358,3 +358,69 @@ def test_a_planted_dag_context_is_plain_data(marker: Path) -> None:
 
 def test_the_environment_is_clean() -> None:
     assert os.environ.get(signing.TRUST_UNSIGNED_ENV_VAR) is None
+
+
+STEP_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, os, sys
+    from taskloom import task
+    from taskloom.steps import Client, Context, Directive, Workflow
+
+    SIDE, DB = sys.argv[2], sys.argv[3]
+
+    def note(text):
+        with open(SIDE, "a") as f:
+            f.write(text + "\\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    wf = Workflow(workflow_type="PlantedStep")
+
+    @task
+    async def fetch() -> dict:
+        note("fetch")
+        return {"rows": 3}
+
+    @wf.start()
+    async def start(ctx: Context) -> Directive:
+        data = await fetch()
+        if os.environ.get("CRASH") == "1":
+            note("waiting")
+            await asyncio.sleep(60)  # killed here, fetch recorded
+        return ctx.next.complete({"kind": type(data).__name__, "keys": sorted(data)})
+
+    client = Client(DB)
+    if sys.argv[1] == "run":
+        client.start_workflow("PlantedStep", "planted-step", None)
+        asyncio.run(asyncio.sleep(120))
+    else:
+        print(json.dumps(client.get_handle("planted-step").result(timeout=20)))
+    """
+)
+
+
+@pytest.mark.timeout(90)
+def test_a_planted_step_operation_result_replays_as_data(tmp_path: Path, marker: Path) -> None:
+    from crashkit import kill_when_reached, run_to_end
+
+    script = tmp_path / "planted_step.py"
+    script.write_text(STEP_SCRIPT)
+    side = tmp_path / "side.txt"
+    db = f"sqlite:///{tmp_path / 'steps.db'}"
+    env = {**os.environ, "CRASH": "1"}
+    kill_when_reached([str(script), "run", str(side), db], side, "waiting", env=env)
+    conn = sqlite3.connect(tmp_path / "steps.db")
+    with conn:
+        changed = conn.execute(
+            "UPDATE task_runs SET output_json = ? WHERE run_id = 'planted-step' "
+            "AND task_key LIKE '%:fetch' AND status = 'Completed'",
+            (as_01_value(marker),),
+        )
+        assert changed.rowcount == 1
+    conn.close()
+    env.pop("CRASH")
+    last = run_to_end([str(script), "resume", str(side), db], env=env)
+    # The replayed operation returned the planted JSON as a dict; nothing was unpickled.
+    assert json.loads(last) == {"kind": "dict", "keys": ["__taskloom__", "b64"]}
+    assert side.read_text().split("\n")[:-1] == ["fetch", "waiting"]  # fetch not re-run
+    assert not marker.exists()
