@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from taskloom.core import calls, styles
+from taskloom.core.known_types import register_type
 from taskloom.core.registry import register_workflow_constructor
 from taskloom.dag.context import Context
 from taskloom.dag.triggers import (
@@ -38,6 +39,8 @@ from taskloom.errors import (
     TaskFailedError,
     TaskloomError,
     TaskTimeoutError,
+    UnencodableValueError,
+    ValueRefusedError,
     WorkflowValidationError,
 )
 from taskloom.retry import (
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
     from taskloom.core.events import LifecycleEvent, flush_events, subscribe
     from taskloom.core.handle import TaskHandle
     from taskloom.core.result import TaskOutcome, WorkflowResult
+    from taskloom.core.signing import configure_pickle
     from taskloom.dag.computation_graph import ComputationGraphBuilder, node
     from taskloom.dag.reactor import passthrough_accumulator, reactor
     from taskloom.dag.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
@@ -77,6 +81,8 @@ _LAZY = {
     "TaskHandle": "taskloom.core.handle",
     "TaskOutcome": "taskloom.core.result",
     "WorkflowResult": "taskloom.core.result",
+    # Signed pickles (opt-in): hmac and pickle load only when asked for.
+    "configure_pickle": "taskloom.core.signing",
     "DefaultRunner": "taskloom.dag.runner",
     "DefaultRunnerConfig": "taskloom.dag.runner",
     "RunHandle": "taskloom.dag.runner",
@@ -179,6 +185,8 @@ __all__ = [
     "TenantConfig",
     "TenantCredentials",
     "TriggerRule",
+    "UnencodableValueError",
+    "ValueRefusedError",
     "Worker",
     "Workflow",
     "WorkflowBuilder",
@@ -188,6 +196,7 @@ __all__ = [
     "all_of",
     "always",
     "any_of",
+    "configure_pickle",
     "context_value",
     "durable",
     "fan_out",
@@ -197,6 +206,7 @@ __all__ = [
     "none_of",
     "passthrough_accumulator",
     "reactor",
+    "register_type",
     "register_workflow_constructor",
     "resume",
     "run_workflow",

@@ -71,3 +71,19 @@ class AggregateTaskError(TaskloomError):
     def __init__(self, message: str, errors: dict[str, BaseException]) -> None:
         super().__init__(message)
         self.errors = errors
+
+
+class UnencodableValueError(TaskloomError, TypeError):
+    """A value cannot be recorded by the safe codec (and the task did not opt in to pickle).
+
+    The message names the task, the type and how to register it. Subclasses
+    ``TypeError``, which is what taskloom raised here before.
+    """
+
+
+class ValueRefusedError(TaskloomError):
+    """A recorded value was not loaded because loading it could run code.
+
+    An unsigned or tampered pickle, or a type nobody registered: the run
+    fails with this error instead of executing what the journal holds.
+    """

@@ -15,7 +15,8 @@ import types
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
-from taskloom.core import calls, registry
+from taskloom.core import calls, known_types, registry
+from taskloom.core.codec import check_serializer
 from taskloom.dag.triggers import TriggerRule, all_of, from_dict
 from taskloom.retry import RetryPolicy
 
@@ -64,6 +65,7 @@ class TaskDefinition(Generic[P, R]):
         cache_key_fn: Callable[..., Any] | None = None,
         persist: bool = False,
         cloaca_style: bool = False,
+        serializer: str = "json",
         tags: tuple[str, ...] = (),
         invokes: ComputationGraph | None = None,
         post_invocation: Callable[..., Any] | None = None,
@@ -84,6 +86,8 @@ class TaskDefinition(Generic[P, R]):
         self.cache_ttl = cache_ttl
         self.cache_key_fn = cache_key_fn
         self.persist = persist
+        #: "json" (the safe codec) or "pickle" (signed pickles for values it cannot record).
+        self.serializer = serializer
         #: Free-form labels (auto_workflow's ``tags``): shown by ``describe()``.
         self.tags = tags
         self.is_async = inspect.iscoroutinefunction(fn)
@@ -216,6 +220,7 @@ def task(
     tags: Iterable[str] = (),
     invokes: Any = None,
     post_invocation: Callable[..., Any] | None = None,
+    serializer: str = "json",
 ) -> Callable[[Callable[P, R]], TaskDefinition[P, R]]: ...
 
 
@@ -247,6 +252,7 @@ def task(
     tags: Iterable[str] = (),
     invokes: Any = None,
     post_invocation: Callable[..., Any] | None = None,
+    serializer: str = "json",
 ) -> Any:
     """Declare a task. Usable bare (``@task``) or with options (``@task(id=...)``).
 
@@ -254,7 +260,9 @@ def task(
     Every task is also registered by id so ``WorkflowBuilder.add_task("id")``
     finds it. ``run_in``, ``cache_ttl``, ``cache_key_fn`` and ``persist`` are
     auto_workflow's options; they are checked when the function is decorated,
-    so their errors can name the task.
+    so their errors can name the task. ``serializer="pickle"`` lets a flow
+    task's values the safe codec cannot record be pickled, signed with the
+    key of ``$TASKLOOM_PICKLE_KEY`` (docs/reliability.md).
     """
     if id is not None and name is not None and id != name:
         raise ValueError(f"@task got id={id!r} and name={name!r}; give one of them")
@@ -307,6 +315,8 @@ def task(
             raise ValueError(f"@task id={task_id!r}: a task id must be a non-empty str")
         _check_dataflow_options(task_id, run_in, cache_ttl, cache_key_fn, persist)
         graph = _invoked_graph(task_id, invokes, post_invocation)
+        check_serializer(f"task {task_id!r}", serializer)
+        known_types.note_annotations(fn)
         builder = registry.current_builder()
         definition: TaskDefinition[Any, Any] = TaskDefinition(
             fn,
@@ -322,6 +332,7 @@ def task(
             cache_ttl=float(cache_ttl) if cache_ttl is not None else None,
             cache_key_fn=cache_key_fn,
             persist=persist,
+            serializer=serializer,
             tags=_tags(task_id, tags),
             cloaca_style=cloaca_only or builder is not None,
             invokes=graph,

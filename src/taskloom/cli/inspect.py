@@ -26,6 +26,7 @@ from taskloom.cli.format import (
     result_document,
     tasks_table,
 )
+from taskloom.journal.urls import redact_url
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -42,7 +43,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not runs:
         suffix = f" with status {status}" if status else ""
-        print(f"No runs{suffix} in {journal.url}")
+        print(f"No runs{suffix} in {redact_url(journal.url)}")
         return EXIT_OK
     rows = [
         [
@@ -88,7 +89,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         run = journal.get_run(run_id)
         if run is None:
             raise CliError(
-                f"RUN_ID {run_id!r}: no such run in {journal.url}; "
+                f"RUN_ID {run_id!r}: no such run in {redact_url(journal.url)}; "
                 "list run ids with 'taskloom runs'"
             )
         tasks = journal.get_tasks(run_id)
@@ -169,7 +170,8 @@ def _open_existing_journal(url: str | None) -> Journal:
         path = rest.partition("?")[0]
         if path and path != ":memory:" and not os.path.exists(path):
             origin = "--db" if url is not None else "the default database"
-            raise CliError(f"{origin}: no journal database at {path!r} (url {resolved!r})")
+            shown = redact_url(resolved)
+            raise CliError(f"{origin}: no journal database at {path!r} (url {shown!r})")
     try:
         return open_journal(resolved)
     except (ValueError, TaskloomError) as exc:

@@ -15,11 +15,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from taskloom.core.registry import workflow_names
     from taskloom.distributed.worker import Worker
-    from taskloom.journal.urls import is_postgres_url, resolve_url
+    from taskloom.journal.urls import is_postgres_url, redact_url, resolve_url
 
     url = resolve_url(args.db)
     if not is_postgres_url(url):
-        raise CliError(f"--db {url!r}: a worker needs a postgresql:// (or postgres://) url")
+        raise CliError(
+            f"--db {redact_url(url)!r}: a worker needs a postgresql:// (or postgres://) url"
+        )
     from taskloom.dataflow.flow import registered_flows
     from taskloom.steps.workflow import registered_workflows
 

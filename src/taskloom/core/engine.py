@@ -31,6 +31,7 @@ from taskloom.core.scheduler import RunExecution
 from taskloom.core.slots import SlotPool
 from taskloom.core.styles import planner_for
 from taskloom.core.writer import JournalWriter
+from taskloom.errors import ValueRefusedError
 from taskloom.journal.base import Journal
 from taskloom.journal.records import (
     Batch,
@@ -38,7 +39,9 @@ from taskloom.journal.records import (
     RunnerRecord,
     RunRecord,
     RunStatus,
+    RunUpdate,
 )
+from taskloom.journal.urls import redact_url
 
 logger = logging.getLogger("taskloom")
 
@@ -229,18 +232,19 @@ class Engine:
         """
         execution = self.active.get(run_id)
         if execution is not None:
-            return execution.future.result(timeout)
+            return _result_within(execution, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             execution = self.active.get(run_id)
             if execution is not None:
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                return execution.future.result(remaining)
+                return _result_within(execution, remaining, timeout)
             run = self.journal.get_run(run_id)
             if run is None:
                 from taskloom.errors import RunNotFoundError
 
-                raise RunNotFoundError(f"no run with id {run_id!r} in {self.journal.url}")
+                where = redact_url(self.journal.url)
+                raise RunNotFoundError(f"no run with id {run_id!r} in {where}")
             if run.status in RunStatus.TERMINAL:
                 return WorkflowResult.from_records(run, self.journal.get_tasks(run_id))
             if deadline is not None and time.monotonic() >= deadline:
@@ -288,7 +292,11 @@ class Engine:
             if owner is not None and runner_alive(owner, self.owner_lease):
                 continue
             planner = planner_for(run.kind)
-            plan = planner(run, self) if planner is not None else None
+            try:
+                plan = planner(run, self) if planner is not None else None
+            except ValueRefusedError as exc:
+                self._refuse(run, exc)
+                continue
             if plan is None:
                 if run.run_id not in self._unplannable:
                     self._unplannable.add(run.run_id)
@@ -340,6 +348,19 @@ class Engine:
         logger.info("run %s of %r started", run.run_id, plan.workflow_name)
         execution.start()
         return execution
+
+    def _refuse(self, run: RunRecord, exc: ValueRefusedError) -> None:
+        """A run whose recorded inputs were refused fails: nothing of it is loaded or run."""
+        if not self.journal.claim_run(run.run_id, self.runner_id, run.owner_id):
+            return
+        now = time.time()
+        logger.error("run %s of %r failed: %s", run.run_id, run.workflow_name, exc)
+        self.writer.add(
+            run=RunUpdate(run.run_id, RunStatus.FAILED, None, str(exc), now),
+            event=EventRecord(
+                run.run_id, "run_finished", now, None, json.dumps({"status": RunStatus.FAILED})
+            ),
+        )
 
     def _journal_failed(self, exc: BaseException, batch: Batch) -> None:
         run_ids = {t.run_id for t in batch.tasks} | {r.run_id for r in batch.runs}
@@ -398,3 +419,19 @@ class Engine:
         self._thread.join(timeout=10)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.journal.close()
+
+
+def _result_within(
+    execution: RunExecution, timeout: float | None, asked: float | None = None
+) -> WorkflowResult:
+    """The run's result, or a TimeoutError that names the run and the wait."""
+    try:
+        return execution.future.result(timeout)
+    except TimeoutError:
+        if execution.future.done():
+            raise  # the run itself ended with this error
+        waited = asked if asked is not None else timeout
+        raise TimeoutError(
+            f"run {execution.run_id} of {execution.plan.workflow_name!r} did not finish "
+            f"within {waited:g} s; it is still running (wait again, or cancel it)"
+        ) from None

@@ -424,7 +424,9 @@ class RunExecution(AttemptOutcomes):
         self.run.ended_at = time.time()
         if events.subscribers:
             self._emit("run_finished", None)
-        update = RunUpdate(self.run_id, status, final, error, self.run.ended_at)
+        update = RunUpdate(
+            self.run_id, status, final, error, self.run.ended_at, _same_as(final, self.outputs)
+        )
         self.engine.writer.add(
             run=update,
             event=EventRecord(
@@ -497,3 +499,21 @@ class RunExecution(AttemptOutcomes):
     def _emit(self, kind: str, record: TaskRecord | None) -> None:
         """Hand one lifecycle event to the subscribers: the one place events come from."""
         events.emit(events.lifecycle_event(kind, self.run, self.plan, record))
+
+
+def _same_as(final: str | None, outputs: Mapping[str, str]) -> str | None:
+    """The task whose output is the run's result text, if one is (a large result only).
+
+    The journal then keeps one copy; for small results a second copy is cheaper
+    than the lookup.
+    """
+    if final is None or len(final) < SHARED_RESULT_MIN:
+        return None
+    for key, output in outputs.items():
+        if output is final or (len(output) == len(final) and output == final):
+            return key
+    return None
+
+
+#: Results at least this long (characters) are stored once, as their task's output.
+SHARED_RESULT_MIN = 16 * 1024

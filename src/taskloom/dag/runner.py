@@ -89,7 +89,15 @@ class RunHandle:
 
     def result(self, timeout: float | None = None) -> WorkflowResult:
         """Block until the run ends (``TimeoutError`` after ``timeout`` seconds)."""
-        return self._execution.future.result(timeout)
+        try:
+            return self._execution.future.result(timeout)
+        except TimeoutError:
+            if self._execution.future.done():
+                raise  # the run itself ended with this error
+            raise TimeoutError(
+                f"run {self.run_id} of {self._execution.plan.workflow_name!r} did not finish "
+                f"within {timeout:g} s; it is still running (wait again, or cancel it)"
+            ) from None
 
     async def result_async(self) -> WorkflowResult:
         return await asyncio.wrap_future(self._execution.future)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from taskloom.errors import RunnerSetupError
 from taskloom.journal.pgconnect import split_url, validate_name
 from taskloom.journal.pgconnect import with_schema as url_with_schema
-from taskloom.journal.urls import is_postgres_url, resolve_url
+from taskloom.journal.urls import is_postgres_url, redact_url, resolve_url
 
 T = TypeVar("T")
 
@@ -30,7 +29,7 @@ def schema_url(database_url: str | None, schema: str) -> str:
         raise ValueError(
             "Schema-based multi-tenancy requires PostgreSQL. SQLite does not support database "
             "schemas. Use a PostgreSQL URL like 'postgres://user:pass@host/db'; got "
-            f"{masked(resolved)!r}, give a postgresql:// URL"
+            f"{redact_url(resolved)!r}, give a postgresql:// URL"
         )
     validate_name(schema, "schema")
     return url_with_schema(resolved, schema)
@@ -46,7 +45,7 @@ def open_or_explain(database_url: str | None, opener: Callable[[str | None], T])
     except (ValueError, TypeError, ImportError):
         raise
     except Exception as exc:
-        where = masked(resolve_url(database_url))
+        where = redact_url(resolve_url(database_url))
         schema = _schema_of(database_url)
         raise RunnerSetupError(
             f"Failed to set up schema {schema!r} for the journal at {where!r}: "
@@ -63,13 +62,3 @@ def _schema_of(database_url: str | None) -> str:
         return split_url(resolved)[1] or "public"
     except ValueError:
         return "public"
-
-
-def masked(url: str) -> str:
-    """``url`` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit((parts.scheme, f"{user}@{netloc[-1]}", parts.path, parts.query, ""))

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from taskloom.errors import JournalError
 from taskloom.journal.pgconnect import connect, psycopg_module, split_url, validate_name
 from taskloom.journal.sqlfiles import load_queries
-from taskloom.journal.urls import is_postgres_url
+from taskloom.journal.urls import is_postgres_url, redact_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ class DatabaseAdmin:
             raise JournalError(
                 "DatabaseAdmin requires a PostgreSQL connection. SQLite does not support "
                 "database schemas or user management. Use a PostgreSQL URL like "
-                f"'postgres://user:pass@host/db'; got {database_url!r}"
+                f"'postgres://user:pass@host/db'; got {redact_url(database_url)!r}"
             )
         self.url = database_url
         self._conninfo, _ = split_url(database_url)

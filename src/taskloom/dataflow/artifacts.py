@@ -15,11 +15,13 @@ the process instead (auto_workflow's default).
 from __future__ import annotations
 
 import os
-import pickle
 import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from taskloom.core import codec, known_types
+from taskloom.errors import UnencodableValueError, ValueRefusedError
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,9 @@ class ArtifactRef:
     """A pointer to one stored result."""
 
     key: str
+
+
+known_types.register_type(ArtifactRef, name="taskloom.ArtifactRef")
 
 
 class ArtifactStore(Protocol):
@@ -44,7 +49,7 @@ class MemoryArtifactStore:
         self._data: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def put(self, value: Any) -> ArtifactRef:
+    def put(self, value: Any, *, allow_pickle: bool = False) -> ArtifactRef:
         ref = ArtifactRef(uuid.uuid4().hex)
         with self._lock:
             self._data[ref.key] = value
@@ -62,33 +67,80 @@ class MemoryArtifactStore:
 
 
 class FileArtifactStore:
-    """One pickle file per artifact in a directory: survives the process."""
+    """One file per artifact in a directory: survives the process.
+
+    A file starts with a header line saying how the rest is written: raw
+    ``bytes``, the safe codec's text (:mod:`taskloom.core.codec`), or -- only
+    for a task that opted in (``serializer="pickle"``) -- a pickle with its
+    HMAC signature in the header, checked before it is loaded. Files of
+    taskloom 0.1 (bare pickles) are refused unless unsigned pickles are
+    trusted (:func:`taskloom.configure_pickle`).
+    """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = os.fspath(directory)
         os.makedirs(self.directory, exist_ok=True)
 
-    def put(self, value: Any) -> ArtifactRef:
+    def put(self, value: Any, *, allow_pickle: bool = False) -> ArtifactRef:
+        """Store ``value``; ``allow_pickle``: its task opted in to signed pickles."""
         ref = ArtifactRef(uuid.uuid4().hex)
+        if type(value) is bytes:
+            header, body = _HEADER + b" bytes\n", value
+        else:
+            what = f"the artifact of a persisted task ({type(value).__name__})"
+            try:
+                header, body = _HEADER + b" codec\n", codec.encode(value, what).encode()
+            except UnencodableValueError:
+                if not allow_pickle:
+                    raise
+                from taskloom.core import signing
+
+                blob, signature = signing.pickle_bytes(value, what)
+                header, body = _HEADER + b" pickle " + signature.encode() + b"\n", blob
         path = os.path.join(self.directory, ref.key)
         tmp = f"{path}.tmp"
         with open(tmp, "wb") as f:
-            pickle.dump(value, f)
+            f.write(header)
+            f.write(body)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
         return ref
 
     def get(self, ref: ArtifactRef) -> Any:
-        path = os.path.join(self.directory, ref.key)
+        key = ref.key
+        if not isinstance(key, str) or not key.isalnum():
+            raise ValueRefusedError(
+                f"artifact key {key!r} is not one this store made (a store key is a hex id); "
+                "refusing to read outside the artifact directory"
+            )
+        path = os.path.join(self.directory, key)
         try:
             with open(path, "rb") as f:
-                return pickle.load(f)
+                data = f.read()
         except FileNotFoundError:
             raise KeyError(
-                f"artifact {ref.key} is not in {self.directory!r}; was it stored by a process "
+                f"artifact {key} is not in {self.directory!r}; was it stored by a process "
                 "using another artifact directory?"
             ) from None
+        what = f"artifact {key} in {self.directory!r}"
+        from taskloom.core import signing
+
+        if not data.startswith(_HEADER + b" "):
+            return signing.load_unsigned(data, f"{what} is an unsigned pickle, which")
+        header, _, body = data.partition(b"\n")
+        kind, _, signature = header[len(_HEADER) + 1 :].partition(b" ")
+        if kind == b"bytes":
+            return body
+        if kind == b"codec":
+            return codec.decode(body.decode())
+        if kind == b"pickle":
+            return signing.load_signed(body, signature.decode(), f"{what} (a signed pickle)")
+        raise ValueRefusedError(f"{what} has an unknown format {kind!r} (a newer taskloom?)")
+
+
+#: First bytes of every artifact file this version writes.
+_HEADER = b"TASKLOOM-ARTIFACT 1"
 
 
 ENV_VAR = "TASKLOOM_ARTIFACTS_DIR"

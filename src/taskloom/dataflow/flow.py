@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
+from taskloom.core import known_types
+from taskloom.core.codec import check_serializer
+from taskloom.dataflow import artifacts as _artifacts  # noqa: F401  (registers ArtifactRef)
 from taskloom.dataflow import flow_context
 
 if TYPE_CHECKING:
@@ -250,7 +253,7 @@ def fan_out(
 class Flow(Generic[P, R]):
     """A ``@flow`` function: build its graph with :meth:`build`, run it with :meth:`run`."""
 
-    def __init__(self, fn: Callable[P, R], name: str) -> None:
+    def __init__(self, fn: Callable[P, R], name: str, serializer: str = "json") -> None:
         if inspect.iscoroutinefunction(fn):
             raise TypeError(
                 f"flow {name!r}: a flow body must be a plain def (it only wires task calls "
@@ -262,6 +265,9 @@ class Flow(Generic[P, R]):
         digest = hashlib.sha256(code.co_code if code is not None else b"")
         digest.update(name.encode())
         self.version = digest.hexdigest()[:16]
+        #: "pickle": the flow's inputs, result and tasks may be recorded as signed pickles.
+        self.serializer = serializer
+        known_types.note_annotations(fn)
         _flows[name] = self
 
     def __repr__(self) -> str:
@@ -392,19 +398,31 @@ def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
 
 @overload
 def flow(
-    fn: None = None, /, *, name: str | None = None
+    fn: None = None, /, *, name: str | None = None, serializer: str = "json"
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 
-def flow(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
-    """Declare a flow. Usable bare (``@flow``) or with a name (``@flow(name="etl")``)."""
+def flow(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    serializer: str = "json",
+) -> Any:
+    """Declare a flow. Usable bare (``@flow``) or with a name (``@flow(name="etl")``).
+
+    ``serializer="pickle"``: the flow's inputs, result and every task of it
+    may record values the safe codec cannot as signed pickles
+    (docs/reliability.md).
+    """
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"@flow name={name!r}: give a non-empty str")
 
     def decorate(func: Callable[..., Any]) -> Flow[Any, Any]:
         if not callable(func):
             raise TypeError(f"@flow must decorate a function, got {type(func).__name__}")
-        return Flow(func, name if name is not None else func.__name__)
+        check_serializer(f"@flow {name or func.__name__!r}", serializer)
+        return Flow(func, name if name is not None else func.__name__, serializer)
 
     if fn is not None:
         return decorate(fn)

@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from taskloom.core import known_types
 from taskloom.core.plan import Expansion, Invocation, Plan, PlanNode
 from taskloom.dataflow import task_body
 from taskloom.dataflow.fanout import FanOuts
 from taskloom.dataflow.flow import Flow, FlowBuilder, nodes_in, resolve
 from taskloom.dataflow.result_cache import CacheStore, cache
 from taskloom.dataflow.values import decode_value, encode_value
+from taskloom.errors import ValueRefusedError
 from taskloom.journal.records import TaskRecord, TaskStatus
 from taskloom.task import TaskDefinition
 
@@ -68,6 +70,9 @@ class FlowPlan(Plan):
                     key, call.node.task, call.node.deps, builder.groups.get(key)
                 )
         self._returned = {node.key for node in nodes_in(template)}
+        # The body builds its result's structure (a NamedTuple of nodes...) again
+        # on every resume, so the classes in it may be rebuilt from the journal.
+        known_types.learn_from(template)
 
     def _node(
         self,
@@ -141,13 +146,30 @@ class FlowPlan(Plan):
 
     def prepare(self, node: PlanNode, dep_outputs: Mapping[str, str], run_input: str) -> Invocation:
         call = self.builder.calls[node.key]
-        values = {dep: decode_value(dep_outputs[dep]) for dep in node.deps if dep in dep_outputs}
+        try:
+            values = {
+                dep: decode_value(dep_outputs[dep]) for dep in node.deps if dep in dep_outputs
+            }
+        except ValueRefusedError as exc:
+            raise ValueRefusedError(
+                f"task {node.label!r} was not started: the recorded result of one of its "
+                f"inputs ({', '.join(node.deps)}) was refused: {exc}"
+            ) from None
         args = tuple(resolve(arg, values) for arg in call.args)
         kwargs = {name: resolve(arg, values) for name, arg in call.kwargs.items()}
         return Invocation(args=args, kwargs=kwargs)
 
     def encode(self, node: PlanNode, invocation: Invocation, value: Any) -> str:
-        return encode_value(value, f"task {node.label!r}")
+        return encode_value(value, f"task {node.label!r}", allow_pickle=self.pickles(node.key))
+
+    def pickles(self, key: str | None = None) -> bool:
+        """Whether node ``key`` (None: the flow's result) opted in to signed pickles."""
+        if self.flow.serializer == "pickle":
+            return True
+        if key is None:
+            return any(c.node.task.serializer == "pickle" for c in self.builder.calls.values())
+        call = self.builder.calls.get(key)
+        return call is not None and call.node.task.serializer == "pickle"
 
     def awaits_expansion(self, key: str) -> bool:
         return self.fan_outs.awaits(key)
@@ -167,4 +189,5 @@ class FlowPlan(Plan):
         if self.grows:
             partial = self.fan_outs.partial_results(outputs)
             values.update((key, partial[key]) for key in self._returned if key in partial)
-        return encode_value(resolve(self.template, values), f"flow {self.workflow_name!r}")
+        what = f"flow {self.workflow_name!r}"
+        return encode_value(resolve(self.template, values), what, allow_pickle=self.pickles())

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Protocol
 
 from taskloom.dataflow.cache_key import cache_key
+from taskloom.errors import ValueRefusedError
 
 if TYPE_CHECKING:
     from taskloom.journal.base import Journal
@@ -35,7 +36,7 @@ class CacheStore(Protocol):
 
     def get(self, key: str) -> tuple[bool, Any]: ...
 
-    def put(self, key: str, value: Any, ttl: float) -> None: ...
+    def put(self, key: str, value: Any, ttl: float, *, allow_pickle: bool = False) -> None: ...
 
 
 class ResultCache:
@@ -58,7 +59,8 @@ class ResultCache:
             self._entries.move_to_end(key)
             return True, entry[1]
 
-    def put(self, key: str, value: Any, ttl: float) -> None:
+    def put(self, key: str, value: Any, ttl: float, *, allow_pickle: bool = False) -> None:
+        """Keep ``value`` (the object itself: nothing is encoded in memory)."""
         with self._lock:
             self._entries[key] = (time.monotonic() + ttl, value)
             self._entries.move_to_end(key)
@@ -90,13 +92,21 @@ class JournalCache:
             return False, None
         if text is None:
             return False, None
-        return True, decode_value(text)
+        try:
+            return True, decode_value(text)
+        except ValueRefusedError as exc:
+            # Never loaded; the task runs and its fresh result replaces the entry.
+            logger.warning("taskloom cache: entry %r refused, treating as a miss: %s", key, exc)
+            return False, None
 
-    def put(self, key: str, value: Any, ttl: float) -> None:
+    def put(self, key: str, value: Any, ttl: float, *, allow_pickle: bool = False) -> None:
+        """Record ``value``; ``allow_pickle``: its task opted in to signed pickles."""
         from taskloom.dataflow.values import encode_value
 
         try:
-            text = encode_value(value, f"cached task {key.partition(':')[0]!r}")
+            text = encode_value(
+                value, f"cached task {key.partition(':')[0]!r}", allow_pickle=allow_pickle
+            )
             self.journal.cache_put(key, text, time.time() + ttl)
         except Exception as exc:
             logger.warning("taskloom cache: storing %r failed, not cached: %s", key, exc)

@@ -30,9 +30,16 @@ from taskloom.dataflow.flow import FAILURE_POLICIES, Flow, lookup_flow
 from taskloom.dataflow.plan import FlowPlan
 from taskloom.dataflow.result_cache import JournalCache
 from taskloom.dataflow.values import decode_value, encode_value
-from taskloom.errors import AggregateTaskError, RunNotFoundError, TaskFailedError, TaskloomError
+from taskloom.errors import (
+    AggregateTaskError,
+    RunNotFoundError,
+    TaskFailedError,
+    TaskloomError,
+    ValueRefusedError,
+)
 from taskloom.errors import TaskTimeoutError as _Timeout
 from taskloom.journal.records import RunRecord, RunStatus, TaskRecord, TaskStatus
+from taskloom.journal.urls import redact_url
 
 logger = logging.getLogger("taskloom")
 
@@ -84,6 +91,7 @@ def flow_input_json(plan: FlowPlan, args: tuple[Any, ...], kwargs: dict[str, Any
             "max_concurrency": plan.max_concurrency,
         },
         f"the inputs of flow {plan.workflow_name!r}",
+        allow_pickle=plan.flow.serializer == "pickle",
     )
 
 
@@ -127,7 +135,7 @@ def resume(run_id: str, db: str | None = None, timeout: float | None = None) -> 
     engine = engine_for(db)
     run = engine.journal.get_run(run_id)
     if run is None:
-        raise RunNotFoundError(f"no run with id {run_id!r} in {engine.journal.url}")
+        raise RunNotFoundError(f"no run with id {run_id!r} in {redact_url(engine.journal.url)}")
     if run.kind != "flow":
         raise ValueError(f"run {run_id} is a {run.kind!r} run, not a flow run")
     if run.status not in RunStatus.TERMINAL and run_id not in engine.active:
@@ -175,7 +183,10 @@ def _error_of(record: TaskRecord, plan: FlowPlan | None) -> BaseException:
 
 
 def _recorded_policy(run: RunRecord) -> str:
-    data = decode_value(run.input_json)
+    try:
+        data = decode_value(run.input_json)
+    except ValueRefusedError:
+        return "fail_fast"  # the run failed for it; its error says why
     policy = data.get("failure_policy", "fail_fast") if isinstance(data, dict) else "fail_fast"
     return str(policy)
 
@@ -185,7 +196,13 @@ def _flow_planner(run: RunRecord, engine: PlanHost) -> FlowPlan | None:
     flow = lookup_flow(run.workflow_name)
     if flow is None or flow.version != run.workflow_version:
         return None
-    data = decode_value(run.input_json)
+    try:
+        data = decode_value(run.input_json)
+    except ValueRefusedError as exc:
+        raise ValueRefusedError(
+            f"flow run {run.run_id} of {run.workflow_name!r} was not resumed: its recorded "
+            f"inputs were refused: {exc}"
+        ) from None
     plan = plan_flow(
         flow,
         tuple(data["args"]),

@@ -28,7 +28,11 @@ def persisted(definition: TaskDefinition[Any, Any], value: Any) -> Any:
     if definition.persist:
         from taskloom.dataflow.artifacts import get_store
 
-        return get_store().put(value)
+        store = get_store()
+        if definition.serializer == "pickle":
+            # Only then: a store of the user's own need not know the option.
+            return store.put(value, allow_pickle=True)  # type: ignore[call-arg]
+        return store.put(value)
     return value
 
 
@@ -50,7 +54,9 @@ def run_sync(
         hit, value = store.get(key)
         if not hit:
             value = persisted(definition, compute())
-            store.put(key, value, definition.cache_ttl)
+            store.put(
+                key, value, definition.cache_ttl, allow_pickle=definition.serializer == "pickle"
+            )
     except BaseException as exc:
         flights.finish(key, future, error=exc)
         raise
@@ -76,7 +82,9 @@ async def run_async(
         hit, value = store.get(key)
         if not hit:
             value = persisted(definition, await compute())
-            store.put(key, value, definition.cache_ttl)
+            store.put(
+                key, value, definition.cache_ttl, allow_pickle=definition.serializer == "pickle"
+            )
     except BaseException as exc:
         flights.finish(key, future, error=exc)
         raise

@@ -188,10 +188,13 @@ class ClaimDecisions:
 
     def _unplannable(self, claim: ClaimedTask) -> None:
         """A run whose plan this worker cannot rebuild fails, rather than loop between workers."""
+        refused = self.plans.refused.pop(claim.run_id, None)
         reason = (
             f"worker {self.worker_id} could not plan run {claim.run_id} of "
             f"{claim.workflow_name!r} (its code differs from the submitter's: is the flow "
             "body deterministic?)"
+            if refused is None
+            else f"worker {self.worker_id} refused run {claim.run_id}: {refused}"
         )
         logger.error("%s; failing the run", reason)
         self._record(

@@ -34,7 +34,7 @@ from taskloom.journal.postgres import PostgresJournal
 from taskloom.journal.postgres_queue import TaskQueue
 from taskloom.journal.queue_records import QueuedTask
 from taskloom.journal.records import RunRecord, RunStatus, TaskRecord
-from taskloom.journal.urls import is_postgres_url, resolve_url
+from taskloom.journal.urls import is_postgres_url, redact_url, resolve_url
 
 
 class RemoteRunHandle:
@@ -71,7 +71,8 @@ class Client:
         url = resolve_url(url)
         if not is_postgres_url(url):
             raise ValueError(
-                f"a Client needs a postgresql:// database url, got {url!r}: only PostgreSQL has "
+                f"a Client needs a postgresql:// database url, got {redact_url(url)!r}: "
+                "only PostgreSQL has "
                 "workers to execute runs elsewhere"
             )
         if schema is not None:
@@ -323,7 +324,8 @@ class Client:
             carried = self._carried(run_id)
             run, tasks = carried if carried is not None else self._read(run_id, with_tasks)
             if run is None:
-                raise RunNotFoundError(f"no run with id {run_id!r} in {self.journal.url}")
+                where = redact_url(self.journal.url)
+                raise RunNotFoundError(f"no run with id {run_id!r} in {where}")
             if run.status in RunStatus.TERMINAL:
                 return run, tasks
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -414,7 +416,7 @@ def shared_client(db: str | None) -> Client:
     if not is_postgres_url(url):
         raise ValueError(
             f"distributed execution needs a postgresql:// database url (db= or "
-            f"$TASKLOOM_DATABASE_URL), got {url!r}: only PostgreSQL has workers"
+            f"$TASKLOOM_DATABASE_URL), got {redact_url(url)!r}: only PostgreSQL has workers"
         )
     with _shared_lock:
         client = _shared.get(url)

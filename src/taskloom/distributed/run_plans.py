@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from taskloom.core import graph
 from taskloom.core.plan import Plan
 from taskloom.core.styles import PlanHost, planner_for
+from taskloom.errors import ValueRefusedError
 from taskloom.journal.queue_records import ClaimedTask, FinishedCount, workflow_key
 from taskloom.journal.records import RunRecord, RunStatus
 
@@ -77,6 +78,8 @@ class RunPlans:
         self._per_run_keys = {workflow_key(n, v, k) for k, n, v in per_run}
         self._host = host
         self._runs: OrderedDict[str, Shape] = OrderedDict()
+        #: Why a run's recorded inputs were refused (the worker fails the run with it).
+        self.refused: dict[str, str] = {}
 
     @property
     def claim_keys(self) -> list[str]:
@@ -152,6 +155,12 @@ class RunPlans:
         )
         try:
             return planner(run, self._host)
+        except ValueRefusedError as exc:
+            # Nothing of the run is loaded: the worker fails it with this reason.
+            self.refused[run_id] = str(exc)
+            while len(self.refused) > MAX_CACHED_RUNS:
+                del self.refused[next(iter(self.refused))]
+            return None
         except Exception:
             logger.exception("could not plan run %s of %r", run_id, name)
             return None

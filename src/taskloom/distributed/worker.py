@@ -64,7 +64,7 @@ from taskloom.journal.postgres_queue import TaskQueue
 from taskloom.journal.postgres_run_end import STOP_PREFIX
 from taskloom.journal.postgres_vacuum import QueueVacuum
 from taskloom.journal.queue_records import ClaimedTask, FinishedCount
-from taskloom.journal.urls import is_postgres_url, resolve_url
+from taskloom.journal.urls import is_postgres_url, redact_url, resolve_url
 
 logger = logging.getLogger("taskloom")
 
@@ -95,7 +95,8 @@ class Worker(ClaimDecisions, AttemptResults):
         url = resolve_url(url)
         if not is_postgres_url(url):
             raise ValueError(
-                f"a worker needs a postgresql:// database url, got {url!r}: workers share "
+                f"a worker needs a postgresql:// database url, got {redact_url(url)!r}: "
+                "workers share "
                 "runs through PostgreSQL (a SQLite run is executed by the runner that starts it)"
             )
         if not lease > 0:

@@ -36,6 +36,7 @@ from taskloom.journal.records import (
 )
 from taskloom.journal.sql_journal import SqlJournal
 from taskloom.journal.sqlfiles import load_queries, migrations, read_script
+from taskloom.journal.urls import redact_url
 
 if TYPE_CHECKING:
     import psycopg
@@ -87,12 +88,7 @@ class PostgresJournal(SqlJournal):
     @property
     def _where(self) -> str:
         """The URL without its password, for messages."""
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self.url)
-        if parts.password:
-            return self.url.replace(f":{parts.password}@", ":***@", 1)
-        return self.url
+        return redact_url(self.url)
 
     # -- schema -----------------------------------------------------------
 

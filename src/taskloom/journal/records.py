@@ -118,6 +118,9 @@ class RunUpdate:
     final_json: str | None = None
     error: str | None = None
     ended_at: float | None = None
+    #: The task whose recorded output *is* ``final_json``: a backend may store
+    #: a reference instead of a second copy (SQLite does).
+    final_task: str | None = None
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ from taskloom.journal.records import (
     EventRecord,
     RunnerRecord,
     RunRecord,
+    RunUpdate,
     SignalRecord,
     TaskRecord,
 )
@@ -49,24 +50,32 @@ class SqlJournal(Journal):
 
     # -- writes -----------------------------------------------------------
 
+    def _insert_run(self, conn: Any, run: RunRecord) -> None:
+        """Insert the run's row in the open transaction (a backend may store parts aside)."""
+        conn.execute(
+            self._q["insert_run"],
+            (
+                run.run_id,
+                run.workflow_name,
+                run.workflow_version,
+                run.kind,
+                run.status,
+                run.input_json,
+                run.final_json,
+                run.error,
+                run.owner_id,
+                run.created_at,
+                run.ended_at,
+            ),
+        )
+
+    def _run_update_rows(self, runs: Sequence[RunUpdate]) -> list[tuple[Any, ...]]:
+        """``update_run`` parameters of each update."""
+        return [(r.status, r.final_json, r.error, r.ended_at, r.run_id) for r in runs]
+
     def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
         with self._transaction() as conn:
-            conn.execute(
-                self._q["insert_run"],
-                (
-                    run.run_id,
-                    run.workflow_name,
-                    run.workflow_version,
-                    run.kind,
-                    run.status,
-                    run.input_json,
-                    run.final_json,
-                    run.error,
-                    run.owner_id,
-                    run.created_at,
-                    run.ended_at,
-                ),
-            )
+            self._insert_run(conn, run)
             if tasks:
                 self._executemany(conn, self._q["upsert_task"], [task_row(t) for t in tasks])
 
@@ -81,11 +90,7 @@ class SqlJournal(Journal):
                     conn, [(e.run_id, e.task_key, e.kind, e.at, e.data_json) for e in batch.events]
                 )
             if batch.runs:
-                self._executemany(
-                    conn,
-                    self._q["update_run"],
-                    [(r.status, r.final_json, r.error, r.ended_at, r.run_id) for r in batch.runs],
-                )
+                self._executemany(conn, self._q["update_run"], self._run_update_rows(batch.runs))
 
     # -- reads ------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from taskloom.errors import JournalError
+from taskloom.journal.records import RunRecord, RunUpdate
 from taskloom.journal.sql_journal import SqlJournal
 from taskloom.journal.sqlfiles import load_queries, migrations, read_script
 
@@ -72,7 +73,7 @@ class SQLiteJournal(SqlJournal):
             if getattr(self, "_conn", None) is not None:
                 self._conn.close()
             if isinstance(exc, sqlite3.Error):
-                raise JournalError(f"cannot open the SQLite journal at {path!r}: {exc}") from exc
+                raise journal_error(path, "open the SQLite journal at", exc) from exc
             raise
 
     def _enable_wal(self, busy_timeout_s: float) -> None:
@@ -135,19 +136,23 @@ class SQLiteJournal(SqlJournal):
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise JournalError(f"cannot write the journal at {self.path!r}: {exc}") from exc
+                raise journal_error(self.path, "write the journal at", exc) from exc
             try:
                 yield conn
             except BaseException as exc:
-                conn.execute("ROLLBACK")
+                # SQLite already rolled back after some errors (a full disk): a
+                # second ROLLBACK would hide the cause behind "no transaction is active".
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise JournalError(f"cannot write the journal at {self.path!r}: {exc}") from exc
+                    raise journal_error(self.path, "write the journal at", exc) from exc
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise JournalError(f"cannot commit to the journal at {self.path!r}: {exc}") from exc
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise journal_error(self.path, "commit to the journal at", exc) from exc
 
     def _read(self, query: str, params: Sequence[Any]) -> list[Any]:
         with self._lock:
@@ -175,6 +180,41 @@ class SQLiteJournal(SqlJournal):
             )
         conn.execute(sql, [value for row in rows for value in row])
 
+    # -- values written once (schema version 5) ----------------------------
+
+    def _insert_run(self, conn: Any, run: RunRecord) -> None:
+        # The input goes to run_inputs, a row never updated: the runs row stays
+        # small, so its status changes do not copy the input again.
+        row = (
+            run.run_id,
+            run.workflow_name,
+            run.workflow_version,
+            run.kind,
+            run.status,
+            "",
+            run.final_json,
+            run.error,
+            run.owner_id,
+            run.created_at,
+            run.ended_at,
+        )
+        conn.execute(self._q["insert_run"], row)
+        conn.execute(self._q["insert_run_input"], (run.run_id, run.input_json))
+
+    def _run_update_rows(self, runs: Sequence[RunUpdate]) -> list[tuple[Any, ...]]:
+        # A result that is a task's output is read from that task's row.
+        return [
+            (
+                r.status,
+                None if r.final_task else r.final_json,
+                r.error,
+                r.ended_at,
+                r.final_task,
+                r.run_id,
+            )
+            for r in runs
+        ]
+
     # -- signal inbox -----------------------------------------------------
 
     def send_signal(self, run_id: str, name: str, payload_json: str, at: float) -> int:
@@ -185,3 +225,32 @@ class SQLiteJournal(SqlJournal):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+#: SQLite's primary result codes that have a cause worth naming.
+_SQLITE_READONLY, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 13, 14
+
+
+def journal_error(path: str, doing: str, exc: sqlite3.Error) -> JournalError:
+    """A JournalError that says what happened (full disk, read-only file) and what is safe."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    where = f"{doing} {path!r}"
+    if code == _SQLITE_FULL:
+        return JournalError(
+            f"cannot {where}: the disk is full. SQLite rolled the transaction back, so "
+            "nothing already recorded was lost; free space (or move the journal) and resume "
+            f"the unfinished runs ({exc})"
+        )
+    if code == _SQLITE_READONLY:
+        return JournalError(
+            f"cannot {where}: the journal is read-only -- the file, or its folder, which "
+            f"must be writable for SQLite's {path}-wal and {path}-shm files. Nothing was "
+            f"written and nothing recorded was lost; make them writable ({exc})"
+        )
+    if code == _SQLITE_CANTOPEN:
+        return JournalError(
+            f"cannot {where}: SQLite cannot open or create its files there (a missing or "
+            f"read-only folder? it needs to create {path}-wal and {path}-shm beside the "
+            f"journal) ({exc})"
+        )
+    return JournalError(f"cannot {where}: {exc}")

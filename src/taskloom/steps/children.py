@@ -67,7 +67,7 @@ async def ensure_child(
         ) from None
     digest = args_digest((workflow.workflow_type, child_id, input_json), {})
     ctx.check_recorded(position, CHILD_OP, digest)
-    workflow.require_start()
+    workflow.check_input(input)
     existing = ctx.writer.engine.journal.get_run(child_id)
     if existing is not None:
         _check_type(child_id, existing.workflow_name, workflow)

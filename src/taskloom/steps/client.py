@@ -163,7 +163,7 @@ class Client:
         running, ``if_running="return"`` gives its handle instead of an error.
         """
         workflow = _resolve(workflow_type)
-        workflow.require_start()
+        workflow.check_input(input)
         workflow_id = workflow_id or uuid.uuid4().hex
         if if_running not in ("error", "return"):
             raise ValueError(f"if_running={if_running!r}; use 'error' or 'return'")

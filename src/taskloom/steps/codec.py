@@ -3,35 +3,28 @@
 Results are recorded as JSON, readable in the journal. Dataclasses and
 pydantic models are recorded as their fields and, on replay, rebuilt as the
 type named in the task's return annotation -- so a replayed step sees the
-same kind of value the first execution did. Errors are recorded with the
-exception's module and class so a terminal failure re-raises the same type.
+same kind of value the first execution did (the class comes from the
+annotation, never from the journal: :mod:`taskloom.core.known_types`). Errors
+are recorded with the exception's module and class so a terminal failure
+re-raises the same type -- looked up only among modules already imported,
+so journal text cannot make a worker import (and run) a module.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import json
+import sys
 import typing
 from collections.abc import Callable
 from typing import Any
 
-
-def _to_json(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):  # pydantic v2 model
-        return dump(mode="json")
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    raise TypeError(f"a {type(value).__name__} is not JSON data")
+from taskloom.core.known_types import plain_default, rebuild
 
 
 def encode_result(value: Any, what: str) -> str:
     """JSON text of ``value``; ``what`` names the producer in the error."""
     try:
-        return json.dumps(value, default=_to_json, separators=(",", ":"), allow_nan=False)
+        return json.dumps(value, default=plain_default, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"{what} returned a {type(value).__name__} that cannot be recorded ({exc}); "
@@ -53,28 +46,8 @@ def decode_result(text: str, annotation: Any) -> Any:
     return restore(json.loads(text), annotation)
 
 
-def restore(data: Any, annotation: Any) -> Any:
-    if data is None or not isinstance(annotation, type):
-        return data
-    if dataclasses.is_dataclass(annotation) and isinstance(data, dict):
-        hints = _hints(annotation)
-        values = {
-            f.name: restore(data[f.name], hints.get(f.name))
-            for f in dataclasses.fields(annotation)
-            if f.name in data
-        }
-        return annotation(**values)
-    validate = getattr(annotation, "model_validate", None)
-    if callable(validate):
-        return validate(data)
-    return data
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls)
-    except Exception:
-        return {}
+#: Step results are plain JSON rebuilt from the annotation (shared with the core).
+restore = rebuild
 
 
 def encode_error(exc: BaseException) -> str:
@@ -97,12 +70,13 @@ def encode_error(exc: BaseException) -> str:
 
 
 def rebuild_error(text: str | None, fallback: str) -> BaseException:
-    """The recorded exception, same class and args when it can be imported and built."""
+    """The recorded exception, same class and args when its module is imported here."""
     from taskloom.errors import TaskFailedError
 
     try:
         data = json.loads(text or "null")["error"]
-        target: Any = importlib.import_module(data["module"])
+        # Never import: importing a module the journal names would run its code.
+        target: Any = sys.modules[data["module"]]
         for part in data["qualname"].split("."):
             target = getattr(target, part)
         if isinstance(target, type) and issubclass(target, BaseException):

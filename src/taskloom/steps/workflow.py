@@ -8,6 +8,7 @@ a new process can find the code of a recorded run.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from collections.abc import Callable
@@ -135,6 +136,29 @@ class Workflow:
             )
         return name
 
+    def check_input(self, data: Any) -> None:
+        """Refuse, before anything is recorded, an input the start handler cannot take.
+
+        (Otherwise the run would be accepted and fail later, in its first step.)
+        """
+        step = self.require_start()
+        args, kwargs = handler_arguments(data)
+        signature = _signature(step.fn)
+        if signature is None:
+            return
+        try:
+            signature.bind(None, *args, **kwargs)
+        except TypeError as exc:
+            takes = [
+                p.name if p.kind is not p.VAR_KEYWORD else f"**{p.name}"
+                for p in list(signature.parameters.values())[1:]
+            ]
+            raise TypeError(
+                f"workflow {self.workflow_type!r}: its start handler {step.name!r} cannot take "
+                f"this input ({exc}); it takes {', '.join(takes) or 'no input'} -- a dict input "
+                "is spread over its keyword parameters, any other value is one argument"
+            ) from None
+
     def require_start(self) -> StepDefinition:
         if self.start_step is None:
             raise WorkflowValidationError(
@@ -166,3 +190,12 @@ def handler_arguments(data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if isinstance(data, dict):
         return (), dict(data)
     return (data,), {}
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
+    """A handler's signature, computed once (a run's start checks its input with it)."""
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None

@@ -5,6 +5,9 @@ INSERT INTO runs (run_id, workflow_name, workflow_version, kind, status, input_j
                   final_json, error, owner_id, created_at, ended_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
+-- name: insert_run_input
+INSERT INTO run_inputs (run_id, input_json) VALUES (?, ?);
+
 -- name: upsert_task
 INSERT INTO task_runs (run_id, task_key, status, attempt, next_retry_at, started_at,
                        ended_at, output_json, error, traceback, seq)
@@ -23,27 +26,48 @@ ON CONFLICT (run_id, task_key) DO UPDATE SET
 INSERT INTO events (run_id, task_key, kind, at, data_json) VALUES (?, ?, ?, ?, ?);
 
 -- name: update_run
-UPDATE runs SET status = ?, final_json = COALESCE(?, final_json), error = ?, ended_at = ?
+UPDATE runs SET status = ?, final_json = COALESCE(?, final_json), error = ?, ended_at = ?,
+                final_task = COALESCE(?, final_task)
 WHERE run_id = ?;
 
 -- name: get_run
-SELECT run_id, workflow_name, workflow_version, kind, status, input_json, created_at,
-       final_json, error, owner_id, ended_at
+SELECT run_id, workflow_name, workflow_version, kind, status,
+       COALESCE((SELECT i.input_json FROM run_inputs i WHERE i.run_id = runs.run_id),
+                input_json),
+       created_at,
+       COALESCE(final_json, (SELECT t.output_json FROM task_runs t
+                             WHERE t.run_id = runs.run_id AND t.task_key = runs.final_task)),
+       error, owner_id, ended_at
 FROM runs WHERE run_id = ?;
 
 -- name: list_runs
-SELECT run_id, workflow_name, workflow_version, kind, status, input_json, created_at,
-       final_json, error, owner_id, ended_at
+SELECT run_id, workflow_name, workflow_version, kind, status,
+       COALESCE((SELECT i.input_json FROM run_inputs i WHERE i.run_id = runs.run_id),
+                input_json),
+       created_at,
+       COALESCE(final_json, (SELECT t.output_json FROM task_runs t
+                             WHERE t.run_id = runs.run_id AND t.task_key = runs.final_task)),
+       error, owner_id, ended_at
 FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?;
 
 -- name: list_runs_by_status
-SELECT run_id, workflow_name, workflow_version, kind, status, input_json, created_at,
-       final_json, error, owner_id, ended_at
+SELECT run_id, workflow_name, workflow_version, kind, status,
+       COALESCE((SELECT i.input_json FROM run_inputs i WHERE i.run_id = runs.run_id),
+                input_json),
+       created_at,
+       COALESCE(final_json, (SELECT t.output_json FROM task_runs t
+                             WHERE t.run_id = runs.run_id AND t.task_key = runs.final_task)),
+       error, owner_id, ended_at
 FROM runs WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?;
 
 -- name: unfinished_runs
-SELECT run_id, workflow_name, workflow_version, kind, status, input_json, created_at,
-       final_json, error, owner_id, ended_at
+SELECT run_id, workflow_name, workflow_version, kind, status,
+       COALESCE((SELECT i.input_json FROM run_inputs i WHERE i.run_id = runs.run_id),
+                input_json),
+       created_at,
+       COALESCE(final_json, (SELECT t.output_json FROM task_runs t
+                             WHERE t.run_id = runs.run_id AND t.task_key = runs.final_task)),
+       error, owner_id, ended_at
 FROM runs WHERE status = 'Running' ORDER BY created_at;
 
 -- name: get_tasks
