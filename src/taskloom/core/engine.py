@@ -145,7 +145,8 @@ class Engine:
             owner_id=self.runner_id,
         )
         execution = RunExecution(self, plan, run, workflow_timeout=self.workflow_timeout)
-        self.journal.create_run(run, execution.new_task_records())
+        records = [*execution.new_task_records(), *plan.initial_records(run.run_id)]
+        self.journal.create_run(run, records)
         self.active[run.run_id] = execution
         logger.info("run %s of %r started", run.run_id, plan.workflow_name)
         execution.start()
