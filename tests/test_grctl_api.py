@@ -330,3 +330,27 @@ def test_worker_refuses_bad_workflows() -> None:
         Worker(wf)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="every item must be"):
         Worker([wf, "Other"])  # type: ignore[list-item]
+
+
+def test_a_submitting_client_records_types_it_does_not_define(db_url: str) -> None:
+    """grctl's clients know workflow types by name; a worker that defines the type runs it."""
+    client = Client(db_url, execute=False)
+    handle = client.start_workflow("DefinedLater1", "l-1", {"n": 2})
+    assert client.get_handle("l-1").describe().status == "Running"
+
+    wf = Workflow(workflow_type="DefinedLater1")
+
+    @wf.start()
+    async def start(ctx: Context, n: int) -> Directive:
+        return ctx.next.complete(n + 1)
+
+    async def serve() -> Any:
+        worker = Worker([wf], db_url)
+        serving = asyncio.create_task(worker.start())
+        try:
+            return await asyncio.to_thread(handle.result, 10)
+        finally:
+            await worker.stop()
+            await serving
+
+    assert asyncio.run(serve()) == 3

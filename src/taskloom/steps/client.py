@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from taskloom.steps.history import HistoryEvent
-    from taskloom.steps.workflow import Workflow as _Workflow
 
 
 register_planner(KIND, step_planner)
@@ -64,7 +63,7 @@ class StepBackend(Protocol):
 class RunQueue(StepBackend, Protocol):
     """A backend that records runs for workers instead of executing them here."""
 
-    def start(self, workflow: _Workflow, workflow_id: str, input_json: str) -> None: ...
+    def start(self, workflow_type: str, workflow_id: str, input_json: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +193,19 @@ class Client:
 
         A ``workflow_id`` names one run. If a run with that id is still
         running, ``if_running="return"`` gives its handle instead of an error.
+        A client that only records runs (``execute=False``) accepts the name
+        of a workflow this process does not define: a worker that defines it
+        runs it.
         """
-        workflow = _resolve(workflow_type)
-        workflow.require_start()
+        workflow: Workflow | None = None
+        if self._remote is not None and isinstance(workflow_type, str):
+            workflow = lookup_workflow(workflow_type)
+            type_name = workflow_type
+        else:
+            workflow = _resolve(workflow_type)
+            type_name = workflow.workflow_type
+        if workflow is not None:
+            workflow.require_start()
         workflow_id = workflow_id or uuid.uuid4().hex
         if if_running not in ("error", "return"):
             raise ValueError(f"if_running={if_running!r}; use 'error' or 'return'")
@@ -218,12 +227,13 @@ class Client:
             input_json = json.dumps(input, default=json_default, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"workflow {workflow.workflow_type!r}: the input cannot be recorded ({exc}); "
+                f"workflow {type_name!r}: the input cannot be recorded ({exc}); "
                 "pass JSON data, a dataclass or a pydantic model"
             ) from None
         if self._remote is not None:
-            self._remote.start(workflow, workflow_id, input_json)
+            self._remote.start(type_name, workflow_id, input_json)
         else:
+            assert workflow is not None
             plan = StepPlan(workflow, workflow_id, self._local)
             self._local.submit(plan, input_json, run_id=workflow_id)
         return WorkflowHandle(self._engine, workflow_id)

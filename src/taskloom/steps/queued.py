@@ -11,6 +11,7 @@ process executes it, through that worker's engine.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,10 @@ from taskloom.steps.worker import claim_now, local_engines
 
 if TYPE_CHECKING:
     from taskloom.journal.base import Journal
-    from taskloom.steps.workflow import Workflow
+
+_lock = threading.Lock()
+#: One journal per database for the submitting clients of this process.
+_journals: dict[str, Journal] = {}
 
 #: How often a handle re-reads a run executed by another process (SQLite has no notifications).
 POLL = 0.05
@@ -34,17 +38,21 @@ class LocalQueue:
 
     def __init__(self, db: str | None) -> None:
         self.url = resolve_url(db)
-        self._journal = open_journal(self.url)
+        with _lock:
+            journal = _journals.get(self.url)
+            if journal is None:
+                journal = _journals[self.url] = open_journal(self.url)
+        self._journal = journal
 
     @property
     def journal(self) -> Journal:
         return self._journal
 
-    def start(self, workflow: Workflow, workflow_id: str, input_json: str) -> None:
+    def start(self, workflow_type: str, workflow_id: str, input_json: str) -> None:
         """Record the run, unowned, and let a worker of this process claim it now."""
         run = RunRecord(
             run_id=workflow_id,
-            workflow_name=workflow.workflow_type,
+            workflow_name=workflow_type,
             workflow_version=VERSION,
             kind=KIND,
             status=RunStatus.RUNNING,
