@@ -249,7 +249,9 @@ class StepContext:
     @property
     def run(self) -> RunInfo:
         """This run, as grctl's ``ctx.run`` shows it (``id``, ``wf_id``, ``wf_type``, parent)."""
-        parent = self.recorded.parent
+        from taskloom.steps.parent import parent_of
+
+        parent = parent_of(self)
         return RunInfo(
             id=self.workflow_id,
             wf_id=self.workflow_id,
