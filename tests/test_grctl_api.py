@@ -31,6 +31,7 @@ from taskloom.steps import (
     WorkflowFailed,
     WorkflowNotFoundError,
     WorkflowTypeNotRegisteredError,
+    durable,
 )
 
 
@@ -122,6 +123,17 @@ def test_definitions_take_grctl_spellings_and_timedeltas() -> None:
 
     assert wf.events == {"approve": "approve"}
     assert wf.steps["later"].timeout == 120.0 and wf.steps["start"].timeout == 5.0
+
+    @task(timeout=timedelta(seconds=1.5))
+    async def quick() -> None:
+        return None
+
+    @durable(name="Defs3", timeout=timedelta(minutes=1))
+    async def durable_fn() -> int:
+        return 1
+
+    assert quick.timeout == 1.5
+    assert durable_fn.workflow.steps[durable_fn.workflow.require_start().name].timeout == 60.0
 
     old = Workflow(workflow_type="Defs2")
 
