@@ -219,6 +219,7 @@ def test_history_has_grctl_kinds_in_order(db_url: str) -> None:
     ]
     assert history[0].msg == {"input": {"x": 4}}
     assert history[4].msg["output"] == {"result": 8} and history[4].msg["task_name"] == "double"
+    assert history[4].msg["step_name"] == "start" and history[6].msg == {"step_name": "finish"}
     assert history[-1].msg["result"] == 8 and all(e.wf_id == "h-1" for e in history)
 
 

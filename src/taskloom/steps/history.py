@@ -104,6 +104,7 @@ def read_history(
 
     add(run.created_at, HistoryKind.run_started, input=_loads(run.input_json))
     consumed: set[int] = set()
+    step_names = {int(m.group(1)): m.group(2) for key in tasks if (m := _STEP.match(key))}
     for event in journal.get_events(workflow_id):
         key = event.task_key or ""
         data = _loads(event.data_json) or {}
@@ -127,7 +128,7 @@ def read_history(
             "child_started",
             "parent_event_sent",
         ):
-            _operation_entry(add, event.kind, event.at, key, data, tasks.get(key))
+            _operation_entry(add, event.kind, event.at, key, data, tasks.get(key), step_names)
         elif event.kind == "wait_timed_out":
             add(event.at, HistoryKind.wait_event_timeout, key)
         elif event.kind == "run_resumed":
@@ -164,11 +165,17 @@ def _step_entry(
 
 
 def _operation_entry(
-    add: Any, kind: str, at: float, key: str, data: dict[str, Any], record: TaskRecord | None
+    add: Any,
+    kind: str,
+    at: float,
+    key: str,
+    data: dict[str, Any],
+    record: TaskRecord | None,
+    step_names: dict[int, str],
 ) -> None:
     match = _OP.match(key)
     name = match.group(3) if match else key
-    step = int(match.group(1)) if match else None
+    step = step_names.get(int(match.group(1))) if match else None
     if kind == "value_recorded" and name in _VALUES:
         value = _loads(record.output_json) if record is not None else None
         add(at, _VALUES[name], key, value=value)
@@ -191,7 +198,7 @@ def _operation_entry(
             key,
             task_id=key,
             task_name=name,
-            step=step,
+            step_name=step,
             attempt=data.get("attempt"),
         )
     elif kind == "operation_completed":
@@ -203,7 +210,7 @@ def _operation_entry(
             key,
             task_id=key,
             task_name=name,
-            step=step,
+            step_name=step,
             attempt=data.get("attempt"),
             output=output,
         )
@@ -214,7 +221,7 @@ def _operation_entry(
             key,
             task_id=key,
             task_name=name,
-            step=step,
+            step_name=step,
             attempt=data.get("attempt"),
             next_retry_delay_ms=int(1000 * (data.get("delay") or 0)),
         )
@@ -225,7 +232,7 @@ def _operation_entry(
             key,
             task_id=key,
             task_name=name,
-            step=step,
+            step_name=step,
             attempt=data.get("attempt"),
             error=record.error if record else None,
         )
