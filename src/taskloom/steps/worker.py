@@ -48,9 +48,13 @@ def local_engines(url: str) -> list[Engine]:
 
 
 def claim_now(url: str) -> None:
-    """Ask this process's workers on ``url`` to claim unowned runs now (not on their tick)."""
+    """Have this process's workers on ``url`` claim unowned runs now (not on their tick).
+
+    Waits for the claim, so a handle made next finds the run active here and
+    follows it through the engine rather than by reading the journal.
+    """
     for engine in local_engines(url):
-        engine.call(engine.recover)
+        engine.call(engine.recover).result(timeout=10)
 
 
 class Worker:
