@@ -341,6 +341,10 @@ def test_worker_refuses_bad_workflows() -> None:
         Worker([])
     with pytest.raises(TypeError, match="non-empty list"):
         Worker(wf)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="an in-memory journal belongs to one engine"):
+        Worker([wf], "memory://")
+    with pytest.raises(ValueError, match=r"Client\(..., execute=False\) on 'sqlite://:memory:'"):
+        Client("sqlite://:memory:", execute=False)
     with pytest.raises(TypeError, match="every item must be"):
         Worker([wf, "Other"])  # type: ignore[list-item]
 

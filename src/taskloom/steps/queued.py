@@ -20,7 +20,7 @@ from taskloom.journal.records import RunRecord, RunStatus, TaskRecord, TaskStatu
 from taskloom.journal.urls import open_journal, resolve_url
 from taskloom.steps.journal import DRIVER_KEY
 from taskloom.steps.plan import KIND, VERSION
-from taskloom.steps.worker import claim_now, local_engines
+from taskloom.steps.worker import check_shared, claim_now, local_engines
 
 if TYPE_CHECKING:
     from taskloom.journal.base import Journal
@@ -38,6 +38,7 @@ class LocalQueue:
 
     def __init__(self, db: str | None) -> None:
         self.url = resolve_url(db)
+        check_shared(self.url, "Client(..., execute=False)")
         with _lock:
             journal = _journals.get(self.url)
             if journal is None:

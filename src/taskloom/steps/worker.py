@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskloom.core.engine import Engine
-from taskloom.journal.urls import is_postgres_url, open_journal, resolve_url
+from taskloom.journal.urls import is_postgres_url, open_journal, resolve_url, sqlite_file
 from taskloom.steps.functions import DurableFunction
 from taskloom.steps.workflow import Workflow
 
@@ -39,6 +39,15 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _serving: dict[str, list[Engine]] = {}
+
+
+def check_shared(url: str, what: str) -> None:
+    """Refuse a journal that a client and its workers cannot share (an in-memory one)."""
+    if not is_postgres_url(url) and sqlite_file(url) is None:
+        raise ValueError(
+            f"{what} on {url!r}: clients and workers share runs through a database file "
+            "(sqlite:///path.db) or PostgreSQL; an in-memory journal belongs to one engine"
+        )
 
 
 def local_engines(url: str) -> list[Engine]:
@@ -86,6 +95,7 @@ class Worker:
             resolved.append(found)
         self.workflows = resolved
         self.url = resolve_url(db)
+        check_shared(self.url, "Worker")
         self.max_concurrent_tasks = max_concurrent_tasks
         self._engine: Engine | None = None
         self._remote: DistributedWorker | None = None
