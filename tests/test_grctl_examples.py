@@ -149,7 +149,7 @@ def test_waiting_for_events_times_out_at_the_recorded_deadline(tmp_path: Path) -
     assert ex.run("--no-events") == "no reply from Cem"
     counts = Counter(ex.lines())
     assert counts["reminder Cem"] == 1 and counts["session Cem"] in (1, 2)
-    kinds = [e.kind for e in Client(ex.db).get_handle("greet-1").get_history()]
+    kinds = [e.kind for e in Client(ex.db, execute=False).get_handle("greet-1").get_history()]
     assert HistoryKind.wait_event_timeout in kinds
     assert HistoryKind.event_received not in kinds
     assert kinds[-1] == HistoryKind.run_completed
@@ -178,7 +178,7 @@ def test_parent_and_child_with_send_to_parent(tmp_path: Path) -> None:
     txn = charge[0].split()[-1]
     assert result == f"Order ORDER-001 completed with payment status: success transaction_id: {txn}"
     assert Counter(lines) == {"validate ORDER-001": 1, charge[0]: 1, f"ledger {txn}": 2}
-    history = Client(ex.db).get_handle("order-1").get_history()
+    history = Client(ex.db, execute=False).get_handle("order-1").get_history()
     received = [e.msg for e in history if e.kind == HistoryKind.event_received]
     assert received == [
         {"event_name": "payment_completed", "payload": {"status": "success", "transaction_id": txn}}
@@ -224,3 +224,28 @@ def test_pydantic_models(tmp_path: Path) -> None:
         "captured": 107.99,
     }
     assert Counter(ex.lines()) == {"enrich ORD-001": 1, "capture TXN-XYZ": 2}
+
+
+def _received(db: str, workflow_id: str) -> list[str]:
+    """Events the run has handled so far, read from the journal (nothing runs here)."""
+    history = Client(db, execute=False).get_handle(workflow_id).get_history()
+    return [e.msg["event_name"] for e in history if e.kind == HistoryKind.event_received]
+
+
+@pytest.mark.timeout(90)
+def test_orchestrator_of_two_children_in_grctl_earlier_spellings(tmp_path: Path) -> None:
+    ex = Example(tmp_path, "async_child_workflows")
+    child = ex.start(GRCTL_EXAMPLE_LATENCY="60")
+    try:  # killed once child A has reported and child B is computing
+        ex.wait_for(has("compute-b"), child)
+        deadline = time.monotonic() + 30
+        while "task_a_completed" not in _received(ex.db, "orchestrator-1"):
+            assert time.monotonic() < deadline, "the orchestrator never got task A's event"
+            time.sleep(0.02)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    result = ex.run()
+    assert result == "Orchestrator completed: result-a-hello, result-b-world"
+    assert Counter(ex.lines()) == {"compute-a hello": 1, "compute-b world": 2}
+    assert sorted(_received(ex.db, "orchestrator-1")) == ["task_a_completed", "task_b_completed"]
