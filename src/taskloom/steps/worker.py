@@ -100,7 +100,8 @@ class Worker:
         self._engine: Engine | None = None
         self._remote: DistributedWorker | None = None
         self._stopped: asyncio.Event | None = None
-        suffix = hashlib.md5("|".join(sorted(w.workflow_type for w in resolved)).encode())
+        types = "|".join(sorted(w.workflow_type for w in resolved))
+        suffix = hashlib.md5(types.encode(), usedforsecurity=False)
         #: Stable across processes serving the same workflows (grctl's ``worker_name``).
         self.worker_name = suffix.hexdigest()[:5]
         #: Unique per worker: ``<name>.<random>@<host>`` (grctl's format).
