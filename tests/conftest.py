@@ -7,6 +7,7 @@ skipped -- except under ``CI=true``, where a missing server fails loudly.
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -26,8 +27,15 @@ def db_url(tmp_path: Path) -> str:
 @pytest.fixture(autouse=True)
 def _clean_registry() -> Iterator[None]:
     """Each test sees only the workflows it defines."""
+    # The module, not ``taskloom.steps.workflow`` the decorator the package exports.
+    step_workflows = importlib.import_module("taskloom.steps.workflow")
+
     saved = (dict(registry._tasks), dict(registry._workflows), dict(registry._constructors))
+    saved_steps = dict(step_workflows._by_type)
     yield
+    with step_workflows._lock:  # step workflows defined by a test are its own
+        step_workflows._by_type.clear()
+        step_workflows._by_type.update(saved_steps)
     registry._tasks.clear()
     registry._tasks.update(saved[0])
     registry._workflows.clear()

@@ -187,8 +187,7 @@ def test_bad_sends_fail_at_once(db_url: str) -> None:
     approval_workflow("Approve3")
     client = Client(db_url)
     handle = client.start_workflow("Approve3", "b-1", {"order": "o"})
-    with pytest.raises(ValueError, match=r"no @wf.event\('nope'\) handler.*'approve'"):
-        handle.send("nope")
+    handle.send("nope")  # no handler: accepted and recorded, as in grctl (passed over)
     with pytest.raises(TypeError, match="payload cannot be recorded"):
         handle.send("approve", {"by": object()})
     handle.send("approve", {"by": "x"})

@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import types
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from taskloom.core import calls, known_types, registry
@@ -208,7 +209,7 @@ def task(
     retry_condition: str | None = None,
     retry_jitter: bool | float | None = None,
     retries: int | None = None,
-    timeout: float | None = None,
+    timeout: float | timedelta | None = None,
     on_success: Callable[..., Any] | None = None,
     on_failure: Callable[..., Any] | None = None,
     trigger_rules: TriggerRule | Iterable[TriggerRule] | dict[str, Any] | None = None,
@@ -240,7 +241,7 @@ def task(
     retry_condition: str | None = None,
     retry_jitter: bool | float | None = None,
     retries: int | None = None,
-    timeout: float | None = None,
+    timeout: float | timedelta | None = None,
     on_success: Callable[..., Any] | None = None,
     on_failure: Callable[..., Any] | None = None,
     trigger_rules: TriggerRule | Iterable[TriggerRule] | dict[str, Any] | None = None,
@@ -278,13 +279,17 @@ def task(
         retries=retries,
     )
     rule = _resolve_trigger(trigger_rules)
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
     if timeout is not None and (
         isinstance(timeout, bool)
         or not isinstance(timeout, int | float)
         or not timeout > 0
         or timeout == float("inf")
     ):
-        raise ValueError(f"@task timeout={timeout!r}: give a positive number of seconds or None")
+        raise ValueError(
+            f"@task timeout={timeout!r}: give a positive number of seconds, a timedelta or None"
+        )
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"@task priority={priority!r}: priority must be an int")
     for label, callback in (("on_success", on_success), ("on_failure", on_failure)):

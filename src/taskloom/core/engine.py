@@ -148,7 +148,8 @@ class Engine:
             owner_id=self.runner_id,
         )
         execution = RunExecution(self, plan, run, workflow_timeout=self.workflow_timeout)
-        self.journal.create_run(run, execution.new_task_records())
+        records = [*execution.new_task_records(), *plan.initial_records(run.run_id)]
+        self.journal.create_run(run, records)
         self.active[run.run_id] = execution
         logger.info("run %s of %r started", run.run_id, plan.workflow_name)
         execution.start()
@@ -310,6 +311,8 @@ class Engine:
                 continue
             if not self.journal.claim_run(run.run_id, self.runner_id, run.owner_id):
                 continue
+            # A run recorded with no owner was submitted for workers, not orphaned.
+            why = "recorded for workers" if run.owner_id is None else "after its owner died"
             run.owner_id = self.runner_id
             records = self.journal.get_tasks(run.run_id)
             execution = RunExecution(
@@ -325,7 +328,7 @@ class Engine:
                     json.dumps({"runner": self.runner_id}),
                 )
             )
-            logger.info("resuming run %s of %r after its owner died", run.run_id, run.workflow_name)
+            logger.info("taking run %s of %r %s", run.run_id, run.workflow_name, why)
             execution.start(recovering=True)
             resumed.append(run.run_id)
         return resumed

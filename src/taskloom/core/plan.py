@@ -12,9 +12,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from taskloom.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from taskloom.journal.records import TaskRecord
 
 
 class TriggerRule(Protocol):
@@ -119,6 +122,14 @@ class Plan(ABC):
         default (every node) is always right, a plan may narrow it.
         """
         return list(self.nodes)
+
+    def initial_records(self, run_id: str) -> Sequence[TaskRecord]:
+        """Rows recorded with the run when it is created, besides its nodes (none by default).
+
+        Written in the same transaction as the run, so they exist whenever the run does
+        (a child step run records its parent this way).
+        """
+        return ()
 
     def child_runs(self) -> Sequence[str]:
         """Runs this run has started (a step workflow's children), cancelled with it.

@@ -23,6 +23,7 @@ runner on the database can resume step runs whose process died.
 
 from __future__ import annotations
 
+from taskloom.steps.async_client import AsyncClient, AsyncWorkflowHandle
 from taskloom.steps.client import (
     Client,
     WorkflowDescription,
@@ -33,31 +34,54 @@ from taskloom.steps.client import (
 from taskloom.steps.context import Context, StepContext
 from taskloom.steps.directives import Directive, ErrorDetails
 from taskloom.steps.errors import (
+    NextDirectiveMissingError,
     NonDeterminismError,
     StepFailed,
+    StoreKeyNotFoundError,
     WorkflowAlreadyRunning,
+    WorkflowAlreadyRunningError,
+    WorkflowError,
     WorkflowFailed,
+    WorkflowNotFoundError,
+    WorkflowTypeNotRegisteredError,
 )
 
 # The submodule ``workflow`` is already loaded (by ``client``), so importing
 # from it does not rebind the package attribute: it stays the decorator.
 from taskloom.steps.functions import DurableFunction, durable, workflow
+from taskloom.steps.history import HistoryEvent, HistoryKind
+from taskloom.steps.run_info import ChildHandle, RunInfo, RunStatus
+from taskloom.steps.worker import Worker
 from taskloom.steps.workflow import Workflow
 
 __all__ = [
+    "AsyncClient",
+    "AsyncWorkflowHandle",
+    "ChildHandle",
     "Client",
     "Context",
     "Directive",
     "DurableFunction",
     "ErrorDetails",
+    "HistoryEvent",
+    "HistoryKind",
+    "NextDirectiveMissingError",
     "NonDeterminismError",
+    "RunInfo",
+    "RunStatus",
     "StepContext",
     "StepFailed",
+    "StoreKeyNotFoundError",
+    "Worker",
     "Workflow",
     "WorkflowAlreadyRunning",
+    "WorkflowAlreadyRunningError",
     "WorkflowDescription",
+    "WorkflowError",
     "WorkflowFailed",
     "WorkflowHandle",
+    "WorkflowNotFoundError",
+    "WorkflowTypeNotRegisteredError",
     "durable",
     "run_workflow",
     "start_workflow",

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from taskloom.core.suspend import Suspend
 from taskloom.errors import TaskloomError
 from taskloom.journal.records import RunStatus, TaskRecord, TaskStatus
+from taskloom.steps.codec import json_default
 from taskloom.steps.journal import RecordedRun, op_key
 
 if TYPE_CHECKING:
@@ -59,11 +60,11 @@ async def ensure_child(
     position = ctx._take_position()
     child_id = workflow_id or f"{ctx.workflow_id}.s{ctx.index:03d}.{position:04d}"
     try:
-        input_json = json.dumps(input, allow_nan=False)
+        input_json = json.dumps(input, default=json_default, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"child workflow {workflow.workflow_type!r}: the input cannot be recorded ({exc}); "
-            "pass JSON data"
+            "pass JSON data, a dataclass or a pydantic model"
         ) from None
     digest = args_digest((workflow.workflow_type, child_id, input_json), {})
     ctx.check_recorded(position, CHILD_OP, digest)
@@ -91,7 +92,8 @@ def _start(ctx: StepContext, workflow: Workflow, child_id: str, input_json: str)
 
     host = ctx.writer.engine
     if isinstance(host, Engine):
-        host.start_run(StepPlan(workflow, child_id, host), input_json, run_id=child_id)
+        parent = (ctx.workflow_id, ctx.workflow_type)
+        host.start_run(StepPlan(workflow, child_id, host, parent), input_json, run_id=child_id)
         return
     from taskloom.steps.remote import queue_child
 

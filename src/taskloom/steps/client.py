@@ -20,11 +20,18 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from taskloom.core.engine import Engine
 from taskloom.core.shared_engines import engine_for
 from taskloom.core.styles import register_planner
-from taskloom.errors import RunNotFoundError, TaskloomError
 from taskloom.journal.base import Journal
 from taskloom.journal.records import RunStatus, TaskStatus
-from taskloom.steps.directives import Directive, ErrorDetails
-from taskloom.steps.errors import StepFailed, WorkflowAlreadyRunning, WorkflowFailed
+from taskloom.journal.urls import is_postgres_url, resolve_url
+from taskloom.steps.codec import json_default
+from taskloom.steps.directives import Directive, ErrorDetails, seconds_of
+from taskloom.steps.errors import (
+    StepFailed,
+    WorkflowAlreadyRunning,
+    WorkflowFailed,
+    WorkflowNotFoundError,
+    WorkflowTypeNotRegisteredError,
+)
 from taskloom.steps.events import send_event
 from taskloom.steps.functions import DurableFunction
 from taskloom.steps.journal import DRIVER_KEY, RecordedRun
@@ -32,7 +39,10 @@ from taskloom.steps.plan import KIND, StepPlan, step_planner
 from taskloom.steps.workflow import Workflow, lookup_workflow
 
 if TYPE_CHECKING:
-    from taskloom.steps.remote import DistributedSteps
+    from datetime import timedelta
+
+    from taskloom.steps.history import HistoryEvent
+
 
 register_planner(KIND, step_planner)
 
@@ -48,6 +58,12 @@ class StepBackend(Protocol):
     def cancel(self, run_id: str, reason: str = ...) -> bool: ...
 
     def wake(self, run_id: str) -> None: ...
+
+
+class RunQueue(StepBackend, Protocol):
+    """A backend that records runs for workers instead of executing them here."""
+
+    def start(self, workflow_type: str, workflow_id: str, input_json: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +88,16 @@ class WorkflowHandle:
     def __repr__(self) -> str:
         return f"<WorkflowHandle {self.workflow_id!r}>"
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: timedelta | float | None = None) -> Any:
         """Wait for the end: the ``complete()`` result, else raise ``WorkflowFailed``."""
-        self._engine.wait(self.workflow_id, timeout)
+        self._engine.wait(self.workflow_id, seconds_of(timeout, "result(timeout=...)"))
         return recorded_result(self._engine.journal, self.workflow_id)
 
     def describe(self) -> WorkflowDescription:
         """Status, executed steps, and result or error, read from the journal."""
         run = self._engine.journal.get_run(self.workflow_id)
         if run is None:
-            raise RunNotFoundError(f"no workflow with id {self.workflow_id!r}")
+            raise WorkflowNotFoundError(f"no workflow with id {self.workflow_id!r}")
         recorded = RecordedRun.load(self._engine.journal.get_tasks(self.workflow_id))
         result = json.loads(run.final_json or "null") if run.status == RunStatus.COMPLETED else None
         return WorkflowDescription(
@@ -106,6 +122,15 @@ class WorkflowHandle:
             if e.task_key != DRIVER_KEY
         ]
 
+    def get_history(self) -> list[HistoryEvent]:
+        """The run's history in grctl's terms (``step.started``, ``task.completed``, ...)."""
+        from taskloom.steps.history import read_history
+
+        journal = self._engine.journal
+        run = journal.get_run(self.workflow_id)
+        workflow = lookup_workflow(run.workflow_name) if run is not None else None
+        return read_history(journal, self.workflow_id, workflow)
+
     def cancel(self, reason: str = "cancelled by request") -> bool:
         """Cancel the run if this process (or, distributed, any worker) executes it;
         False if it is not active here (or has ended).
@@ -124,22 +149,29 @@ class Client:
     """Starts and finds step workflows recorded in one journal (``db``).
 
     ``engine=`` runs them on an engine of your own (its slots, its journal)
-    instead of the process-wide engine of ``db``. ``execute=False``
-    (PostgreSQL only) queues them for ``taskloom worker`` processes that
-    imported the workflow's module; nothing runs in this process.
+    instead of the process-wide engine of ``db``. ``execute=False`` only
+    records them for workers (grctl's split of client and worker): on
+    PostgreSQL for ``taskloom worker`` processes, on SQLite for a
+    :class:`~taskloom.steps.worker.Worker` on the same file; nothing runs in
+    this process unless a worker of this process takes it.
     """
 
     def __init__(
         self, db: str | None = None, *, engine: Engine | None = None, execute: bool = True
     ) -> None:
-        self._remote: DistributedSteps | None = None
+        self._remote: RunQueue | None = None
         self._engine: StepBackend
         if not execute:
             if engine is not None:
                 raise ValueError("execute=False queues runs for workers; do not pass engine=")
-            from taskloom.steps.remote import DistributedSteps
+            if is_postgres_url(resolve_url(db)):
+                from taskloom.steps.remote import DistributedSteps
 
-            self._remote = DistributedSteps(db)
+                self._remote = DistributedSteps(db)
+            else:
+                from taskloom.steps.queued import LocalQueue
+
+                self._remote = LocalQueue(db)
             self._engine = self._remote
         else:
             self._local = engine if engine is not None else engine_for(db)
@@ -161,9 +193,19 @@ class Client:
 
         A ``workflow_id`` names one run. If a run with that id is still
         running, ``if_running="return"`` gives its handle instead of an error.
+        A client that only records runs (``execute=False``) accepts the name
+        of a workflow this process does not define: a worker that defines it
+        runs it.
         """
-        workflow = _resolve(workflow_type)
-        workflow.check_input(input)
+        workflow: Workflow | None = None
+        if self._remote is not None and isinstance(workflow_type, str):
+            workflow = lookup_workflow(workflow_type)
+            type_name = workflow_type
+        else:
+            workflow = _resolve(workflow_type)
+            type_name = workflow.workflow_type
+        if workflow is not None:
+            workflow.check_input(input)
         workflow_id = workflow_id or uuid.uuid4().hex
         if if_running not in ("error", "return"):
             raise ValueError(f"if_running={if_running!r}; use 'error' or 'return'")
@@ -182,15 +224,16 @@ class Client:
                 )
             )
         try:
-            input_json = json.dumps(input, allow_nan=False)
+            input_json = json.dumps(input, default=json_default, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"workflow {workflow.workflow_type!r}: the input cannot be recorded ({exc}); "
-                "pass JSON data"
+                f"workflow {type_name!r}: the input cannot be recorded ({exc}); "
+                "pass JSON data, a dataclass or a pydantic model"
             ) from None
         if self._remote is not None:
-            self._remote.start(workflow, workflow_id, input_json)
+            self._remote.start(type_name, workflow_id, input_json)
         else:
+            assert workflow is not None
             plan = StepPlan(workflow, workflow_id, self._local)
             self._local.submit(plan, input_json, run_id=workflow_id)
         return WorkflowHandle(self._engine, workflow_id)
@@ -201,15 +244,15 @@ class Client:
         workflow_id: str | None = None,
         input: Any = None,
         *,
-        timeout: float | None = None,
+        timeout: timedelta | float | None = None,
     ) -> Any:
-        """Start a workflow and wait for its result."""
+        """Start a workflow and wait for its result (``timeout``: a timedelta or seconds)."""
         return self.start_workflow(workflow_type, workflow_id, input).result(timeout)
 
     def get_handle(self, workflow_id: str) -> WorkflowHandle:
         """The handle of a recorded run (started here or by another process)."""
         if self._engine.journal.get_run(workflow_id) is None:
-            raise RunNotFoundError(f"no workflow with id {workflow_id!r}")
+            raise WorkflowNotFoundError(f"no workflow with id {workflow_id!r}")
         return WorkflowHandle(self._engine, workflow_id)
 
 
@@ -254,7 +297,7 @@ def _resolve(workflow_type: str | Workflow | DurableFunction[Any]) -> Workflow:
         return workflow_type.workflow
     workflow = lookup_workflow(workflow_type)
     if workflow is None:
-        raise TaskloomError(
+        raise WorkflowTypeNotRegisteredError(
             f"no step workflow of type {workflow_type!r} is defined in this process; "
             "import the module that creates Workflow(workflow_type=...)"
         )
@@ -279,7 +322,7 @@ def run_workflow(
     input: Any = None,
     *,
     db: str | None = None,
-    timeout: float | None = None,
+    timeout: timedelta | float | None = None,
 ) -> Any:
     """``Client(db).run_workflow(...)``: start and wait for the result."""
     return Client(db).run_workflow(workflow_type, workflow_id, input, timeout=timeout)

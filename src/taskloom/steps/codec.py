@@ -20,6 +20,29 @@ from typing import Any
 
 from taskloom.core.known_types import plain_default, rebuild
 
+#: ``json.dumps(..., default=json_default)`` records dataclasses and pydantic models as fields.
+json_default = plain_default
+
+
+def convert(data: Any, annotation: Any, what: str) -> Any:
+    """Recorded data as ``annotation``: a dataclass or model rebuilt, a number checked.
+
+    What ``ctx.store.get(key, type)`` returns; ``what`` names the read in the error.
+    """
+    if annotation is None or data is None:
+        return data
+    if annotation is float and isinstance(data, int) and not isinstance(data, bool):
+        return float(data)
+    if annotation in (int, float, str, bool, list, dict):
+        if type(data) is bool and annotation is not bool:
+            raise TypeError(f"{what}: the stored value is a bool, not {annotation.__name__}")
+        if not isinstance(data, annotation):
+            raise TypeError(
+                f"{what}: the stored value is a {type(data).__name__}, not {annotation.__name__}"
+            )
+        return data
+    return restore(data, annotation)
+
 
 def encode_result(value: Any, what: str) -> str:
     """JSON text of ``value``; ``what`` names the producer in the error."""

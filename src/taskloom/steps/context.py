@@ -21,9 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.core.suspend import Suspend
 from taskloom.journal.records import TaskStatus
+from taskloom.steps.awaitable_values import RecordedFloat, RecordedUUID
 from taskloom.steps.directives import NextBuilder, seconds_of
 from taskloom.steps.errors import NonDeterminismError
 from taskloom.steps.journal import RecordedRun, RunWriter, op_key
+from taskloom.steps.logger import ReplayAwareLogger, workflow_logger
+from taskloom.steps.run_info import ChildHandle, RunInfo
 from taskloom.steps.store import Store
 
 if TYPE_CHECKING:
@@ -53,6 +56,7 @@ class StepContext:
     ) -> None:
         self.workflow_id = workflow_id
         self.workflow_type = workflow.workflow_type
+        self._logger = workflow.logger
         self.step_name = step_name
         self.next = NextBuilder(workflow.step_name)
         self.store = store
@@ -158,15 +162,22 @@ class StepContext:
         workflow: str | Workflow | DurableFunction[Any],
         workflow_id: str | None = None,
         input: Any = None,
+        *,
+        workflow_input: Any = None,
+        workflow_timeout: timedelta | float | None = None,
     ) -> Any:
         """Start a child workflow and wait for its result, holding no slot meanwhile.
 
         The child's failure is raised here as ``WorkflowFailed`` (or
         ``StepFailed``). After a crash the child is found, not started again.
+        ``workflow_input`` is grctl's name of ``input``; ``workflow_timeout``
+        is recorded in the child's ``run_info`` but sets no deadline.
         """
         from taskloom.steps.children import child_result, ensure_child
 
-        child_id = await ensure_child(self, _workflow(workflow), workflow_id, input)
+        data = _child_input(input, workflow_input)
+        seconds_of(workflow_timeout, "run_child(workflow_timeout=...)")
+        child_id = await ensure_child(self, _workflow(workflow), workflow_id, data)
         return child_result(self, child_id)
 
     async def start_child(
@@ -174,19 +185,89 @@ class StepContext:
         workflow: str | Workflow | DurableFunction[Any],
         workflow_id: str | None = None,
         input: Any = None,
-    ) -> str:
-        """Start a child workflow without waiting for it; its workflow id."""
+        *,
+        workflow_input: Any = None,
+        workflow_timeout: timedelta | float | None = None,
+    ) -> ChildHandle:
+        """Start a child workflow without waiting for it.
+
+        Returns its workflow id as a :class:`ChildHandle` (a ``str`` with
+        grctl's ``run_info``). The child reports back with
+        ``ctx.send_to_parent(...)``, or the parent waits with ``run_child``.
+        """
         from taskloom.steps.children import ensure_child
 
-        return await ensure_child(self, _workflow(workflow), workflow_id, input)
+        target = _workflow(workflow)
+        data = _child_input(input, workflow_input)
+        seconds = seconds_of(workflow_timeout, "start_child(workflow_timeout=...)")
+        child_id = await ensure_child(self, target, workflow_id, data)
+        info = RunInfo(
+            id=child_id,
+            wf_id=child_id,
+            wf_type=target.workflow_type,
+            parent_wf_id=self.workflow_id,
+            parent_wf_type=self.workflow_type,
+            parent_run_id=self.workflow_id,
+            timeout=None if seconds is None else int(seconds),
+        )
+        return ChildHandle(info)
 
-    def random(self) -> float:
-        """A random float in [0, 1), recorded and replayed."""
-        return float(self._recorded_value("__random__", _random.random))
+    #: grctl's earlier name of :meth:`start_child`.
+    start = start_child
 
-    def uuid4(self) -> uuid.UUID:
-        """A random UUID, recorded and replayed."""
-        return uuid.UUID(self._recorded_value("__uuid4__", lambda: str(uuid.uuid4())))
+    async def send_to_parent(self, event_name: str, payload: Any = None) -> None:
+        """Send event ``event_name`` to the run that started this one, exactly once.
+
+        ``RuntimeError`` if this run is not a child workflow.
+        """
+        from taskloom.steps.parent import send_to_parent
+
+        await send_to_parent(self, event_name, payload)
+
+    def random(self) -> RecordedFloat:
+        """A random float in [0, 1), recorded and replayed (``await`` it, or use it as is)."""
+        return RecordedFloat(self._recorded_value("__random__", _random.random))
+
+    def uuid4(self) -> RecordedUUID:
+        """A random UUID, recorded and replayed (``await`` it, or use it as is)."""
+        return RecordedUUID(self._recorded_value("__uuid4__", lambda: str(uuid.uuid4())))
+
+    # -- grctl's run information and logger ----------------------------------
+
+    @property
+    def replaying(self) -> bool:
+        """True while the step re-executes operations the journal already holds."""
+        return (self.index, self.position) in self.recorded.ops
+
+    @property
+    def logger(self) -> ReplayAwareLogger:
+        """A logger that is silent while the step replays (see :mod:`~taskloom.steps.logger`)."""
+        return ReplayAwareLogger(
+            workflow_logger(self.workflow_type, self._logger), lambda: self.replaying
+        )
+
+    @property
+    def run(self) -> RunInfo:
+        """This run, as grctl's ``ctx.run`` shows it (``id``, ``wf_id``, ``wf_type``, parent)."""
+        from taskloom.steps.parent import parent_of
+
+        parent = parent_of(self)
+        return RunInfo(
+            id=self.workflow_id,
+            wf_id=self.workflow_id,
+            wf_type=self.workflow_type,
+            parent_wf_id=parent,
+            parent_run_id=parent,
+        )
+
+    #: grctl's newer name of :attr:`run`.
+    run_info = run
+
+
+def _child_input(input: Any, workflow_input: Any) -> Any:
+    if input is not None and workflow_input is not None:
+        raise TypeError("give the child's input as input= or workflow_input=, not both")
+    return workflow_input if input is None else input
 
 
 def _workflow(workflow: str | Workflow | DurableFunction[Any]) -> Workflow:

@@ -7,10 +7,13 @@ completed step atomic and never re-executed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
+
+from taskloom.steps.codec import json_default
 
 DirectiveKind = Literal["complete", "fail", "step", "wait"]
 
@@ -22,13 +25,23 @@ class ErrorDetails:
     type: str
     message: str
     stack_trace: str | None = None
+    #: ``module.QualName`` of the exception, when known (grctl's field).
+    qualified_type: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "message": self.message, "stack_trace": self.stack_trace}
+        data = {"type": self.type, "message": self.message, "stack_trace": self.stack_trace}
+        if self.qualified_type:
+            data["qualified_type"] = self.qualified_type
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ErrorDetails:
-        return cls(str(data["type"]), str(data["message"]), data.get("stack_trace"))
+        return cls(
+            str(data["type"]),
+            str(data["message"]),
+            data.get("stack_trace"),
+            str(data.get("qualified_type") or ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +91,16 @@ class NextBuilder:
         self._step_name = step_names
 
     def complete(self, result: Any = None) -> Directive:
-        """End the workflow successfully with ``result`` (must be JSON data)."""
-        return Directive("complete", result=result)
+        """End the workflow successfully with ``result``: JSON data, or a dataclass or
+        pydantic model (recorded as its fields)."""
+        try:
+            data = json.loads(json.dumps(result, default=json_default, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"ctx.next.complete(...): a {type(result).__name__} cannot be recorded ({exc}); "
+                "complete with JSON data, a dataclass or a pydantic model"
+            ) from None
+        return Directive("complete", result=data)
 
     def fail(self, error: ErrorDetails) -> Directive:
         """End the workflow as failed with structured details."""
@@ -103,6 +124,12 @@ class NextBuilder:
         seconds = seconds_of(timeout, "ctx.next.wait(timeout=...)")
         name = self._step_name(on_timeout) if on_timeout is not None else None
         return Directive("wait", timeout=seconds, on_timeout=name)
+
+    def wait_for_event(
+        self, timeout: timedelta | float | None = None, timeout_step_name: Any = None
+    ) -> Directive:
+        """grctl's earlier name of :meth:`wait` (``timeout_step_name``: the step, or its name)."""
+        return self.wait(timeout, timeout_step_name)
 
 
 def seconds_of(duration: timedelta | float | None, what: str) -> float | None:

@@ -7,11 +7,19 @@ the same structured error the step produced.
 
 from __future__ import annotations
 
-from taskloom.errors import TaskloomError
+from taskloom.errors import RunNotFoundError, TaskloomError
 from taskloom.steps.directives import ErrorDetails
 
 
-class WorkflowFailed(TaskloomError):
+class WorkflowError(TaskloomError):
+    """Base of the step style's workflow errors (grctl's ``WorkflowError``).
+
+    ``except WorkflowError`` around ``run_workflow`` catches a failed run,
+    as in grctl.
+    """
+
+
+class WorkflowFailed(WorkflowError):
     """A step workflow ended in failure; ``details`` says why.
 
     Raised by ``WorkflowHandle.result()`` when a step returned
@@ -40,5 +48,32 @@ class NonDeterminismError(TaskloomError):
     """
 
 
-class WorkflowAlreadyRunning(TaskloomError):
-    """``start_workflow`` was given the id of a workflow that is still running."""
+class WorkflowAlreadyRunning(WorkflowError):
+    """``start_workflow`` was given the id of a workflow that is still running (or ran)."""
+
+
+#: grctl's name of :class:`WorkflowAlreadyRunning`.
+WorkflowAlreadyRunningError = WorkflowAlreadyRunning
+
+
+class WorkflowNotFoundError(WorkflowError, RunNotFoundError):
+    """No run with the given workflow id is recorded (also a ``RunNotFoundError``)."""
+
+
+class WorkflowTypeNotRegisteredError(WorkflowError):
+    """No step workflow of the given ``workflow_type`` is defined in this process."""
+
+
+class NextDirectiveMissingError(WorkflowError, TypeError):
+    """A step returned something other than a directive (``ctx.next....``)."""
+
+
+class StoreKeyNotFoundError(KeyError):
+    """``ctx.store.get(key)`` for a key no step has put (a ``KeyError``, as in grctl)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"ctx.store has no key {self.key!r}; put it in an earlier step first"

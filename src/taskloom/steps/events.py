@@ -13,12 +13,16 @@ costs one indexed query, so this is cheaper than any channel of our own.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from taskloom.errors import RunNotFoundError, TaskloomError
 from taskloom.journal.records import RunStatus
+from taskloom.steps.codec import json_default
 from taskloom.steps.workflow import lookup_workflow
+
+logger = logging.getLogger("taskloom")
 
 if TYPE_CHECKING:
     from taskloom.steps.client import StepBackend
@@ -28,8 +32,9 @@ def send_event(engine: StepBackend, workflow_id: str, name: str, payload: Any = 
     """Record event ``name`` for run ``workflow_id`` and wake the run.
 
     Raises at once for what can never be delivered: an unknown or finished
-    run, an event the workflow (when defined here) has no handler for, or a
-    payload that is not JSON data.
+    run, or a payload that cannot be recorded. An event the workflow has no
+    handler for is accepted and recorded, as in grctl (a warning is logged
+    when the workflow is defined here); waits pass it over.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"send(name={name!r}): give the event name as a non-empty str")
@@ -41,18 +46,24 @@ def send_event(engine: StepBackend, workflow_id: str, name: str, payload: Any = 
             f"workflow {workflow_id!r} has already finished ({run.status}); "
             f"event {name!r} cannot be delivered"
         )
-    workflow = lookup_workflow(run.workflow_name)
-    if workflow is not None and name not in workflow.events:
-        known = ", ".join(repr(e) for e in workflow.events) or "none"
-        raise ValueError(
-            f"workflow {run.workflow_name!r} has no @wf.event({name!r}) handler "
-            f"(it handles: {known})"
-        )
     try:
-        payload_json = json.dumps(payload, allow_nan=False)
+        payload_json = json.dumps(payload, default=json_default, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(
-            f"event {name!r}: the payload cannot be recorded ({exc}); send JSON data"
+            f"event {name!r}: the payload cannot be recorded ({exc}); send JSON data, a "
+            "dataclass or a pydantic model"
         ) from None
+    workflow = lookup_workflow(run.workflow_name)
+    if workflow is not None and name not in workflow.events:
+        # grctl's rule: accepted and kept, never an error; no step will handle it.
+        known = ", ".join(repr(e) for e in workflow.events) or "none"
+        logger.warning(
+            "workflow %r (%s) has no @wf.event(%r) handler (it handles: %s); the event is "
+            "recorded and will be ignored",
+            workflow_id,
+            run.workflow_name,
+            name,
+            known,
+        )
     engine.journal.send_signal(workflow_id, name, payload_json, time.time())
     engine.wake(workflow_id)

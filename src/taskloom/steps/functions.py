@@ -15,6 +15,7 @@ import inspect
 import json
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from taskloom.errors import WorkflowValidationError
@@ -157,7 +158,7 @@ class DurableFunction(Generic[R]):
         input: Any = None,
         *,
         db: str | None = None,
-        timeout: float | None = None,
+        timeout: float | timedelta | None = None,
     ) -> Any:
         """Start a run and wait for its result (rebuilt from the return annotation)."""
         return self._decode(self.start(workflow_id, input, db=db).result(timeout))
@@ -209,7 +210,7 @@ def workflow(fn: Callable[..., R], /) -> DurableFunction[R]: ...
 
 @overload
 def workflow(
-    fn: None = None, /, *, name: str | None = None, timeout: float | None = None
+    fn: None = None, /, *, name: str | None = None, timeout: float | timedelta | None = None
 ) -> Callable[[Callable[..., R]], DurableFunction[R]]: ...
 
 
@@ -218,20 +219,24 @@ def workflow(
     /,
     *,
     name: str | None = None,
-    timeout: float | None = None,
+    timeout: float | timedelta | None = None,
 ) -> Any:
     """Make a function durable: ``@workflow`` or ``@workflow(name=..., timeout=...)``.
 
     ``name`` is the workflow type the client starts it by (default: the
-    function's name); ``timeout`` bounds one execution in seconds.
+    function's name); ``timeout`` bounds one execution (seconds or a ``timedelta``).
     """
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"@workflow(name={name!r}): give a non-empty str")
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
     ):
         # Checked before anything is registered, so a bad option leaves no half-made workflow.
-        raise ValueError(f"@workflow(timeout={timeout!r}): give a positive number of seconds")
+        raise ValueError(
+            f"@workflow(timeout={timeout!r}): give a positive number of seconds or a timedelta"
+        )
 
     def decorate(func: Callable[..., Any]) -> DurableFunction[Any]:
         return DurableFunction(func, name or str(getattr(func, "__name__", "")), timeout)

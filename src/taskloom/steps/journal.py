@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 #: Key of the scheduler node that drives the steps.
 DRIVER_KEY = "workflow"
+#: Key of the row naming a child run's parent (recorded with the run; see ``send_to_parent``).
+PARENT_KEY = "__parent__"
 
 _STEP = re.compile(r"^s(\d+):(.*)$", re.DOTALL)
 _OP = re.compile(r"^s(\d+)\.(\d+)#([0-9a-f]+):(.*)$", re.DOTALL)
@@ -59,12 +61,17 @@ class RecordedRun:
     steps: dict[int, tuple[str, TaskRecord]] = field(default_factory=dict)
     ops: dict[tuple[int, int], RecordedOp] = field(default_factory=dict)
     max_seq: int = 0
+    #: The workflow id of the run that started this one (a local child), if any.
+    parent: str | None = None
 
     @classmethod
     def load(cls, records: list[TaskRecord]) -> RecordedRun:
         recorded = cls()
         for record in records:
             recorded.max_seq = max(recorded.max_seq, record.seq)
+            if record.task_key == PARENT_KEY:
+                recorded.parent = json.loads(record.output_json or "{}").get("parent")
+                continue
             match = _OP.match(record.task_key)
             if match:
                 index, position, digest, name = match.groups()

@@ -8,13 +8,15 @@ slots, recovery, cancellation and ``taskloom runs`` working unchanged.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskloom.core.plan import Invocation, Plan, PlanNode
+from taskloom.journal.records import TaskRecord, TaskStatus
 from taskloom.retry import RetryPolicy
 from taskloom.steps.codec import encode_result
-from taskloom.steps.journal import DRIVER_KEY, RunWriter, StepHost
+from taskloom.steps.journal import DRIVER_KEY, PARENT_KEY, RunWriter, StepHost
 from taskloom.steps.replay import StepDriver
 from taskloom.steps.workflow import Workflow, lookup_workflow
 
@@ -35,8 +37,16 @@ class StepPlan(Plan):
     accepts_time_limits = False
     may_have_parent = True
 
-    def __init__(self, workflow: Workflow, workflow_id: str, engine: StepHost) -> None:
+    def __init__(
+        self,
+        workflow: Workflow,
+        workflow_id: str,
+        engine: StepHost,
+        parent: tuple[str, str] | None = None,
+    ) -> None:
         self.workflow = workflow
+        #: ``(workflow id, workflow type)`` of the run that starts this one as a child.
+        self.parent = parent
         self.workflow_name = workflow.workflow_type
         self.workflow_version = VERSION
         self.workflow_id = workflow_id
@@ -61,6 +71,14 @@ class StepPlan(Plan):
     async def _drive(self, input_json: str) -> Any:
         records = self.engine.journal.get_tasks(self.workflow_id)
         return await self.driver.drive(input_json, records)
+
+    def initial_records(self, run_id: str) -> Sequence[TaskRecord]:
+        """A child's parent, recorded with the child run (what ``send_to_parent`` reads)."""
+        if self.parent is None:
+            return ()
+        data = {"parent": self.parent[0], "type": self.parent[1]}
+        record = TaskRecord(run_id, PARENT_KEY, TaskStatus.COMPLETED, output_json=json.dumps(data))
+        return (record,)
 
     def prepare(self, node: PlanNode, dep_outputs: Mapping[str, str], run_input: str) -> Invocation:
         return Invocation(args=(run_input,))

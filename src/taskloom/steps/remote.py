@@ -48,9 +48,9 @@ class DistributedSteps:
     def journal(self) -> Journal:
         return self.client.journal
 
-    def start(self, workflow: Workflow, workflow_id: str, input_json: str) -> None:
+    def start(self, workflow_type: str, workflow_id: str, input_json: str) -> None:
         """Queue the run's driver node; a worker picks it up at once."""
-        self.client.queue.enqueue_run(_new_run(workflow, workflow_id, input_json), [_DRIVER])
+        self.client.queue.enqueue_run(_new_run(workflow_type, workflow_id, input_json), [_DRIVER])
 
     def wait(self, run_id: str, timeout: float | None = None) -> object:
         return self.client.wait(run_id, timeout)
@@ -66,13 +66,14 @@ def queue_child(
     queue: TaskQueue, workflow: Workflow, child_id: str, input_json: str, parent_id: str
 ) -> ChildStart:
     """Queue child run ``child_id`` of ``parent_id`` unless it exists (one transaction)."""
-    return enqueue_child(queue, _new_run(workflow, child_id, input_json), _DRIVER, parent_id)
+    run = _new_run(workflow.workflow_type, child_id, input_json)
+    return enqueue_child(queue, run, _DRIVER, parent_id)
 
 
-def _new_run(workflow: Workflow, workflow_id: str, input_json: str) -> RunRecord:
+def _new_run(workflow_type: str, workflow_id: str, input_json: str) -> RunRecord:
     return RunRecord(
         run_id=workflow_id,
-        workflow_name=workflow.workflow_type,
+        workflow_name=workflow_type,
         workflow_version=VERSION,
         kind=KIND,
         status=RunStatus.RUNNING,

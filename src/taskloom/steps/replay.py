@@ -17,9 +17,15 @@ from typing import Any
 from taskloom.journal.base import Journal
 from taskloom.journal.records import TaskRecord, TaskStatus
 from taskloom.steps import step_context
+from taskloom.steps.binding import bind
 from taskloom.steps.context import StepContext
 from taskloom.steps.directives import Directive, ErrorDetails
-from taskloom.steps.errors import NonDeterminismError, StepFailed, WorkflowFailed
+from taskloom.steps.errors import (
+    NextDirectiveMissingError,
+    NonDeterminismError,
+    StepFailed,
+    WorkflowFailed,
+)
 from taskloom.steps.journal import DRIVER_KEY, RecordedRun, RunWriter, step_key
 from taskloom.steps.store import Store
 from taskloom.steps.waiting import WaitResolver
@@ -120,6 +126,7 @@ class StepDriver:
                 type=type(error).__name__,
                 message=str(error),
                 stack_trace="".join(traceback.format_exception(error)),
+                qualified_type=f"{type(error).__module__}.{type(error).__qualname__}",
             )
             directive = Directive("fail", error=details)
             data = {"directive": directive.to_dict(), "store": {}, "uncaught": True}
@@ -141,6 +148,7 @@ class StepDriver:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Directive:
+        args, kwargs = bind(step.signature, args, kwargs)
         token = step_context.set_recorder(ctx)
         try:
             if step.timeout is None:
@@ -159,7 +167,7 @@ class StepDriver:
         if ctx.nondeterminism is not None:
             raise ctx.nondeterminism
         if not isinstance(result, Directive):
-            raise TypeError(
+            raise NextDirectiveMissingError(
                 f"step {step.name!r} of workflow {self.workflow.workflow_type!r} returned "
                 f"{type(result).__name__}, not a directive; return ctx.next.complete(...), "
                 "ctx.next.fail(...) or ctx.next.step(...)"

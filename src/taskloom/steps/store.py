@@ -9,7 +9,12 @@ recorded) or it is re-executed from the start with the previous state.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar, overload
+
+from taskloom.steps.codec import convert, json_default
+from taskloom.steps.errors import StoreKeyNotFoundError
+
+T = TypeVar("T")
 
 
 class Store:
@@ -20,23 +25,41 @@ class Store:
         self.updates: dict[str, Any] = {}
 
     def put(self, key: str, value: Any) -> None:
-        """Set ``key``; recorded when the step returns its directive."""
+        """Set ``key``; recorded when the step returns its directive.
+
+        JSON data, or a dataclass / pydantic model (recorded as its fields:
+        ``get(key, Model)`` rebuilds it).
+        """
         if not isinstance(key, str):
             raise TypeError(f"ctx.store.put: key {key!r} must be a str")
         try:
-            text = json.dumps(value, allow_nan=False)
+            text = json.dumps(value, default=json_default, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"ctx.store.put({key!r}, ...): the value cannot be recorded ({exc}); "
-                "store JSON data (dict, list, str, number, bool, None)"
+                "store JSON data (dict, list, str, number, bool, None), a dataclass or a "
+                "pydantic model"
             ) from None
         # Keep a copy so later mutation of ``value`` cannot change what is recorded.
         self.updates[key] = json.loads(text)
 
-    async def get(self, key: str) -> Any:
-        """The value of ``key``; ``KeyError`` naming it when it was never put."""
+    #: grctl's older name of :meth:`put`.
+    set = put
+
+    @overload
+    async def get(self, key: str) -> Any: ...
+
+    @overload
+    async def get(self, key: str, ty: type[T]) -> T: ...
+
+    async def get(self, key: str, ty: Any = None) -> Any:
+        """The value of ``key``, rebuilt as ``ty`` when given (a number type, a dataclass,
+        a pydantic model); ``StoreKeyNotFoundError`` (a ``KeyError``) naming it when it
+        was never put."""
         if key in self.updates:
-            return self.updates[key]
-        if key in self._committed:
-            return self._committed[key]
-        raise KeyError(f"ctx.store has no key {key!r}; put it in an earlier step first")
+            value = self.updates[key]
+        elif key in self._committed:
+            value = self._committed[key]
+        else:
+            raise StoreKeyNotFoundError(key)
+        return convert(value, ty, f"ctx.store.get({key!r}, {getattr(ty, '__name__', ty)})")

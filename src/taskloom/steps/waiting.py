@@ -9,7 +9,8 @@ Events are consumed in the order they were sent: the run keeps a cursor
 (the highest signal id a step has consumed, read back from the step rows)
 and takes the first later signal that has a handler. Signals sent before
 the run waits are simply still in the inbox when it gets there. Signals
-without a handler are passed over.
+without a handler are accepted by ``send`` and passed over here: they stay
+in the inbox (``event.ignored`` in the run's history) and never run a step.
 
 When nothing is there yet the run suspends: the node's attempt ends and
 gives its slot back, and the engine re-runs it at the deadline or when a
@@ -45,6 +46,8 @@ class WaitResolver:
         self.workflow = workflow
         self.workflow_id = workflow_id
         self.journal = journal
+        #: Signals without a handler already reported (each is logged once per process).
+        self._ignored: set[int] = set()
 
     async def resume(
         self,
@@ -62,11 +65,13 @@ class WaitResolver:
         for signal in self.journal.get_signals(self.workflow_id, cursor):
             handler = self.workflow.events.get(signal.name)
             if handler is None:
-                logger.warning(
-                    "workflow %r: event %r has no @wf.event handler; ignored",
-                    self.workflow_id,
-                    signal.name,
-                )
+                if signal.signal_id not in self._ignored:
+                    self._ignored.add(signal.signal_id)
+                    logger.warning(
+                        "workflow %r: event %r has no @wf.event handler; ignored",
+                        self.workflow_id,
+                        signal.name,
+                    )
                 continue
             payload = json.loads(signal.payload_json)
             choice = {"signal": signal.signal_id, "event": signal.name, "payload": payload}

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from taskloom.errors import WorkflowValidationError
+from taskloom.steps.binding import HandlerSignature
+from taskloom.steps.directives import seconds_of
 
 H = TypeVar("H", bound=Callable[..., Any])
 
@@ -31,6 +35,8 @@ class StepDefinition:
     fn: Callable[..., Any]
     timeout: float | None
     is_start: bool
+    #: Its parameters after ``ctx``, with annotations (how payloads are bound).
+    signature: HandlerSignature
 
 
 class Workflow:
@@ -48,14 +54,20 @@ class Workflow:
         self.start_step: StepDefinition | None = None
         #: Event name -> name of the step that handles it.
         self.events: dict[str, str] = {}
+        #: Where ``ctx.logger`` writes (a worker's ``workflow_logger``; else
+        #: ``taskloom.workflow.<type>``).
+        self.logger: logging.Logger | None = None
         with _lock:
             _by_type[workflow_type] = self
 
     def __repr__(self) -> str:
         return f"<steps.Workflow {self.workflow_type!r}>"
 
-    def start(self, *, timeout: float | None = None) -> Callable[[H], H]:
-        """Declare the handler that receives the workflow input. Exactly one per workflow."""
+    def start(self, timeout: timedelta | float | None = None) -> Callable[[H], H]:
+        """Declare the handler that receives the workflow input. Exactly one per workflow.
+
+        ``timeout``: a ``timedelta`` or seconds the handler may run (None: no limit).
+        """
 
         def decorate(fn: H) -> H:
             if self.start_step is not None:
@@ -68,8 +80,28 @@ class Workflow:
 
         return decorate
 
-    def step(self, *, timeout: float | None = None) -> Callable[[H], H]:
-        """Declare a step reachable with ``ctx.next.step(handler, **kwargs)``."""
+    def step(
+        self,
+        timeout: timedelta | float | None = None,
+        *,
+        start: bool = False,
+        event: bool = False,
+        name: str | None = None,
+    ) -> Callable[[H], H]:
+        """Declare a step reachable with ``ctx.next.step(handler, **kwargs)``.
+
+        ``timeout``: a ``timedelta`` or seconds. grctl's earlier spellings
+        ``step(start=True)`` and ``step(event=True, name=...)`` mean
+        :meth:`start` and :meth:`event`.
+        """
+        if start and event:
+            raise ValueError("@wf.step(start=True, event=True): a step is one or the other")
+        if start:
+            return self.start(timeout)
+        if event:
+            return self.event(name, timeout=timeout)
+        if name is not None:
+            raise ValueError(f"@wf.step(name={name!r}): a step is named by its function")
 
         def decorate(fn: H) -> H:
             self._add(fn, timeout, is_start=False)
@@ -77,29 +109,33 @@ class Workflow:
 
         return decorate
 
-    def event(self, name: str, *, timeout: float | None = None) -> Callable[[H], H]:
+    def event(
+        self, name: str | None = None, *, timeout: timedelta | float | None = None
+    ) -> Callable[[H], H]:
         """Declare the step that runs when event ``name`` arrives while the run waits.
 
-        The handler gets the event payload like the start handler gets the
-        input: a dict is spread over keyword parameters, anything else is
-        one argument. It can also be the target of ``ctx.next.step``.
+        Without ``name`` the event is named after the function (grctl's
+        rule). The handler gets the event payload like the start handler
+        gets the input: a dict is spread over keyword parameters, anything
+        else is one argument. It can also be the target of ``ctx.next.step``.
         """
-        if not isinstance(name, str) or not name:
+        if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"@wf.event({name!r}): give the event name as a non-empty str")
 
         def decorate(fn: H) -> H:
-            if name in self.events:
+            event_name = name if name is not None else getattr(fn, "__name__", "")
+            if event_name in self.events:
                 raise WorkflowValidationError(
-                    f"workflow {self.workflow_type!r} already handles event {name!r} "
-                    f"with step {self.events[name]!r}; one handler per event"
+                    f"workflow {self.workflow_type!r} already handles event {event_name!r} "
+                    f"with step {self.events[event_name]!r}; one handler per event"
                 )
-            self.events[name] = self._add(fn, timeout, is_start=False).name
+            self.events[event_name] = self._add(fn, timeout, is_start=False).name
             return fn
 
         return decorate
 
     def _add(
-        self, fn: Callable[..., Any], timeout: float | None, *, is_start: bool
+        self, fn: Callable[..., Any], timeout: timedelta | float | None, *, is_start: bool
     ) -> StepDefinition:
         kind = "start" if is_start else "step"
         name = getattr(fn, "__name__", None)
@@ -115,14 +151,16 @@ class Workflow:
                 f"workflow {self.workflow_type!r} already has a step named {name!r}; "
                 "step names must be unique"
             )
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-        ):
+        what = f"workflow {self.workflow_type!r}: step {name!r} timeout"
+        try:
+            seconds = seconds_of(timeout, what)
+        except TypeError:
+            seconds = -1.0
+        if seconds is not None and seconds <= 0:
             raise ValueError(
-                f"workflow {self.workflow_type!r}: step {name!r} timeout={timeout!r}; "
-                "give a positive number of seconds or None"
+                f"{what}={timeout!r}; give a positive timedelta or number of seconds, or None"
             )
-        definition = StepDefinition(name, fn, float(timeout) if timeout else None, is_start)
+        definition = StepDefinition(name, fn, seconds, is_start, HandlerSignature.of(fn))
         self.steps[name] = definition
         return definition
 

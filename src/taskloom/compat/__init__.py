@@ -1,0 +1,5 @@
+"""Module twins of the original engines, so a port only rewrites its imports.
+
+``taskloom.compat.grctl.client`` stands where ``grctl.client`` stood, and so
+on: thin maps onto taskloom's own API, nothing engine-like of their own.
+"""
