@@ -52,6 +52,7 @@ from taskloom.cli.common import (
 )
 from taskloom.cli.format import format_table
 from taskloom.cli.inspect import cmd_runs, cmd_show
+from taskloom.cli.prune import add_prune_parser, age
 from taskloom.cli.run import cmd_run
 from taskloom.cli.targets import import_workflows, load_target
 from taskloom.cli.worker import cmd_worker
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_parser(subparsers, common)
     _add_show_parser(subparsers, common)
     _add_worker_parser(subparsers, common)
+    add_prune_parser(subparsers, common)
     return parser
 
 
@@ -217,5 +219,12 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         dest="vacuum",
         action="store_false",
         help="do not VACUUM the queue tables when their dead rows pile up (leave it to autovacuum)",
+    )
+    sub.add_argument(
+        "--retention",
+        metavar="AGE",
+        type=age,
+        default=None,
+        help="delete runs that ended more than AGE ago (30d, 12h...), checked hourly",
     )
     sub.set_defaults(handler=cmd_worker)

@@ -51,6 +51,7 @@ from taskloom.core.callbacks import run_isolated
 from taskloom.core.handle import TaskHandle
 from taskloom.core.liveness import HOSTNAME
 from taskloom.core.plan import Invocation, PlanNode
+from taskloom.core.retention import Retention
 from taskloom.core.slots import SlotLease, SlotPool
 from taskloom.core.writer import JournalWriter
 from taskloom.distributed.attempt_results import AttemptResults
@@ -86,12 +87,14 @@ class Worker(ClaimDecisions, AttemptResults):
         thread_pool_size: int | None = None,
         worker_id: str | None = None,
         vacuum: bool = True,
+        retention: float | None = None,
     ) -> None:
         """``workflows``: the DAG workflows (or names) to serve, default every registered
         one; ``flows``: the ``@flow``s (or names), default every defined one; ``steps``:
         serve every defined step workflow type. ``vacuum``: VACUUM the queue tables when
         their dead rows pile up (see :mod:`taskloom.journal.postgres_vacuum`); False
-        leaves it to autovacuum."""
+        leaves it to autovacuum. ``retention``: delete runs that ended more than this
+        many seconds ago, hourly (:mod:`taskloom.core.retention`); None keeps them."""
         url = resolve_url(url)
         if not is_postgres_url(url):
             raise ValueError(
@@ -148,6 +151,7 @@ class Worker(ClaimDecisions, AttemptResults):
         )
         self._thread: threading.Thread | None = None
         self.vacuum = QueueVacuum(self.journal) if vacuum else None
+        self.retention = Retention(self.journal, retention) if retention is not None else None
         self._workflow_keys = self.plans.claim_keys
         #: Only flows have concurrency limits: other workers never run the limited claim.
         self._limited = any(k.startswith("flow:") for k in self._workflow_keys)
@@ -167,6 +171,8 @@ class Worker(ClaimDecisions, AttemptResults):
         self._listener.start()
         if self.vacuum is not None:
             self.vacuum.start()
+        if self.retention is not None:
+            self.retention.start()
         self._thread = threading.Thread(target=self._run_loop, name="taskloom-worker", daemon=True)
         self._thread.start()
         self.loop.call_soon_threadsafe(self._begin)
@@ -213,6 +219,8 @@ class Worker(ClaimDecisions, AttemptResults):
             self._listener.stop()
             if self.vacuum is not None:
                 self.vacuum.stop()
+            if self.retention is not None:
+                self.retention.stop()
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.queue.close()
             self.journal.close()
