@@ -12,7 +12,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import calls, styles
+from taskloom.core import calls, log_fields, styles
 from taskloom.core.known_types import register_type
 from taskloom.core.registry import register_workflow_constructor
 from taskloom.dag.context import Context
@@ -145,6 +145,7 @@ def __getattr__(name: str) -> Any:
 #: Everything taskloom logs goes to this stdlib logger. Importing taskloom
 #: installs no handler: configuring logging is the application's business.
 logger = logging.getLogger("taskloom")
+log_fields.install(logger)
 
 __version__ = "0.1.0"
 

@@ -68,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version and argparse usage errors
         return _exit_code(exc.code)
     handler: Handler = args.handler
+    if getattr(args, "log_format", None) or getattr(args, "log_level", None):
+        from taskloom.core.log_fields import configure
+
+        configure(args.log_level or "INFO", args.log_format or "text")
     try:
         return handler(args)
     except CliError as exc:
@@ -108,6 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         default=None,
         help="journal database URL (default: $TASKLOOM_DATABASE_URL or sqlite://taskloom.db)",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="print taskloom's logs on stderr, as text or one JSON object per line "
+        "(with run_id, task_id and attempt)",
+    )
+    common.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        default=None,
+        help="the least severe log records printed (default INFO when logging is on)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_parser(subparsers, common)

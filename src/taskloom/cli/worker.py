@@ -6,11 +6,11 @@ import argparse
 
 from taskloom.cli.common import EXIT_OK, CliError
 from taskloom.cli.targets import import_workflows
+from taskloom.core.log_fields import configure
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """``taskloom worker``: import the workflows, then claim and run tasks until told to stop."""
-    import logging
     import signal
 
     from taskloom.core.registry import workflow_names
@@ -32,10 +32,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             f"the imported modules ({', '.join(args.imports)}) define no workflows, flows or "
             "step workflows"
         )
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s"
-        )
+    configure("INFO", "text")  # a worker logs what it does (no-op if already configured)
     try:
         worker = Worker(
             url,

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from taskloom.core.callbacks import describe_error, format_traceback
+from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Expansion, Invocation, Plan, PlanNode
 from taskloom.journal.records import EventRecord, RunStatus, TaskRecord, TaskStatus
 
@@ -144,6 +145,7 @@ class AttemptOutcomes:
             record.attempt,
             delay,
             record.error,
+            extra=task_fields(self.run_id, key, record.attempt),
         )
 
         def after_commit() -> None:
@@ -171,6 +173,7 @@ class AttemptOutcomes:
             self.run_id,
             record.attempt,
             record.error,
+            extra=task_fields(self.run_id, key, record.attempt),
         )
         error_text = record.error
 

@@ -37,6 +37,7 @@ from taskloom.core.decisions import (
     workflow_timeout_reason,
 )
 from taskloom.core.handle import TaskHandle
+from taskloom.core.log_fields import task_fields
 from taskloom.core.outcomes import AttemptOutcomes
 from taskloom.core.plan import Invocation, Plan, PlanNode
 from taskloom.core.result import WorkflowResult
@@ -451,6 +452,7 @@ class RunExecution(AttemptOutcomes):
             self.plan.workflow_name,
             result.status,
             f" ({result.error_message})" if result.error_message else "",
+            extra=task_fields(self.run_id),
         )
         self.engine.run_finished(self)
         if not self.future.done():

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import describe_error, format_traceback
+from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.core.suspend import Suspend
 from taskloom.distributed import growth
@@ -123,6 +124,7 @@ class AttemptResults:
                 claim.attempt,
                 delay,
                 description,
+                extra=task_fields(claim.run_id, claim.task_key, claim.attempt),
             )
             self._record(
                 claim.outcome(
@@ -174,6 +176,7 @@ class AttemptResults:
             claim.run_id,
             claim.attempt,
             description,
+            extra=task_fields(claim.run_id, claim.task_key, claim.attempt),
         )
         after = None
         if node.on_failure is not None:
@@ -268,6 +271,7 @@ class AttemptResults:
                     c.fence,
                     c.status,
                     self.worker_id,
+                    extra=task_fields(c.run_id, c.task_key),
                 )
                 continue
             self.completed += 1

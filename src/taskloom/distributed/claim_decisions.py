@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.core.attempt import Attempt
 from taskloom.core.decisions import carries_output, readiness, tasks_to_inspect
+from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.distributed import growth
 from taskloom.distributed.batch_commit import BatchCommit, Pending
@@ -133,6 +134,7 @@ class ClaimDecisions:
                     "task %r of run %s: its previous owner's lease expired; running it again",
                     node.label,
                     claim.run_id,
+                    extra=task_fields(claim.run_id, claim.task_key, claim.attempt),
                 )
             statuses: dict[str, str] = {}
             outputs: dict[str, str] = {}
@@ -174,6 +176,7 @@ class ClaimDecisions:
             claim.task_key,
             claim.run_id,
             status or "gone",
+            extra=task_fields(claim.run_id, claim.task_key),
         )
         self._record(
             claim.outcome(
@@ -196,7 +199,7 @@ class ClaimDecisions:
             if refused is None
             else f"worker {self.worker_id} refused run {claim.run_id}: {refused}"
         )
-        logger.error("%s; failing the run", reason)
+        logger.error("%s; failing the run", reason, extra=task_fields(claim.run_id, claim.task_key))
         self._record(
             claim.outcome(
                 TaskStatus.FAILED,
