@@ -245,4 +245,17 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         default=None,
         help="delete runs that ended more than AGE ago (30d, 12h...), checked hourly",
     )
+    sub.add_argument(
+        "--metrics-port",
+        metavar="N",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on http://HOST:N/metrics (needs taskloom[metrics])",
+    )
+    sub.add_argument(
+        "--metrics-host",
+        metavar="HOST",
+        default="127.0.0.1",
+        help="the address the metrics endpoint binds (default 127.0.0.1)",
+    )
     sub.set_defaults(handler=cmd_worker)

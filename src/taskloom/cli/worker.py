@@ -11,6 +11,7 @@ from taskloom.core.log_fields import configure
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """``taskloom worker``: import the workflows, then claim and run tasks until told to stop."""
+    import logging
     import signal
 
     from taskloom.core.registry import workflow_names
@@ -45,6 +46,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    if args.metrics_port is not None:
+        from taskloom.telemetry.metrics import Metrics
+
+        try:
+            metrics = Metrics()
+        except ImportError as exc:
+            raise CliError(f"--metrics-port: {exc}") from exc
+        metrics.start().watch_worker(worker)
+        port = metrics.serve(args.metrics_port, args.metrics_host)
+        logging.getLogger("taskloom").info(
+            "taskloom worker metrics on http://%s:%d/metrics", args.metrics_host, port
+        )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.request_stop())
     worker.run()

@@ -138,6 +138,8 @@ class RunExecution(AttemptOutcomes):
         self._draining = False
         self._timeout_timer: asyncio.TimerHandle | None = None
         self._statuses = _StatusView(self.tasks)
+        #: When each queued node became ready (only while someone subscribes to events).
+        self._ready_at: dict[str, float] = {}
         #: Row number of the next node a growing plan adds (found on first growth).
         self._next_seq: int | None = None
 
@@ -248,6 +250,8 @@ class RunExecution(AttemptOutcomes):
         self._enqueue(key)
 
     def _enqueue(self, key: str) -> None:
+        if events.subscribers:
+            self._ready_at[key] = time.time()
         node = self.plan.nodes[key]
         if node.group is None:
             self.slots.request(node.priority, lambda: self._launch(key))
@@ -500,7 +504,11 @@ class RunExecution(AttemptOutcomes):
 
     def _emit(self, kind: str, record: TaskRecord | None) -> None:
         """Hand one lifecycle event to the subscribers: the one place events come from."""
-        events.emit(events.lifecycle_event(kind, self.run, self.plan, record))
+        queued = None
+        if record is not None and kind == "task_started":
+            ready = self._ready_at.pop(record.task_key, None)
+            queued = None if ready is None else max(0.0, time.time() - ready)
+        events.emit(events.lifecycle_event(kind, self.run, self.plan, record, queued))
 
 
 def _same_as(final: str | None, outputs: Mapping[str, str]) -> str | None:

@@ -66,6 +66,10 @@ class DefaultRunnerConfig:
     #: ``retention_interval_seconds`` (see docs/operations.md); None keeps every run.
     retention_seconds: float | None = None
     retention_interval_seconds: float = 3600.0
+    #: taskloom's own: serve Prometheus metrics on this port (``taskloom[metrics]``);
+    #: None serves none. ``metrics_host`` is the address it binds.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         if (
@@ -195,6 +199,13 @@ class DefaultRunner:
             owner_lease=self.config.owner_lease_seconds,
             thread_pool_size=self.config.thread_pool_size,
         )
+        #: The runner's Prometheus metrics (``metrics_port``); ``metrics.port`` is served.
+        self.metrics: Any = None
+        if self.config.metrics_port is not None:
+            from taskloom.telemetry.metrics import Metrics
+
+            self.metrics = Metrics().start()
+            self.metrics.serve(self.config.metrics_port, self.config.metrics_host)
         self._retention: Retention | None = None
         if self.config.retention_seconds is not None:
             self._retention = Retention(
@@ -337,9 +348,11 @@ class DefaultRunner:
         self._engine.shutdown(wait=False)
 
     def _stop_services(self) -> None:
-        """Stop what the runner runs beside its engine (retention)."""
+        """Stop what the runner runs beside its engine (retention, metrics)."""
         if self._retention is not None:
             self._retention.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
 
     def _check_running(self) -> None:
         if self._stopped:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from taskloom.core import events
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import describe_error, format_traceback
 from taskloom.core.log_fields import task_fields
@@ -57,6 +58,7 @@ class AttemptResults:
     _draining: bool
     completed: int
     rejected: int
+    _started: dict[tuple[str, str], tuple[float, int]]
 
     if TYPE_CHECKING:  # provided by Worker
 
@@ -275,6 +277,8 @@ class AttemptResults:
                 )
                 continue
             self.completed += 1
+            if events.subscribers and item.shape is not None:
+                self._emit_outcome(item.completion, item.shape)
             if item.after is not None:
                 try:
                     item.after()
@@ -283,3 +287,34 @@ class AttemptResults:
         if newly_ready or not self._draining:
             self._poke()
         self._maybe_done()
+
+    def _emit_outcome(self, completion: Completion, shape: Shape) -> None:
+        """A recorded outcome as a lifecycle event (as the local scheduler emits them)."""
+        kind = _EVENT_OF.get(completion.status)
+        if kind is None or (kind == "task_retry" and not completion.attempted):
+            return
+        now = time.time()
+        started, attempt = self._started.pop((completion.run_id, completion.task_key), (None, None))
+        node = shape.plan.nodes.get(completion.task_key)
+        events.emit(
+            events.LifecycleEvent(
+                kind,
+                completion.run_id,
+                shape.plan.workflow_name,
+                now,
+                task_key=completion.task_key,
+                task_name=(node.name or node.label) if node is not None else completion.task_key,
+                attempt=attempt if kind != "task_skipped" else None,
+                duration=now - started if started is not None and kind != "task_skipped" else None,
+                error=completion.error if kind in ("task_failed", "task_retry") else None,
+            )
+        )
+
+
+#: The lifecycle event of each recorded status (Suspended and Cancelled have none).
+_EVENT_OF = {
+    TaskStatus.COMPLETED: "task_succeeded",
+    TaskStatus.FAILED: "task_failed",
+    TaskStatus.RETRYING: "task_retry",
+    TaskStatus.SKIPPED: "task_skipped",
+}

@@ -39,13 +39,14 @@ import contextlib
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from taskloom.core import styles
+from taskloom.core import events, styles
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
 from taskloom.core.handle import TaskHandle
@@ -134,7 +135,15 @@ class Worker(ClaimDecisions, AttemptResults):
         #: Records the batches of completions (the group commit).
         self.commits = BatchCommit(self.queue, self.plans, self._inputs, self.worker_id)
         self.completed = 0
+        #: Completions fenced off (their claim had expired, or their run was stopped).
         self.rejected = 0
+        #: Claims of rows whose previous owner's lease had expired.
+        self.reclaimed = 0
+        #: Claim statements run and the seconds they took (for metrics).
+        self.claims = 0
+        self.claim_seconds = 0.0
+        #: When each running attempt started, and its number (lifecycle events only).
+        self._started: dict[tuple[str, str], tuple[float, int]] = {}
         self._pending: list[Pending] = []
         self._flush_scheduled = False
         self._claim_scheduled = False
@@ -316,6 +325,7 @@ class Worker(ClaimDecisions, AttemptResults):
         free = self.slots.capacity - self.slots.in_use - self.slots.waiting
         if free <= 0:
             return
+        began = time.perf_counter()
         try:
             claimed = self.queue.claim(
                 self.worker_id, free, self.lease, self._workflow_keys, expired=expired
@@ -323,6 +333,10 @@ class Worker(ClaimDecisions, AttemptResults):
         except Exception:
             logger.exception("taskloom worker %s could not claim tasks", self.worker_id)
             return
+        finally:
+            self.claims += 1
+            self.claim_seconds += time.perf_counter() - began
+        self.reclaimed += sum(1 for c in claimed if c.reclaimed)
         if self._limited and not expired and len(claimed) < free:
             # Flow rows under a concurrency limit are claimed apart, one worker at a time.
             try:
@@ -368,6 +382,20 @@ class Worker(ClaimDecisions, AttemptResults):
             if due is not None:
                 self.deadlines.watch(claim.run_id, due)
             attempt.start()
+            if events.subscribers:
+                now = time.time()
+                self._started[(claim.run_id, claim.task_key)] = (now, claim.attempt)
+                events.emit(
+                    events.LifecycleEvent(
+                        "task_started",
+                        claim.run_id,
+                        claim.workflow_name,
+                        now,
+                        task_key=claim.task_key,
+                        task_name=node.name or node.label or claim.task_key,
+                        attempt=claim.attempt,
+                    )
+                )
 
         self.slots.request(node.priority, granted)
 
@@ -407,6 +435,7 @@ class Worker(ClaimDecisions, AttemptResults):
                 attempt.abandon()
                 self.running.pop(key, None)
                 self._claims.pop(key, None)
+                self._started.pop(key, None)
         self.plans.forget(run_id)
         self._inputs.pop(run_id, None)
         self._poke()

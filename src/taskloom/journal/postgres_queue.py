@@ -217,6 +217,12 @@ class TaskQueue(RunEndings):
         tasks = {(r[0], r[1]): (r[2], r[3]) for r in rows if r[1] is not None}
         return tasks, {r[0]: r[2] for r in rows if r[1] is None}
 
+    def ready_count(self, workflows: Sequence[str]) -> int:
+        """How many tasks of these workflow keys are claimable now (the queue depth)."""
+        with self.journal.connection() as conn:
+            row = conn.execute(self._q["ready_count"], (list(workflows),)).fetchone()
+        return int(row[0]) if row else 0
+
     def renew_leases(self, me: str, lease: float) -> int:
         """Extend the lease of every task ``me`` still owns; returns how many."""
         with self.journal.connection() as conn:
