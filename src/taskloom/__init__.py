@@ -9,10 +9,11 @@ Cloaca code runs with ``import taskloom as cloaca``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import calls, log_fields, styles
+from taskloom.core import calls, log_fields, styles, trace_hooks
 from taskloom.core.known_types import register_type
 from taskloom.core.registry import register_workflow_constructor
 from taskloom.dag.context import Context
@@ -131,6 +132,24 @@ def _load_styles() -> None:
 
 calls.install_outside_handler(_call_outside_flows)
 styles.install_loader(_load_styles)
+
+
+_otel_installed: bool | None = None
+
+
+def _load_tracing() -> Any:
+    """OpenTelemetry tracing when ``taskloom[otel]`` is installed and a provider is set."""
+    global _otel_installed
+    if _otel_installed is None:
+        _otel_installed = importlib.util.find_spec("opentelemetry") is not None
+    if not _otel_installed:
+        return None
+    from taskloom.telemetry.tracing import load
+
+    return load()
+
+
+trace_hooks.install_loader(_load_tracing)
 
 
 def __getattr__(name: str) -> Any:

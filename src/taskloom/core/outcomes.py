@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from taskloom.core import trace_hooks
 from taskloom.core.callbacks import describe_error, format_traceback
 from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Expansion, Invocation, Plan, PlanNode
@@ -45,6 +46,7 @@ class AttemptOutcomes:
     finished: bool
     _cancel: tuple[str, str] | None
     _next_seq: int | None
+    trace: Any
 
     if TYPE_CHECKING:  # provided by RunExecution
 
@@ -147,6 +149,11 @@ class AttemptOutcomes:
             record.error,
             extra=task_fields(self.run_id, key, record.attempt),
         )
+
+        if self.trace is not None:
+            trace_hooks.event_on(
+                self.trace, "taskloom.retry", {"taskloom.task_key": key, "delay": delay}
+            )
 
         def after_commit() -> None:
             if not self.finished and self._cancel is None:

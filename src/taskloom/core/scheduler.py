@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import events, graph
+from taskloom.core import events, graph, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
 from taskloom.core.decisions import (
@@ -138,6 +138,8 @@ class RunExecution(AttemptOutcomes):
         self._draining = False
         self._timeout_timer: asyncio.TimerHandle | None = None
         self._statuses = _StatusView(self.tasks)
+        #: The run's trace scope (its span) while tracing is on, else None.
+        self.trace: Any = None
         #: When each queued node became ready (only while someone subscribes to events).
         self._ready_at: dict[str, float] = {}
         #: Row number of the next node a growing plan adds (found on first growth).
@@ -195,6 +197,8 @@ class RunExecution(AttemptOutcomes):
         self.timers.clear()
         for running in list(self.running.values()):
             running.abandon()
+            if running.trace is not None:
+                trace_hooks.end_attempt_span(running, None, "cancelled")
         self.running.clear()
         now = time.time()
         for record in self.tasks.values():
@@ -354,10 +358,23 @@ class RunExecution(AttemptOutcomes):
             self.engine.completions,
         )
         self.running[key] = attempt
+        if self.trace is not None:
+            tracer = trace_hooks.tracing()
+            if tracer is not None:
+                attempt.trace, attempt.context = tracer.start_attempt(
+                    self.trace,
+                    self.run_id,
+                    self.plan.workflow_name,
+                    key,
+                    node.name or node.label or key,
+                    record.attempt,
+                )
         attempt.start()
 
     def _attempt_done(self, attempt: Attempt, value: Any, error: BaseException | None) -> None:
         node = attempt.node
+        if attempt.trace is not None:
+            trace_hooks.end_attempt_span(attempt, error)
         self.running.pop(node.key, None)
         woken = node.key in self._woken
         self._woken.discard(node.key)
@@ -427,6 +444,10 @@ class RunExecution(AttemptOutcomes):
         )
         self.run.status, self.run.final_json, self.run.error = status, final, error
         self.run.ended_at = time.time()
+        if self.trace is not None:
+            tracer = trace_hooks.tracing()
+            if tracer is not None:
+                tracer.end_run(self.trace, status, error)
         if events.subscribers:
             self._emit("run_finished", None)
         update = RunUpdate(

@@ -24,6 +24,7 @@ from taskloom.core.callbacks import describe_error, format_traceback
 from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.core.suspend import Suspend
+from taskloom.core.trace_hooks import end_attempt_span
 from taskloom.distributed import growth
 from taskloom.distributed.batch_commit import BatchCommit, Pending
 from taskloom.distributed.deadlines import RunDeadlines
@@ -82,6 +83,8 @@ class AttemptResults:
         value: Any,
         error: BaseException | None,
     ) -> None:
+        if attempt.trace is not None:
+            end_attempt_span(attempt, error)
         self.running.pop((claim.run_id, claim.task_key), None)
         self._claims.pop((claim.run_id, claim.task_key), None)
         if claim.time_left is not None and not any(r == claim.run_id for r, _ in self.running):

@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from taskloom.core import events, styles
+from taskloom.core import events, styles, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
 from taskloom.core.handle import TaskHandle
@@ -54,6 +54,7 @@ from taskloom.core.liveness import HOSTNAME
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.core.retention import Retention
 from taskloom.core.slots import SlotLease, SlotPool
+from taskloom.core.trace_hooks import end_attempt_span
 from taskloom.core.writer import JournalWriter
 from taskloom.distributed.attempt_results import AttemptResults
 from taskloom.distributed.batch_commit import BatchCommit, Pending
@@ -144,6 +145,7 @@ class Worker(ClaimDecisions, AttemptResults):
         self.claim_seconds = 0.0
         #: When each running attempt started, and its number (lifecycle events only).
         self._started: dict[tuple[str, str], tuple[float, int]] = {}
+        self._traces: OrderedDict[str, str | None] = OrderedDict()
         self._pending: list[Pending] = []
         self._flush_scheduled = False
         self._claim_scheduled = False
@@ -381,6 +383,17 @@ class Worker(ClaimDecisions, AttemptResults):
             self._claims[(claim.run_id, claim.task_key)] = (claim, shape)
             if due is not None:
                 self.deadlines.watch(claim.run_id, due)
+            if self._traces:
+                tracer = trace_hooks.tracing()
+                if tracer is not None:
+                    attempt.trace, attempt.context = tracer.start_attempt(
+                        self._traces.get(claim.run_id),
+                        claim.run_id,
+                        claim.workflow_name,
+                        claim.task_key,
+                        node.name or node.label or claim.task_key,
+                        claim.attempt,
+                    )
             attempt.start()
             if events.subscribers:
                 now = time.time()
@@ -436,6 +449,8 @@ class Worker(ClaimDecisions, AttemptResults):
                 self.running.pop(key, None)
                 self._claims.pop(key, None)
                 self._started.pop(key, None)
+                if attempt.trace is not None:
+                    end_attempt_span(attempt, None, "abandoned")
         self.plans.forget(run_id)
         self._inputs.pop(run_id, None)
         self._poke()

@@ -175,6 +175,7 @@ class _WorkerCollector:
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client import core
+
         worker = self.worker
         fenced = core.CounterMetricFamily(
             "taskloom_worker_completions_fenced",

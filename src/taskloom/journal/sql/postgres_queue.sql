@@ -647,3 +647,7 @@ SELECT count(*) FROM task_runs t
 WHERE t.status IN ('Ready', 'Retrying', 'Suspended')
   AND t.ready_at <= extract(epoch FROM clock_timestamp())::float8
   AND t.workflow = ANY(%s::text[]);
+
+-- name: trace_contexts
+-- The trace context a distributed run was submitted with (its run_started event).
+SELECT run_id, data_json FROM events WHERE run_id = ANY(%s) AND kind = 'run_started';
