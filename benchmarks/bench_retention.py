@@ -54,7 +54,7 @@ def quantile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def prune_under_load(url: str, runs: int, window: float) -> dict[str, Any]:
+def prune_under_load(url: str, runs: int, window: float, batch: int) -> dict[str, Any]:
     with cloaca.DefaultRunner(url) as runner:
         began = time.perf_counter()
         for _ in range(runs):
@@ -71,7 +71,7 @@ def prune_under_load(url: str, runs: int, window: float) -> dict[str, Any]:
         stop = threading.Event()
         worker = threading.Thread(target=lambda: box.update(during=latencies(runner, stop)))
         worker.start()
-        report_ = prune(runner.journal, time.time() - cutoff, batch_size=100)
+        report_ = prune(runner.journal, time.time() - cutoff, batch_size=batch)
         stop.set()
         worker.join()
     base, during = box["base"], box["during"]
@@ -119,6 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--window", type=float, default=5.0)
+    parser.add_argument("--batch-size", type=int, default=25)
     parser.add_argument("--soak-rounds", type=int, default=10)
     parser.add_argument("--soak-runs", type=int, default=2_000)
     parser.add_argument("--out", default=None)
@@ -128,7 +129,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         cases[f"prune {args.runs} runs under load"] = prune_under_load(
-            f"sqlite:///{directory / 'prune.db'}", args.runs, args.window
+            f"sqlite:///{directory / 'prune.db'}", args.runs, args.window, args.batch_size
         )
         cases["steady load, no retention"] = soak(
             directory, args.soak_rounds, args.soak_runs, retention=False

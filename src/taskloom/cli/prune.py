@@ -52,8 +52,8 @@ def add_prune_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--batch-size",
         metavar="N",
         type=int,
-        default=100,
-        help="runs deleted per transaction (default 100)",
+        default=25,
+        help="runs deleted per transaction (default 25)",
     )
     sub.add_argument("--dry-run", action="store_true", help="count what would be deleted")
     sub.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -80,7 +80,7 @@ def prune(
     older_than: float,
     *,
     statuses: Sequence[str] = ENDED,
-    batch_size: int = 100,
+    batch_size: int = 25,
     dry_run: bool = False,
     now: float | None = None,
     stop: threading.Event | None = None,
@@ -145,7 +145,7 @@ class Retention:
         *,
         statuses: Sequence[str] = ENDED,
         interval: float = 3600.0,
-        batch_size: int = 100,
+        batch_size: int = 25,
     ) -> None:
         if not older_than >= 0:
             raise ValueError(f"retention={older_than!r}: give a number of seconds >= 0")
