@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
@@ -72,6 +73,9 @@ class Tracing(Protocol):
 _current: Tracing | None = None
 _loader: Callable[[], Tracing | None] | None = None
 _off = False
+#: While no tracer is found, how often the loader is asked again.
+_LOOK_AGAIN_S = 1.0
+_next_look = 0.0
 
 
 def install_loader(loader: Callable[[], Tracing | None]) -> None:
@@ -81,11 +85,15 @@ def install_loader(loader: Callable[[], Tracing | None]) -> None:
 
 
 def tracing() -> Tracing | None:
-    """The tracer, once one can be found (asked again at each run until then: a
-    provider configured after taskloom was imported is picked up)."""
-    global _current
+    """The tracer, once one can be found. Until then the loader is asked again at
+    most once a second, so a provider configured after taskloom started is picked
+    up and a process without one pays one clock read per run."""
+    global _current, _next_look
     if _current is None and _loader is not None and not _off:
-        _current = _loader()
+        now = time.monotonic()
+        if now >= _next_look:
+            _next_look = now + _LOOK_AGAIN_S
+            _current = _loader()
     return _current
 
 
@@ -94,6 +102,13 @@ def install(tracer: Tracing | None) -> None:
     global _current, _off
     _current = tracer
     _off = tracer is None
+
+
+def look_again() -> None:
+    """Ask the loader at the next run (after configuring a provider, in tests)."""
+    global _next_look, _off
+    _next_look = 0.0
+    _off = False
 
 
 def event_on(scope: Any, name: str, attributes: Mapping[str, Any]) -> None:
