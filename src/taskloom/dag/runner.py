@@ -396,6 +396,12 @@ _WORKER_SETTINGS = {
     "thread_pool_size": "sync task bodies run in the workers' threads: Worker(thread_pool_size=N)",
     "shutdown_timeout_seconds": "a client's shutdown never waits for runs (the workers go on "
     "executing them); wait for one with runner.result(run_id, timeout=S)",
+    "retention_seconds": "workers prune ended runs: taskloom worker --retention AGE, or "
+    "taskloom prune --older-than AGE",
+    "retention_interval_seconds": "workers prune hourly: taskloom worker --retention AGE",
+    "metrics_port": "the workers execute the tasks and serve their metrics: "
+    "taskloom worker --metrics-port N",
+    "metrics_host": "taskloom worker --metrics-host HOST",
 }
 
 
