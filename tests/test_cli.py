@@ -646,4 +646,5 @@ def test_worker_options_reach_the_worker(
         "poll_interval": 1.0,
         "task_timeout": task_timeout,
         "vacuum": vacuum,
+        "retention": None,
     }

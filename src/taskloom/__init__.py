@@ -9,10 +9,11 @@ Cloaca code runs with ``import taskloom as cloaca``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import calls, styles
+from taskloom.core import calls, log_fields, styles, trace_hooks
 from taskloom.core.known_types import register_type
 from taskloom.core.registry import register_workflow_constructor
 from taskloom.dag.context import Context
@@ -133,6 +134,24 @@ calls.install_outside_handler(_call_outside_flows)
 styles.install_loader(_load_styles)
 
 
+_otel_installed: bool | None = None
+
+
+def _load_tracing() -> Any:
+    """OpenTelemetry tracing when ``taskloom[otel]`` is installed and a provider is set."""
+    global _otel_installed
+    if _otel_installed is None:
+        _otel_installed = importlib.util.find_spec("opentelemetry") is not None
+    if not _otel_installed:
+        return None
+    from taskloom.telemetry.tracing import load
+
+    return load()
+
+
+trace_hooks.install_loader(_load_tracing)
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
@@ -145,6 +164,7 @@ def __getattr__(name: str) -> Any:
 #: Everything taskloom logs goes to this stdlib logger. Importing taskloom
 #: installs no handler: configuring logging is the application's business.
 logger = logging.getLogger("taskloom")
+log_fields.install(logger)
 
 __version__ = "0.1.0"
 

@@ -52,6 +52,7 @@ from taskloom.cli.common import (
 )
 from taskloom.cli.format import format_table
 from taskloom.cli.inspect import cmd_runs, cmd_show
+from taskloom.cli.prune import add_prune_parser, age
 from taskloom.cli.run import cmd_run
 from taskloom.cli.targets import import_workflows, load_target
 from taskloom.cli.worker import cmd_worker
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version and argparse usage errors
         return _exit_code(exc.code)
     handler: Handler = args.handler
+    if getattr(args, "log_format", None) or getattr(args, "log_level", None):
+        from taskloom.core.log_fields import configure
+
+        configure(args.log_level or "INFO", args.log_format or "text")
     try:
         return handler(args)
     except CliError as exc:
@@ -108,11 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="journal database URL (default: $TASKLOOM_DATABASE_URL or sqlite://taskloom.db)",
     )
+    common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="print taskloom's logs on stderr, as text or one JSON object per line "
+        "(with run_id, task_id and attempt)",
+    )
+    common.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        default=None,
+        help="the least severe log records printed (default INFO when logging is on)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_parser(subparsers, common)
     _add_runs_parser(subparsers, common)
     _add_show_parser(subparsers, common)
     _add_worker_parser(subparsers, common)
+    add_prune_parser(subparsers, common)
     return parser
 
 
@@ -217,5 +237,25 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         dest="vacuum",
         action="store_false",
         help="do not VACUUM the queue tables when their dead rows pile up (leave it to autovacuum)",
+    )
+    sub.add_argument(
+        "--retention",
+        metavar="AGE",
+        type=age,
+        default=None,
+        help="delete runs that ended more than AGE ago (30d, 12h...), checked hourly",
+    )
+    sub.add_argument(
+        "--metrics-port",
+        metavar="N",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on http://HOST:N/metrics (needs taskloom[metrics])",
+    )
+    sub.add_argument(
+        "--metrics-host",
+        metavar="HOST",
+        default="127.0.0.1",
+        help="the address the metrics endpoint binds (default 127.0.0.1)",
     )
     sub.set_defaults(handler=cmd_worker)

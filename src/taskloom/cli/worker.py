@@ -6,6 +6,7 @@ import argparse
 
 from taskloom.cli.common import EXIT_OK, CliError
 from taskloom.cli.targets import import_workflows
+from taskloom.core.log_fields import configure
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -32,10 +33,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             f"the imported modules ({', '.join(args.imports)}) define no workflows, flows or "
             "step workflows"
         )
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s"
-        )
+    configure("INFO", "text")  # a worker logs what it does (no-op if already configured)
     try:
         worker = Worker(
             url,
@@ -44,9 +42,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
             poll_interval=args.poll,
             task_timeout=args.task_timeout,
             vacuum=args.vacuum,
+            retention=args.retention,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    if args.metrics_port is not None:
+        from taskloom.telemetry.metrics import Metrics
+
+        try:
+            metrics = Metrics()
+        except ImportError as exc:
+            raise CliError(f"--metrics-port: {exc}") from exc
+        metrics.start().watch_worker(worker)
+        port = metrics.serve(args.metrics_port, args.metrics_host)
+        logging.getLogger("taskloom").info(
+            "taskloom worker metrics on http://%s:%d/metrics", args.metrics_host, port
+        )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.request_stop())
     worker.run()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -86,6 +87,7 @@ class Attempt:
     __slots__ = (
         "_task",
         "_timer",
+        "context",
         "done",
         "executor",
         "handle",
@@ -95,6 +97,7 @@ class Attempt:
         "loop",
         "node",
         "on_done",
+        "trace",
     )
 
     def __init__(
@@ -119,6 +122,9 @@ class Attempt:
         self.done = False
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        #: With tracing on: the context the body runs in, and the attempt's span.
+        self.context: contextvars.Context | None = None
+        self.trace: Any = None
 
     def start(self) -> None:
         node = self.node
@@ -126,9 +132,14 @@ class Attempt:
         if node.handle_parameter is not None:
             args = (*args, self.handle)
         if node.is_async:
-            self._task = self.loop.create_task(self._run_async(args))
+            self._task = self.loop.create_task(self._run_async(args), context=self.context)
             return
-        future = self.executor.submit(node.fn, *args, **self.invocation.kwargs)
+        if self.context is None:
+            future = self.executor.submit(node.fn, *args, **self.invocation.kwargs)
+        else:
+            future = self.executor.submit(
+                self.context.run, node.fn, *args, **self.invocation.kwargs
+            )
         if node.timeout is not None:
             self._timer = self.loop.call_later(node.timeout, self._timed_out)
         future.add_done_callback(self._thread_done)

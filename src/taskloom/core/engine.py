@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from taskloom.core import trace_hooks
 from taskloom.core.attempt import Completions
 from taskloom.core.liveness import HOSTNAME, runner_alive
 from taskloom.core.plan import Plan
@@ -128,14 +129,26 @@ class Engine:
                 "cannot start a run and block from inside a task of the same runner; "
                 "use the async API (execute_async / start) instead"
             )
-        result: RunExecution = self.call(lambda: self.start_run(plan, input_json, run_id)).result()
+        tracer = trace_hooks.tracing()
+        parent = tracer.caller_context() if tracer is not None else None
+        result: RunExecution = self.call(
+            lambda: self.start_run(plan, input_json, run_id, trace_parent=parent)
+        ).result()
         return result
 
-    def start_run(self, plan: Plan, input_json: str, run_id: str | None = None) -> RunExecution:
+    def start_run(
+        self,
+        plan: Plan,
+        input_json: str,
+        run_id: str | None = None,
+        *,
+        trace_parent: str | None = None,
+    ) -> RunExecution:
         """Record a new run and start it, without waiting. Loop thread only.
 
         What ``submit`` does for other threads; a running workflow uses it to
         start another run (a child workflow) from inside the loop.
+        ``trace_parent``: the caller's ``traceparent``, when tracing is on.
         """
         run = RunRecord(
             run_id=run_id or uuid.uuid4().hex,
@@ -150,6 +163,7 @@ class Engine:
         execution = RunExecution(self, plan, run, workflow_timeout=self.workflow_timeout)
         records = [*execution.new_task_records(), *plan.initial_records(run.run_id)]
         self.journal.create_run(run, records)
+        self._trace(execution, trace_parent, resumed=False)
         self.active[run.run_id] = execution
         logger.info("run %s of %r started", run.run_id, plan.workflow_name)
         execution.start()
@@ -319,6 +333,9 @@ class Engine:
                 self, plan, run, records, workflow_timeout=self.workflow_timeout
             )
             self.active[run.run_id] = execution
+            if trace_hooks.tracing() is not None:
+                recorded = _recorded_trace(self.journal.get_events(run.run_id))
+                self._trace(execution, recorded, resumed=True)
             self.writer.add(
                 event=EventRecord(
                     run.run_id,
@@ -348,6 +365,7 @@ class Engine:
         records = self.journal.get_tasks(run.run_id)
         execution = RunExecution(self, plan, run, records, workflow_timeout=self.workflow_timeout)
         self.active[run.run_id] = execution
+        self._trace(execution, None, resumed=False)
         logger.info("run %s of %r started", run.run_id, plan.workflow_name)
         execution.start()
         return execution
@@ -364,6 +382,22 @@ class Engine:
                 run.run_id, "run_finished", now, None, json.dumps({"status": RunStatus.FAILED})
             ),
         )
+
+    def _trace(self, execution: RunExecution, parent: str | None, *, resumed: bool) -> None:
+        """Open the run's span (tracing on) and record its context with the run."""
+        tracer = trace_hooks.tracing()
+        if tracer is None:
+            return
+        run = execution.run
+        scope = tracer.start_run(run.run_id, run.workflow_name, run.kind, parent, resumed)
+        if scope is None:
+            return
+        execution.trace = scope
+        if not resumed:  # a resumed run keeps the context it was started with
+            data = json.dumps({"traceparent": tracer.traceparent(scope)})
+            self.writer.add(
+                event=EventRecord(run.run_id, trace_hooks.TRACE_EVENT, time.time(), None, data)
+            )
 
     def _journal_failed(self, exc: BaseException, batch: Batch) -> None:
         run_ids = {t.run_id for t in batch.tasks} | {r.run_id for r in batch.runs}
@@ -438,3 +472,12 @@ def _result_within(
             f"run {execution.run_id} of {execution.plan.workflow_name!r} did not finish "
             f"within {waited:g} s; it is still running (wait again, or cancel it)"
         ) from None
+
+
+def _recorded_trace(events: list[EventRecord]) -> str | None:
+    """The ``traceparent`` a run was started with (its ``trace_context`` event)."""
+    for event in events:
+        if event.kind == trace_hooks.TRACE_EVENT and event.data_json:
+            found = json.loads(event.data_json).get("traceparent")
+            return str(found) if found else None
+    return None

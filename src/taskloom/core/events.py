@@ -63,6 +63,9 @@ class LifecycleEvent:
     error: str | None = None
     #: The run's final status of run_finished ("Completed", "Failed", "Cancelled").
     status: str | None = None
+    #: task_started on a local engine: seconds from the task becoming ready (its
+    #: dependencies done, or its retry due) to its start (waiting for a slot).
+    queued: float | None = None
 
 
 Subscriber = Callable[[LifecycleEvent], object]
@@ -80,7 +83,11 @@ _ATTEMPT_ENDS = frozenset(("task_succeeded", "task_failed", "task_retry"))
 
 
 def lifecycle_event(
-    kind: str, run: RunRecord, plan: Plan, record: TaskRecord | None
+    kind: str,
+    run: RunRecord,
+    plan: Plan,
+    record: TaskRecord | None,
+    queued: float | None = None,
 ) -> LifecycleEvent:
     """The event for one moment of ``run`` (``record`` None: a run event)."""
     now = time.time()
@@ -107,6 +114,7 @@ def lifecycle_event(
         attempt=record.attempt if kind != "task_skipped" else None,
         duration=(record.ended_at or now) - (record.started_at or now) if ended else None,
         error=record.error if kind in ("task_failed", "task_retry") else None,
+        queued=queued,
     )
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from taskloom.core import trace_hooks
 from taskloom.core.slots import RESUME_PRIORITY, SlotLease
 
 logger = logging.getLogger("taskloom")
@@ -55,6 +56,7 @@ class TaskHandle:
         if poll_interval_ms < 0:
             raise ValueError(f"task {self._task_id!r}: poll_interval_ms must be >= 0")
         interval = poll_interval_ms / 1000.0
+        trace_hooks.event("taskloom.defer", {"poll_interval_ms": poll_interval_ms})
         if _on_loop(self._loop):
             return self._defer_async(condition, interval)
         self._defer_blocking(condition, interval)

@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from taskloom.core import trace_hooks
 from taskloom.core.callbacks import describe_error, format_traceback
+from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Expansion, Invocation, Plan, PlanNode
 from taskloom.journal.records import EventRecord, RunStatus, TaskRecord, TaskStatus
 
@@ -44,6 +46,7 @@ class AttemptOutcomes:
     finished: bool
     _cancel: tuple[str, str] | None
     _next_seq: int | None
+    trace: Any
 
     if TYPE_CHECKING:  # provided by RunExecution
 
@@ -144,7 +147,13 @@ class AttemptOutcomes:
             record.attempt,
             delay,
             record.error,
+            extra=task_fields(self.run_id, key, record.attempt),
         )
+
+        if self.trace is not None:
+            trace_hooks.event_on(
+                self.trace, "taskloom.retry", {"taskloom.task_key": key, "delay": delay}
+            )
 
         def after_commit() -> None:
             if not self.finished and self._cancel is None:
@@ -171,6 +180,7 @@ class AttemptOutcomes:
             self.run_id,
             record.attempt,
             record.error,
+            extra=task_fields(self.run_id, key, record.attempt),
         )
         error_text = record.error
 

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import events, graph
+from taskloom.core import events, graph, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
 from taskloom.core.decisions import (
@@ -37,6 +37,7 @@ from taskloom.core.decisions import (
     workflow_timeout_reason,
 )
 from taskloom.core.handle import TaskHandle
+from taskloom.core.log_fields import task_fields
 from taskloom.core.outcomes import AttemptOutcomes
 from taskloom.core.plan import Invocation, Plan, PlanNode
 from taskloom.core.result import WorkflowResult
@@ -137,6 +138,10 @@ class RunExecution(AttemptOutcomes):
         self._draining = False
         self._timeout_timer: asyncio.TimerHandle | None = None
         self._statuses = _StatusView(self.tasks)
+        #: The run's trace scope (its span) while tracing is on, else None.
+        self.trace: Any = None
+        #: When each queued node became ready (only while someone subscribes to events).
+        self._ready_at: dict[str, float] = {}
         #: Row number of the next node a growing plan adds (found on first growth).
         self._next_seq: int | None = None
 
@@ -192,6 +197,8 @@ class RunExecution(AttemptOutcomes):
         self.timers.clear()
         for running in list(self.running.values()):
             running.abandon()
+            if running.trace is not None:
+                trace_hooks.end_attempt_span(running, None, "cancelled")
         self.running.clear()
         now = time.time()
         for record in self.tasks.values():
@@ -247,6 +254,8 @@ class RunExecution(AttemptOutcomes):
         self._enqueue(key)
 
     def _enqueue(self, key: str) -> None:
+        if events.subscribers:
+            self._ready_at[key] = time.time()
         node = self.plan.nodes[key]
         if node.group is None:
             self.slots.request(node.priority, lambda: self._launch(key))
@@ -349,10 +358,23 @@ class RunExecution(AttemptOutcomes):
             self.engine.completions,
         )
         self.running[key] = attempt
+        if self.trace is not None:
+            tracer = trace_hooks.tracing()
+            if tracer is not None:
+                attempt.trace, attempt.context = tracer.start_attempt(
+                    self.trace,
+                    self.run_id,
+                    self.plan.workflow_name,
+                    key,
+                    node.name or node.label or key,
+                    record.attempt,
+                )
         attempt.start()
 
     def _attempt_done(self, attempt: Attempt, value: Any, error: BaseException | None) -> None:
         node = attempt.node
+        if attempt.trace is not None:
+            trace_hooks.end_attempt_span(attempt, error)
         self.running.pop(node.key, None)
         woken = node.key in self._woken
         self._woken.discard(node.key)
@@ -422,6 +444,10 @@ class RunExecution(AttemptOutcomes):
         )
         self.run.status, self.run.final_json, self.run.error = status, final, error
         self.run.ended_at = time.time()
+        if self.trace is not None:
+            tracer = trace_hooks.tracing()
+            if tracer is not None:
+                tracer.end_run(self.trace, status, error)
         if events.subscribers:
             self._emit("run_finished", None)
         update = RunUpdate(
@@ -451,6 +477,7 @@ class RunExecution(AttemptOutcomes):
             self.plan.workflow_name,
             result.status,
             f" ({result.error_message})" if result.error_message else "",
+            extra=task_fields(self.run_id),
         )
         self.engine.run_finished(self)
         if not self.future.done():
@@ -498,7 +525,11 @@ class RunExecution(AttemptOutcomes):
 
     def _emit(self, kind: str, record: TaskRecord | None) -> None:
         """Hand one lifecycle event to the subscribers: the one place events come from."""
-        events.emit(events.lifecycle_event(kind, self.run, self.plan, record))
+        queued = None
+        if record is not None and kind == "task_started":
+            ready = self._ready_at.pop(record.task_key, None)
+            queued = None if ready is None else max(0.0, time.time() - ready)
+        events.emit(events.lifecycle_event(kind, self.run, self.plan, record, queued))
 
 
 def _same_as(final: str | None, outputs: Mapping[str, str]) -> str | None:

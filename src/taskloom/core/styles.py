@@ -50,6 +50,8 @@ _planners: dict[str, Planner] = {}
 _submitters: dict[str, Submitter] = {}
 _served: dict[str, Served] = {}
 _starters: dict[str, Callable[..., Any]] = {}
+_keepers: list[Callable[[Journal], set[str]]] = []
+_sweepers: list[Callable[[list[str]], int]] = []
 _loader: Callable[[], None] | None = None
 _loaded = False
 
@@ -127,3 +129,28 @@ def served(options: Mapping[str, Any]) -> tuple[list[Plan], list[tuple[str, str,
         static.extend(plans)
         per_run.extend(keys)
     return static, per_run
+
+
+def register_keeper(keeper: Callable[[Journal], set[str]]) -> None:
+    """Retention asks ``keeper(journal)`` for ended runs that must stay (a child
+    whose parent still runs reads its result from the child's run)."""
+    _keepers.append(keeper)
+
+
+def runs_to_keep(journal: Journal) -> set[str]:
+    load_styles()
+    kept: set[str] = set()
+    for keeper in _keepers:
+        kept |= keeper(journal)
+    return kept
+
+
+def register_sweeper(sweeper: Callable[[list[str]], int]) -> None:
+    """Retention hands ``sweeper`` the recorded outputs of deleted tasks; it removes
+    what they pointed to outside the journal (artifact files) and says how many."""
+    _sweepers.append(sweeper)
+
+
+def sweep_outputs(outputs: list[str]) -> int:
+    load_styles()
+    return sum(sweeper(outputs) for sweeper in _sweepers)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from taskloom.core.engine import Engine
 from taskloom.core.registry import lookup_workflow
 from taskloom.core.result import WorkflowResult
+from taskloom.core.retention import Retention
 from taskloom.core.scheduler import RunExecution
 from taskloom.core.styles import PlanHost, register_planner
 from taskloom.core.time_limits import check_timeout
@@ -61,6 +62,14 @@ class DefaultRunnerConfig:
     thread_pool_size: int | None = None
     scheduler_poll_interval_ms: int | None = None
     db_pool_size: int | None = None
+    #: taskloom's own: delete runs that ended more than this many seconds ago, every
+    #: ``retention_interval_seconds`` (see docs/operations.md); None keeps every run.
+    retention_seconds: float | None = None
+    retention_interval_seconds: float = 3600.0
+    #: taskloom's own: serve Prometheus metrics on this port (``taskloom[metrics]``);
+    #: None serves none. ``metrics_host`` is the address it binds.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         if (
@@ -190,6 +199,20 @@ class DefaultRunner:
             owner_lease=self.config.owner_lease_seconds,
             thread_pool_size=self.config.thread_pool_size,
         )
+        #: The runner's Prometheus metrics (``metrics_port``); ``metrics.port`` is served.
+        self.metrics: Any = None
+        if self.config.metrics_port is not None:
+            from taskloom.telemetry.metrics import Metrics
+
+            self.metrics = Metrics().start()
+            self.metrics.serve(self.config.metrics_port, self.config.metrics_host)
+        self._retention: Retention | None = None
+        if self.config.retention_seconds is not None:
+            self._retention = Retention(
+                self.journal,
+                self.config.retention_seconds,
+                interval=self.config.retention_interval_seconds,
+            ).start()
 
     @classmethod
     def with_config(cls, database_url: str | None, config: DefaultRunnerConfig) -> DefaultRunner:
@@ -321,7 +344,15 @@ class DefaultRunner:
         if self._client is not None:
             self._client.close()
             return
+        self._stop_services()
         self._engine.shutdown(wait=False)
+
+    def _stop_services(self) -> None:
+        """Stop what the runner runs beside its engine (retention, metrics)."""
+        if self._retention is not None:
+            self._retention.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
 
     def _check_running(self) -> None:
         if self._stopped:
@@ -335,6 +366,7 @@ class DefaultRunner:
             if not already:
                 self._client.close()
             return
+        self._stop_services()
         self._engine.shutdown(wait=True, timeout=self.config.shutdown_timeout_seconds)
 
     def __enter__(self) -> DefaultRunner:
@@ -364,6 +396,12 @@ _WORKER_SETTINGS = {
     "thread_pool_size": "sync task bodies run in the workers' threads: Worker(thread_pool_size=N)",
     "shutdown_timeout_seconds": "a client's shutdown never waits for runs (the workers go on "
     "executing them); wait for one with runner.result(run_id, timeout=S)",
+    "retention_seconds": "workers prune ended runs: taskloom worker --retention AGE, or "
+    "taskloom prune --older-than AGE",
+    "retention_interval_seconds": "workers prune hourly: taskloom worker --retention AGE",
+    "metrics_port": "the workers execute the tasks and serve their metrics: "
+    "taskloom worker --metrics-port N",
+    "metrics_host": "taskloom worker --metrics-host HOST",
 }
 
 

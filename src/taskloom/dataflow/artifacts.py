@@ -15,6 +15,7 @@ the process instead (auto_workflow's default).
 from __future__ import annotations
 
 import os
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -174,6 +175,33 @@ def set_store(store: ArtifactStore) -> None:
     global _store
     with _store_lock:
         _store = store
+
+
+_ARTIFACT_KEY = re.compile(r"\b[0-9a-f]{32}\b")
+
+
+def sweep_artifacts(outputs: list[str]) -> int:
+    """Delete the files of the current file store that deleted outputs pointed to.
+
+    Retention calls this with the recorded outputs of the tasks it deleted.
+    An artifact's key (a 32-hex-digit name) appears in its ref's recorded
+    form; only files of that exact name in the store's directory are removed,
+    so nothing else in the folder is touched. A store in memory has nothing
+    on disk.
+    """
+    store = get_store()
+    if not isinstance(store, FileArtifactStore):
+        return 0
+    removed = 0
+    for output in outputs:
+        for key in set(_ARTIFACT_KEY.findall(output)):
+            path = os.path.join(store.directory, key)
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                continue
+            removed += 1
+    return removed
 
 
 __all__ = [

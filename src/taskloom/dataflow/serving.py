@@ -2,7 +2,8 @@
 
 Registers in :mod:`taskloom.core.styles` the flow planner (by importing the
 flow runner), how ``Client.start_flow`` queues a flow run, and which flows
-a worker serves (see :mod:`taskloom.dag.serving` for the pattern).
+a worker serves, and how retention removes the artifact files of deleted
+outputs (see :mod:`taskloom.dag.serving` for the pattern).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from taskloom.core import styles
 from taskloom.core.plan import Plan
 from taskloom.dataflow import runner  # noqa: F401  (registers the "flow" planner)
+from taskloom.dataflow.artifacts import sweep_artifacts
 from taskloom.dataflow.flow import Flow, lookup_flow, registered_flows
 from taskloom.dataflow.remote import submit_flow
 
@@ -39,3 +41,4 @@ def _served(
 
 styles.register_starter("flow", submit_flow)
 styles.register_served("flows", _served)
+styles.register_sweeper(sweep_artifacts)

@@ -18,10 +18,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from taskloom.core import events
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import describe_error, format_traceback
+from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.core.suspend import Suspend
+from taskloom.core.trace_hooks import end_attempt_span
 from taskloom.distributed import growth
 from taskloom.distributed.batch_commit import BatchCommit, Pending
 from taskloom.distributed.deadlines import RunDeadlines
@@ -56,6 +59,7 @@ class AttemptResults:
     _draining: bool
     completed: int
     rejected: int
+    _started: dict[tuple[str, str], tuple[float, int]]
 
     if TYPE_CHECKING:  # provided by Worker
 
@@ -79,6 +83,8 @@ class AttemptResults:
         value: Any,
         error: BaseException | None,
     ) -> None:
+        if attempt.trace is not None:
+            end_attempt_span(attempt, error)
         self.running.pop((claim.run_id, claim.task_key), None)
         self._claims.pop((claim.run_id, claim.task_key), None)
         if claim.time_left is not None and not any(r == claim.run_id for r, _ in self.running):
@@ -123,6 +129,7 @@ class AttemptResults:
                 claim.attempt,
                 delay,
                 description,
+                extra=task_fields(claim.run_id, claim.task_key, claim.attempt),
             )
             self._record(
                 claim.outcome(
@@ -174,6 +181,7 @@ class AttemptResults:
             claim.run_id,
             claim.attempt,
             description,
+            extra=task_fields(claim.run_id, claim.task_key, claim.attempt),
         )
         after = None
         if node.on_failure is not None:
@@ -268,9 +276,12 @@ class AttemptResults:
                     c.fence,
                     c.status,
                     self.worker_id,
+                    extra=task_fields(c.run_id, c.task_key),
                 )
                 continue
             self.completed += 1
+            if events.subscribers and item.shape is not None:
+                self._emit_outcome(item.completion, item.shape)
             if item.after is not None:
                 try:
                     item.after()
@@ -279,3 +290,34 @@ class AttemptResults:
         if newly_ready or not self._draining:
             self._poke()
         self._maybe_done()
+
+    def _emit_outcome(self, completion: Completion, shape: Shape) -> None:
+        """A recorded outcome as a lifecycle event (as the local scheduler emits them)."""
+        kind = _EVENT_OF.get(completion.status)
+        if kind is None or (kind == "task_retry" and not completion.attempted):
+            return
+        now = time.time()
+        started, attempt = self._started.pop((completion.run_id, completion.task_key), (None, None))
+        node = shape.plan.nodes.get(completion.task_key)
+        events.emit(
+            events.LifecycleEvent(
+                kind,
+                completion.run_id,
+                shape.plan.workflow_name,
+                now,
+                task_key=completion.task_key,
+                task_name=(node.name or node.label) if node is not None else completion.task_key,
+                attempt=attempt if kind != "task_skipped" else None,
+                duration=now - started if started is not None and kind != "task_skipped" else None,
+                error=completion.error if kind in ("task_failed", "task_retry") else None,
+            )
+        )
+
+
+#: The lifecycle event of each recorded status (Suspended and Cancelled have none).
+_EVENT_OF = {
+    TaskStatus.COMPLETED: "task_succeeded",
+    TaskStatus.FAILED: "task_failed",
+    TaskStatus.RETRYING: "task_retry",
+    TaskStatus.SKIPPED: "task_skipped",
+}

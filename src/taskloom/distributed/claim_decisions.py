@@ -15,8 +15,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from taskloom.core import trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.decisions import carries_output, readiness, tasks_to_inspect
+from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.distributed import growth
 from taskloom.distributed.batch_commit import BatchCommit, Pending
@@ -52,6 +54,8 @@ class ClaimDecisions:
     _draining: bool
     completed: int
     rejected: int
+    #: The trace context of recent runs (None: submitted without one), tracing on only.
+    _traces: OrderedDict[str, str | None]
 
     if TYPE_CHECKING:  # provided by Worker and AttemptResults
 
@@ -106,6 +110,8 @@ class ClaimDecisions:
                 continue
             planned.append((claim, shape, node))
             needed.extend((claim.run_id, key) for key in tasks_to_inspect(node))
+        if trace_hooks.tracing() is not None:
+            self._note_traces([c.run_id for c, _, _ in planned])
         try:
             states, runs = self.queue.task_states(needed, [c.run_id for c, _, _ in planned])
         except Exception:
@@ -133,6 +139,7 @@ class ClaimDecisions:
                     "task %r of run %s: its previous owner's lease expired; running it again",
                     node.label,
                     claim.run_id,
+                    extra=task_fields(claim.run_id, claim.task_key, claim.attempt),
                 )
             statuses: dict[str, str] = {}
             outputs: dict[str, str] = {}
@@ -174,6 +181,7 @@ class ClaimDecisions:
             claim.task_key,
             claim.run_id,
             status or "gone",
+            extra=task_fields(claim.run_id, claim.task_key),
         )
         self._record(
             claim.outcome(
@@ -196,7 +204,7 @@ class ClaimDecisions:
             if refused is None
             else f"worker {self.worker_id} refused run {claim.run_id}: {refused}"
         )
-        logger.error("%s; failing the run", reason)
+        logger.error("%s; failing the run", reason, extra=task_fields(claim.run_id, claim.task_key))
         self._record(
             claim.outcome(
                 TaskStatus.FAILED,
@@ -208,3 +216,18 @@ class ClaimDecisions:
             None,
             stop=reason,
         )
+
+    def _note_traces(self, run_ids: list[str]) -> None:
+        """Learn the trace context of runs first met here (tracing on only)."""
+        unknown = [r for r in dict.fromkeys(run_ids) if r not in self._traces]
+        if not unknown:
+            return
+        try:
+            found = self.queue.trace_contexts(unknown)
+        except Exception:
+            logger.exception("taskloom worker %s could not read trace contexts", self.worker_id)
+            found = {}
+        for run_id in unknown:
+            self._traces[run_id] = found.get(run_id)
+        while len(self._traces) > MAX_INPUTS:
+            self._traces.popitem(last=False)

@@ -23,7 +23,7 @@ from collections import defaultdict
 from types import TracebackType
 from typing import Any
 
-from taskloom.core import styles
+from taskloom.core import styles, trace_hooks
 from taskloom.core.plan import Plan
 from taskloom.core.result import WorkflowResult
 from taskloom.core.time_limits import check_timeout
@@ -166,8 +166,19 @@ class Client:
             for k, n in plan.nodes.items()
         ]
         run_limit: int | None = getattr(plan, "max_concurrency", None)
+        tracer = trace_hooks.tracing()
+        trace_context = (
+            tracer.submit_context(run.run_id, run.workflow_name, run.kind)
+            if tracer is not None
+            else None
+        )
         self.queue.enqueue_run(
-            run, tasks, run_limit, workflow_timeout=workflow_timeout, task_timeout=task_timeout
+            run,
+            tasks,
+            run_limit,
+            workflow_timeout=workflow_timeout,
+            task_timeout=task_timeout,
+            trace_context=trace_context,
         )
         return run.run_id
 

@@ -39,19 +39,22 @@ import contextlib
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from taskloom.core import styles
+from taskloom.core import events, styles, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
 from taskloom.core.handle import TaskHandle
 from taskloom.core.liveness import HOSTNAME
 from taskloom.core.plan import Invocation, PlanNode
+from taskloom.core.retention import Retention
 from taskloom.core.slots import SlotLease, SlotPool
+from taskloom.core.trace_hooks import end_attempt_span
 from taskloom.core.writer import JournalWriter
 from taskloom.distributed.attempt_results import AttemptResults
 from taskloom.distributed.batch_commit import BatchCommit, Pending
@@ -86,12 +89,14 @@ class Worker(ClaimDecisions, AttemptResults):
         thread_pool_size: int | None = None,
         worker_id: str | None = None,
         vacuum: bool = True,
+        retention: float | None = None,
     ) -> None:
         """``workflows``: the DAG workflows (or names) to serve, default every registered
         one; ``flows``: the ``@flow``s (or names), default every defined one; ``steps``:
         serve every defined step workflow type. ``vacuum``: VACUUM the queue tables when
         their dead rows pile up (see :mod:`taskloom.journal.postgres_vacuum`); False
-        leaves it to autovacuum."""
+        leaves it to autovacuum. ``retention``: delete runs that ended more than this
+        many seconds ago, hourly (:mod:`taskloom.core.retention`); None keeps them."""
         url = resolve_url(url)
         if not is_postgres_url(url):
             raise ValueError(
@@ -131,7 +136,16 @@ class Worker(ClaimDecisions, AttemptResults):
         #: Records the batches of completions (the group commit).
         self.commits = BatchCommit(self.queue, self.plans, self._inputs, self.worker_id)
         self.completed = 0
+        #: Completions fenced off (their claim had expired, or their run was stopped).
         self.rejected = 0
+        #: Claims of rows whose previous owner's lease had expired.
+        self.reclaimed = 0
+        #: Claim statements run and the seconds they took (for metrics).
+        self.claims = 0
+        self.claim_seconds = 0.0
+        #: When each running attempt started, and its number (lifecycle events only).
+        self._started: dict[tuple[str, str], tuple[float, int]] = {}
+        self._traces: OrderedDict[str, str | None] = OrderedDict()
         self._pending: list[Pending] = []
         self._flush_scheduled = False
         self._claim_scheduled = False
@@ -148,6 +162,7 @@ class Worker(ClaimDecisions, AttemptResults):
         )
         self._thread: threading.Thread | None = None
         self.vacuum = QueueVacuum(self.journal) if vacuum else None
+        self.retention = Retention(self.journal, retention) if retention is not None else None
         self._workflow_keys = self.plans.claim_keys
         #: Only flows have concurrency limits: other workers never run the limited claim.
         self._limited = any(k.startswith("flow:") for k in self._workflow_keys)
@@ -167,6 +182,8 @@ class Worker(ClaimDecisions, AttemptResults):
         self._listener.start()
         if self.vacuum is not None:
             self.vacuum.start()
+        if self.retention is not None:
+            self.retention.start()
         self._thread = threading.Thread(target=self._run_loop, name="taskloom-worker", daemon=True)
         self._thread.start()
         self.loop.call_soon_threadsafe(self._begin)
@@ -213,6 +230,8 @@ class Worker(ClaimDecisions, AttemptResults):
             self._listener.stop()
             if self.vacuum is not None:
                 self.vacuum.stop()
+            if self.retention is not None:
+                self.retention.stop()
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.queue.close()
             self.journal.close()
@@ -308,6 +327,7 @@ class Worker(ClaimDecisions, AttemptResults):
         free = self.slots.capacity - self.slots.in_use - self.slots.waiting
         if free <= 0:
             return
+        began = time.perf_counter()
         try:
             claimed = self.queue.claim(
                 self.worker_id, free, self.lease, self._workflow_keys, expired=expired
@@ -315,6 +335,10 @@ class Worker(ClaimDecisions, AttemptResults):
         except Exception:
             logger.exception("taskloom worker %s could not claim tasks", self.worker_id)
             return
+        finally:
+            self.claims += 1
+            self.claim_seconds += time.perf_counter() - began
+        self.reclaimed += sum(1 for c in claimed if c.reclaimed)
         if self._limited and not expired and len(claimed) < free:
             # Flow rows under a concurrency limit are claimed apart, one worker at a time.
             try:
@@ -359,7 +383,32 @@ class Worker(ClaimDecisions, AttemptResults):
             self._claims[(claim.run_id, claim.task_key)] = (claim, shape)
             if due is not None:
                 self.deadlines.watch(claim.run_id, due)
+            if self._traces:
+                tracer = trace_hooks.tracing()
+                if tracer is not None:
+                    attempt.trace, attempt.context = tracer.start_attempt(
+                        self._traces.get(claim.run_id),
+                        claim.run_id,
+                        claim.workflow_name,
+                        claim.task_key,
+                        node.name or node.label or claim.task_key,
+                        claim.attempt,
+                    )
             attempt.start()
+            if events.subscribers:
+                now = time.time()
+                self._started[(claim.run_id, claim.task_key)] = (now, claim.attempt)
+                events.emit(
+                    events.LifecycleEvent(
+                        "task_started",
+                        claim.run_id,
+                        claim.workflow_name,
+                        now,
+                        task_key=claim.task_key,
+                        task_name=node.name or node.label or claim.task_key,
+                        attempt=claim.attempt,
+                    )
+                )
 
         self.slots.request(node.priority, granted)
 
@@ -399,6 +448,9 @@ class Worker(ClaimDecisions, AttemptResults):
                 attempt.abandon()
                 self.running.pop(key, None)
                 self._claims.pop(key, None)
+                self._started.pop(key, None)
+                if attempt.trace is not None:
+                    end_attempt_span(attempt, None, "abandoned")
         self.plans.forget(run_id)
         self._inputs.pop(run_id, None)
         self._poke()

@@ -110,6 +110,20 @@ class Journal(ABC):
     def cache_put(self, key: str, value_json: str, expires_at: float) -> None:
         """Record (or replace) the cached value of ``key`` until ``expires_at`` (epoch s)."""
 
+    # -- retention ------------------------------------------------------
+    # Not abstract, so a backend written before retention existed still loads.
+
+    def prunable_runs(self, ended_before: float, statuses: Sequence[str], limit: int) -> list[str]:
+        """Ids of at most ``limit`` runs whose status is one of ``statuses`` and that
+        ended before ``ended_before`` (epoch s), the oldest end first."""
+        raise NotImplementedError(f"{type(self).__name__} does not support retention")
+
+    def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        """Delete these runs with their tasks, events and signals, in one short
+        transaction; a run that is not ended is left alone. Returns the recorded
+        outputs of the deleted tasks (so files they point to can be removed)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support retention")
+
     @abstractmethod
     def close(self) -> None:
         """Release connections. The journal is unusable afterwards."""

@@ -120,6 +120,29 @@ class MemoryJournal(Journal):
         runs.sort(key=lambda r: r.created_at)
         return [dataclasses.replace(r) for r in runs]
 
+    def prunable_runs(self, ended_before: float, statuses: Sequence[str], limit: int) -> list[str]:
+        with self._lock:
+            ended = [
+                r
+                for r in self._runs.values()
+                if r.ended_at is not None and r.ended_at < ended_before and r.status in statuses
+            ]
+        ended.sort(key=lambda r: r.ended_at or 0.0)
+        return [r.run_id for r in ended[:limit]]
+
+    def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        outputs: list[str] = []
+        with self._lock:
+            for run_id in run_ids:
+                run = self._runs.get(run_id)
+                if run is None or run.ended_at is None:
+                    continue
+                del self._runs[run_id]
+                tasks = self._tasks.pop(run_id, {})
+                outputs.extend(t.output_json for t in tasks.values() if t.output_json is not None)
+                self._events.pop(run_id, None)
+        return outputs
+
     def claim_run(self, run_id: str, new_owner: str, expected_owner: str | None) -> bool:
         with self._lock:
             run = self._runs.get(run_id)

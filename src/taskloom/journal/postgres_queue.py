@@ -61,13 +61,15 @@ class TaskQueue(RunEndings):
         *,
         workflow_timeout: float | None = None,
         task_timeout: float | None = None,
+        trace_context: str | None = None,
     ) -> None:
         """Insert a distributed run and all its task rows in one transaction, then wake workers.
 
         ``run_limit``: at most this many of the run's tasks run at once (``max_concurrency``).
         ``workflow_timeout``: the run fails this many seconds after it is inserted (its
         deadline, on the database clock). ``task_timeout``: the run's default per-attempt
-        timeout of tasks that set none.
+        timeout of tasks that set none. ``trace_context``: the submitter's ``traceparent``,
+        recorded on the run's ``run_started`` event for the workers' spans.
         """
         with self.journal.transaction(pipeline=True) as conn:
             conn.execute(
@@ -97,7 +99,9 @@ class TaskQueue(RunEndings):
                     "workflow": workflow_key(run.workflow_name, run.workflow_version, run.kind),
                 },
             )
-            self.insert_events(conn, [EventRecord(run.run_id, "run_started", run.created_at)])
+            data = None if trace_context is None else json.dumps({"traceparent": trace_context})
+            started = EventRecord(run.run_id, "run_started", run.created_at, None, data)
+            self.insert_events(conn, [started])
             self.notify(conn, self.ready_channel)
 
     # -- recording ----------------------------------------------------------
@@ -216,6 +220,23 @@ class TaskQueue(RunEndings):
             ).fetchall()
         tasks = {(r[0], r[1]): (r[2], r[3]) for r in rows if r[1] is not None}
         return tasks, {r[0]: r[2] for r in rows if r[1] is None}
+
+    def trace_contexts(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """The ``traceparent`` each of these runs was submitted with (when tracing is on)."""
+        with self.journal.connection() as conn:
+            rows = conn.execute(self._q["trace_contexts"], (list(run_ids),)).fetchall()
+        found: dict[str, str] = {}
+        for run_id, data in rows:
+            traceparent = json.loads(data).get("traceparent") if data else None
+            if traceparent:
+                found[str(run_id)] = str(traceparent)
+        return found
+
+    def ready_count(self, workflows: Sequence[str]) -> int:
+        """How many tasks of these workflow keys are claimable now (the queue depth)."""
+        with self.journal.connection() as conn:
+            row = conn.execute(self._q["ready_count"], (list(workflows),)).fetchone()
+        return int(row[0]) if row else 0
 
     def renew_leases(self, me: str, lease: float) -> int:
         """Extend the lease of every task ``me`` still owns; returns how many."""

@@ -157,6 +157,24 @@ class SqlJournal(Journal):
         rows = self._read("latest_signal_id", ())
         return int(rows[0][0] or 0) if rows else 0
 
+    # -- retention --------------------------------------------------------
+
+    def prunable_runs(self, ended_before: float, statuses: Sequence[str], limit: int) -> list[str]:
+        rows = self._read("prunable_runs", (ended_before, self._id_list(statuses), limit))
+        return [str(r[0]) for r in rows]
+
+    def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        ids = self._id_list(run_ids)
+        with self._transaction() as conn:
+            outputs = [str(r[0]) for r in conn.execute(self._q["pruned_outputs"], (ids,))]
+            for name in ("delete_events", "delete_signals", "delete_tasks", "delete_runs"):
+                conn.execute(self._q[name], (ids,))
+        return outputs
+
+    def _id_list(self, ids: Sequence[str]) -> Any:
+        """How a list parameter is passed: a JSON array (SQLite), a real array (PostgreSQL)."""
+        return list(ids)
+
     # -- result cache -----------------------------------------------------
 
     def cache_get(self, key: str, now: float) -> str | None:

@@ -15,6 +15,7 @@ Why these settings:
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -122,6 +123,9 @@ class SQLiteJournal(SqlJournal):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
+
+    def _id_list(self, ids: Sequence[str]) -> Any:
+        return json.dumps(list(ids))
 
     @property
     def schema_version(self) -> int:

@@ -18,6 +18,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from taskloom.core import trace_hooks
 from taskloom.errors import TaskTimeoutError
 from taskloom.journal.records import TaskRecord, TaskStatus
 from taskloom.steps import step_context
@@ -72,7 +73,11 @@ async def run_operation(
         record.ended_at = record.next_retry_at = None
         ctx.writer.save(record, "operation_started", {"attempt": attempt})
         try:
-            value = await _invoke(ctx, task, args, kwargs)
+            with trace_hooks.span(
+                f"taskloom.operation {task.task_id}",
+                {"taskloom.task": task.task_id, "taskloom.attempt": attempt},
+            ):
+                value = await _invoke(ctx, task, args, kwargs)
         except Exception as exc:
             failures = attempt
             if policy.should_retry(attempt, exc):

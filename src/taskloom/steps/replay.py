@@ -14,6 +14,7 @@ import time
 import traceback
 from typing import Any
 
+from taskloom.core import trace_hooks
 from taskloom.journal.base import Journal
 from taskloom.journal.records import TaskRecord, TaskStatus
 from taskloom.steps import step_context
@@ -111,7 +112,8 @@ class StepDriver:
         writer.save(record, "step_started", {"step": step.name})
         data: dict[str, Any]
         try:
-            directive = await self._call_handler(step, ctx, args, kwargs)
+            with trace_hooks.span(f"taskloom.step {step.name}", {"taskloom.step": step.name}):
+                directive = await self._call_handler(step, ctx, args, kwargs)
             data = {"directive": directive.to_dict(), "store": store.updates}
             if directive.kind == "wait" and directive.timeout is not None:
                 # The deadline is fixed when the wait is recorded, so a restart

@@ -141,3 +141,25 @@ RETURNING status;
 
 -- name: notify
 SELECT pg_notify(%s, %s);
+
+-- name: prunable_runs
+-- Ended runs of the given statuses that ended before a time, oldest first.
+SELECT run_id FROM runs
+WHERE ended_at IS NOT NULL AND ended_at < %s AND status = ANY(%s)
+ORDER BY ended_at LIMIT %s;
+
+-- name: pruned_outputs
+SELECT output_json FROM task_runs WHERE run_id = ANY(%s) AND output_json IS NOT NULL;
+
+-- name: delete_events
+DELETE FROM events WHERE run_id = ANY(%s);
+
+-- name: delete_signals
+DELETE FROM signals WHERE run_id = ANY(%s);
+
+-- name: delete_tasks
+DELETE FROM task_runs WHERE run_id = ANY(%s);
+
+-- name: delete_runs
+-- Only runs that are still ended: nothing running is ever deleted.
+DELETE FROM runs WHERE run_id = ANY(%s) AND ended_at IS NOT NULL;

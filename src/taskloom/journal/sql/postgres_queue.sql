@@ -640,3 +640,14 @@ ready AS (
 )
 SELECT ready.n, CASE WHEN ready.n > 0 THEN (SELECT true FROM pg_notify(%(channel)s, '')) END
 FROM ready;
+
+-- name: ready_count
+-- Tasks claimable now for these workflow keys (the queue depth a worker reports).
+SELECT count(*) FROM task_runs t
+WHERE t.status IN ('Ready', 'Retrying', 'Suspended')
+  AND t.ready_at <= extract(epoch FROM clock_timestamp())::float8
+  AND t.workflow = ANY(%s::text[]);
+
+-- name: trace_contexts
+-- The trace context a distributed run was submitted with (its run_started event).
+SELECT run_id, data_json FROM events WHERE run_id = ANY(%s) AND kind = 'run_started';

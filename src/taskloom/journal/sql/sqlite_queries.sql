@@ -121,3 +121,26 @@ ON CONFLICT (key) DO UPDATE SET
 
 -- name: cache_purge
 DELETE FROM cache_entries WHERE expires_at <= ?;
+
+-- name: prunable_runs
+-- Ended runs of the given statuses (a JSON array) that ended before a time, oldest first.
+SELECT run_id FROM runs
+WHERE ended_at IS NOT NULL AND ended_at < ? AND status IN (SELECT value FROM json_each(?))
+ORDER BY ended_at LIMIT ?;
+
+-- name: pruned_outputs
+SELECT output_json FROM task_runs
+WHERE run_id IN (SELECT value FROM json_each(?)) AND output_json IS NOT NULL;
+
+-- name: delete_events
+DELETE FROM events WHERE run_id IN (SELECT value FROM json_each(?));
+
+-- name: delete_signals
+DELETE FROM signals WHERE run_id IN (SELECT value FROM json_each(?));
+
+-- name: delete_tasks
+DELETE FROM task_runs WHERE run_id IN (SELECT value FROM json_each(?));
+
+-- name: delete_runs
+-- Only runs that are still ended: nothing running is ever deleted.
+DELETE FROM runs WHERE run_id IN (SELECT value FROM json_each(?)) AND ended_at IS NOT NULL;

@@ -1,0 +1,1 @@
+"""Telemetry: what taskloom tells the tools operators already run (Prometheus metrics)."""
