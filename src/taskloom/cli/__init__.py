@@ -5,6 +5,8 @@ Commands::
     taskloom run TARGET [--db URL] [--context JSON | --params JSON] [--json]
     taskloom runs [--db URL] [--limit N] [--status S] [--json]
     taskloom show RUN_ID [--db URL] [--json] [--events]
+    taskloom retry RUN_ID | cancel RUN_ID | adopt RUN_ID --import MODULE [--db URL]
+    taskloom runs --orphaned [--db URL]
     taskloom worker --db postgresql://... --import MODULE [--concurrency N] [--lease S]
                     [--poll S] [--task-timeout S] [--no-vacuum]
     taskloom --version
@@ -38,6 +40,7 @@ import sys
 from typing import Any
 
 from taskloom import __version__
+from taskloom.cli import control
 from taskloom.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -113,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_parser(subparsers, common)
     _add_show_parser(subparsers, common)
     _add_worker_parser(subparsers, common)
+    control.add_parsers(subparsers, common)
     return parser
 
 
@@ -156,6 +160,19 @@ def _add_runs_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help=f"only runs with this status: {', '.join(RUN_STATUSES)} (any case)",
     )
     sub.add_argument("--json", action="store_true", help="print the runs as a JSON list")
+    sub.add_argument(
+        "--orphaned",
+        action="store_true",
+        help="only running runs that nothing executes (their runner died, or no worker has "
+        "their workflow version)",
+    )
+    sub.add_argument(
+        "--lease",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="with --orphaned: seconds without a heartbeat (or a claim) before a run counts (10)",
+    )
     sub.set_defaults(handler=cmd_runs)
 
 

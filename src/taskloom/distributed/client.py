@@ -23,7 +23,7 @@ from collections import defaultdict
 from types import TracebackType
 from typing import Any
 
-from taskloom.core import styles
+from taskloom.core import shapes, styles
 from taskloom.core.plan import Plan
 from taskloom.core.result import WorkflowResult
 from taskloom.core.time_limits import check_timeout
@@ -166,6 +166,7 @@ class Client:
             for k, n in plan.nodes.items()
         ]
         run_limit: int | None = getattr(plan, "max_concurrency", None)
+        shapes.record(self.journal, plan)
         self.queue.enqueue_run(
             run, tasks, run_limit, workflow_timeout=workflow_timeout, task_timeout=task_timeout
         )

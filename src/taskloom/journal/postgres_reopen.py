@@ -1,0 +1,106 @@
+"""Retrying a distributed run, and finding distributed runs nobody works on (PostgreSQL).
+
+A distributed run has no owner: its task rows carry their own readiness
+(``remaining_deps``), claims and fences. A retry therefore cannot just flip
+statuses as for a local run; it puts every restarted queue row back as
+Ready (no restarted dependency) or Pending (with the count of restarted
+dependencies), moves each fence (a completion from before the retry is
+rejected), sets the run's count of open tasks, gives the run a fresh
+deadline if it has a time limit, and wakes the workers -- one transaction.
+
+A distributed run is *stalled* when a claimable task of it has waited, or a
+task's lease has been expired, for longer than a grace period: no worker
+serves its workflow version (after a deploy), or none is running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from taskloom.journal.postgres_queue import READY
+from taskloom.journal.records import EventRecord, RunRecord, TaskRecord, TaskStatus
+
+if TYPE_CHECKING:
+    from taskloom.journal.postgres import PostgresJournal
+
+
+def is_distributed(journal: PostgresJournal, run_id: str) -> bool:
+    rows = journal._read("run_is_distributed", (run_id,))
+    return bool(rows and rows[0][0])
+
+
+def reopen(
+    journal: PostgresJournal,
+    run: RunRecord,
+    rows: Sequence[TaskRecord],
+    events: Sequence[EventRecord],
+    deps: Mapping[str, Sequence[str]],
+) -> bool:
+    """Put an ended distributed run back to work with ``rows``; False if it changed.
+
+    ``deps``: each queue row's dependency keys (rows the workers claim).
+    """
+    q = journal._q
+    with journal.transaction() as conn:
+        locked = conn.execute(q["lock_run"], (run.run_id,)).fetchone()
+        if locked is None or locked[0] != run.status:
+            return False
+        queued = {str(r[0]) for r in conn.execute(q["queued_keys"], (run.run_id,)).fetchall()}
+        restarted = {r.task_key for r in rows if r.status == TaskStatus.PENDING}
+        requeue = [r.task_key for r in rows if r.task_key in queued and r.task_key in restarted]
+        plain = [r for r in rows if r.task_key not in queued]
+        open_tasks = sum(
+            1 for r in rows if r.task_key in queued and r.status not in TaskStatus.TERMINAL
+        )
+        updated = conn.execute(
+            q["reopen_distributed"],
+            {
+                "run_id": run.run_id,
+                "status": run.status,
+                "version": run.workflow_version,
+                "open": open_tasks,
+            },
+        ).fetchone()
+        if updated is None:
+            return False
+        if plain:
+            conn.execute(
+                q["restore_rows"],
+                {
+                    "run_id": run.run_id,
+                    "keys": [r.task_key for r in plain],
+                    "statuses": [r.status for r in plain],
+                    "attempts": [r.attempt for r in plain],
+                    "outputs": [r.output_json for r in plain],
+                },
+            )
+        if requeue:
+            conn.execute(
+                q["requeue_rows"],
+                {
+                    "run_id": run.run_id,
+                    "keys": requeue,
+                    "deps": [sum(1 for d in deps.get(k, ()) if d in restarted) for k in requeue],
+                },
+            )
+        if events:
+            journal._executemany(
+                conn,
+                q["insert_event"],
+                [(e.run_id, e.task_key, e.kind, e.at, e.data_json) for e in events],
+            )
+        conn.execute(q["clear_cancel_request"], (run.run_id,))
+        conn.execute("SELECT pg_notify(%s, '')", (journal.channel(READY),))
+        return True
+
+
+def stalled_runs(journal: PostgresJournal, grace: float) -> list[tuple[RunRecord, int]]:
+    """Running distributed runs with a task nobody has claimed for ``grace`` seconds,
+    and how many such tasks each has."""
+    found: list[tuple[RunRecord, int]] = []
+    with journal.connection() as conn:
+        rows = conn.execute(journal._q["stalled_runs"], {"grace": grace}).fetchall()
+    for row in rows:
+        found.append((RunRecord(*row[:11]), int(row[11])))
+    return found
