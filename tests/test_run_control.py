@@ -147,3 +147,204 @@ def test_cancel_of_a_run_executed_here(db_url: str, tmp_path: Path) -> None:
         gate.touch()
     assert result.status == "Cancelled"
     assert taskloom.cancel_run(handle.run_id, database_url=db_url) is False
+
+
+def _run_id_from(child: subprocess.Popen[str]) -> str:
+    assert child.stdout is not None
+    return child.stdout.readline().strip()
+
+
+def _wait_for_line(path: Path, line: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while line not in _lines(path):
+        assert time.monotonic() < deadline, f"{line!r} never appeared in {path}"
+        time.sleep(0.02)
+
+
+def test_cancel_of_a_run_another_live_process_executes(db_url: str, tmp_path: Path) -> None:
+    """The owner carries out the cancel at its next tick: its task is abandoned and the
+    run ends Cancelled in its own records."""
+    side, gate = tmp_path / "side", tmp_path / "gate"
+    app = HERE / "deployapps" / "block_app.py"
+    child = subprocess.Popen(
+        [sys.executable, str(app), db_url, str(side), str(gate)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        run_id = _run_id_from(child)
+        _wait_for_line(side, "hold")
+        assert taskloom.cancel_run(run_id, database_url=db_url, wait=20) is True
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "Cancelled"
+        gate.touch()  # a sync body cannot be interrupted: let its thread end
+        assert child.wait(timeout=30) == 0
+    finally:
+        gate.touch()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    journal = open_journal(db_url)
+    try:
+        run = journal.get_run(run_id)
+        tasks = journal.get_tasks(run_id)
+    finally:
+        journal.close()
+    assert run is not None and run.status == "Cancelled"
+    assert [t.status for t in tasks] == ["Cancelled"]
+
+
+def test_cancel_of_an_orphaned_run_is_recorded_directly(db_url: str, tmp_path: Path) -> None:
+    """Its process was SIGKILLed and nothing resumes it: the cancel ends it at once."""
+    from crashkit import kill_when_reached
+
+    side, gate = tmp_path / "side", tmp_path / "gate"
+    app = HERE / "deployapps" / "block_app.py"
+    kill_when_reached([str(app), db_url, str(side), str(gate)], side, "hold")
+    journal = open_journal(db_url)
+    try:
+        (run,) = journal.list_runs()
+    finally:
+        journal.close()
+    assert run.status == "Running"
+    assert main(["runs", "--orphaned", "--db", db_url]) == 0
+    assert taskloom.cancel_run(run.run_id, database_url=db_url) is True
+    journal = open_journal(db_url)
+    try:
+        ended = journal.get_run(run.run_id)
+        tasks = journal.get_tasks(run.run_id)
+        kinds = [e.kind for e in journal.get_events(run.run_id)]
+    finally:
+        journal.close()
+    assert ended is not None and ended.status == "Cancelled"
+    assert ended.error == "cancelled by request"
+    assert [t.status for t in tasks] == ["Cancelled"]
+    assert kinds[-1] == "run_finished"
+    assert taskloom.orphaned_runs(db_url) == []
+
+
+def test_retry_of_a_failed_flow_run(db_url: str, tmp_path: Path) -> None:
+    side, gate = tmp_path / "side", tmp_path / "gate"
+
+    @task
+    def first(n: int) -> int:
+        with side.open("a") as f:
+            f.write("first\n")
+        return n + 1
+
+    @task
+    def second(n: int) -> int:
+        with side.open("a") as f:
+            f.write("second\n")
+        if not gate.exists():
+            raise RuntimeError("the gate is closed")
+        return n * 10
+
+    @taskloom.flow
+    def retried_flow(n: int) -> int:
+        return second(first(n))
+
+    with pytest.raises(RuntimeError, match="the gate is closed"):
+        retried_flow.run(1, db=db_url)
+    journal = open_journal(db_url)
+    try:
+        (run,) = journal.list_runs()
+    finally:
+        journal.close()
+    gate.touch()
+    taskloom.retry_run(run.run_id, database_url=db_url)
+    assert taskloom.resume(run.run_id, db=db_url, timeout=20) == 20
+    assert _lines(side) == ["first", "second", "second"]
+
+
+def test_retry_of_a_failed_step_run_redrives_its_last_step(db_url: str, tmp_path: Path) -> None:
+    from taskloom.steps import Client, Directive, StepContext, Workflow
+
+    side, gate = tmp_path / "side", tmp_path / "gate"
+    wf = Workflow(workflow_type="RetriedOrder")
+
+    @task
+    async def charge(amount: int) -> str:
+        with side.open("a") as f:
+            f.write("charge\n")
+        return f"txn{amount}"
+
+    @task
+    async def ship(txn: str) -> str:
+        with side.open("a") as f:
+            f.write("ship\n")
+        if not gate.exists():
+            raise RuntimeError("no courier")
+        return f"shipped {txn}"
+
+    @wf.start()
+    async def start(ctx: StepContext, amount: int) -> Directive:
+        txn = await charge(amount)
+        return ctx.next.step(deliver, txn=txn)
+
+    @wf.step()
+    async def deliver(ctx: StepContext, txn: str) -> Directive:
+        return ctx.next.complete(await ship(txn))
+
+    client = Client(db_url)
+    handle = client.start_workflow("RetriedOrder", "order-7", {"amount": 7})
+    with pytest.raises(Exception, match="no courier"):
+        handle.result(timeout=20)
+    gate.touch()
+    taskloom.retry_run("order-7", database_url=db_url)
+    assert client.get_handle("order-7").result(timeout=20) == "shipped txn7"
+    assert _lines(side) == ["charge", "ship", "ship"]
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def test_retry_and_cancel_of_distributed_runs(pg_schema_url: str, tmp_path: Path) -> None:
+    from taskloom import Worker
+
+    side, gate = tmp_path / "side", tmp_path / "gate"
+    _define_dag(side, gate, name="retry_dist")
+    worker = Worker(pg_schema_url, workflows=["retry_dist"], poll_interval=0.1).start()
+    try:
+        with DefaultRunner(pg_schema_url, execute=False) as client:
+            failed = client.execute("retry_dist", {})
+            assert failed.status == "Failed"
+            assert _lines(side) == ["a", "b"]
+            gate.touch()
+            taskloom.retry_run(failed.run_id, database_url=pg_schema_url)
+            again = client.result(failed.run_id, timeout=30)
+            assert again.status == "Completed"
+            assert again.final_context.get("c") == 3
+            assert _lines(side) == ["a", "b", "b", "c"]
+            with pytest.raises(taskloom.RunStateError, match="nothing to retry"):
+                taskloom.retry_run(failed.run_id, database_url=pg_schema_url)
+    finally:
+        worker.stop(timeout=20)
+
+
+def test_cancel_of_a_distributed_run_nobody_serves(pg_schema_url: str, tmp_path: Path) -> None:
+    side, gate = tmp_path / "side", tmp_path / "gate"
+    _define_dag(side, gate, name="unserved")
+    with DefaultRunner(pg_schema_url, execute=False) as client:
+        handle = client.start("unserved", {})
+        assert taskloom.cancel_run(handle.run_id, database_url=pg_schema_url) is True
+        assert client.result(handle.run_id, timeout=20).status == "Cancelled"
+    assert taskloom.cancel_run(handle.run_id, database_url=pg_schema_url) is False
+
+
+def test_messages_never_show_the_database_password(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(pg_url)
+    user = parts.username or "postgres"
+    netloc = f"{user}:s3cret-pw@{parts.hostname}:{parts.port or 5432}"
+    url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    with pytest.raises(taskloom.RunNotFoundError) as caught:
+        taskloom.retry_run("no-such-run", database_url=url)
+    assert "s3cret-pw" not in str(caught.value)
+    assert ":***@" in str(caught.value)
+    for command in (["retry"], ["cancel"]):
+        assert main([*command, "no-such-run", "--db", url]) == 2
+        err = capsys.readouterr().err
+        assert "no run with id 'no-such-run'" in err
+        assert "s3cret-pw" not in err
