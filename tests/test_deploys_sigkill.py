@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from crashkit import kill_when_reached
 
+from crashkit import kill_when_reached
 from taskloom.cli import main
 
 APP = Path(__file__).resolve().parent / "deployapps" / "deploy_app.py"
@@ -155,6 +155,7 @@ def test_steps_unguarded_deploy_fails_naming_the_call(db_url: str, tmp_path: Pat
     side = tmp_path / "side"
     run_id = _start_and_kill("steps", db_url, side, "ship")
     code, last = _run("steps", "v2bad", db_url, side, "resume", run_id)
+    assert code == 0, last
     assert last.startswith("Failed: "), last
     assert "call #1 was 'ship' when recorded but is now 'audit'" in last
     assert "ctx.patched" in last

@@ -58,6 +58,7 @@ from taskloom.distributed.batch_commit import BatchCommit, Pending
 from taskloom.distributed.claim_decisions import ClaimDecisions
 from taskloom.distributed.deadlines import RunDeadlines
 from taskloom.distributed.listener import Listener
+from taskloom.distributed.orphans import WorkerOrphans
 from taskloom.distributed.run_plans import RunPlans, Shape
 from taskloom.journal.postgres import PostgresJournal
 from taskloom.journal.postgres_queue import TaskQueue
@@ -151,6 +152,12 @@ class Worker(ClaimDecisions, AttemptResults):
         self._workflow_keys = self.plans.claim_keys
         #: Only flows have concurrency limits: other workers never run the limited claim.
         self._limited = any(k.startswith("flow:") for k in self._workflow_keys)
+        #: Warns about runs of the workflows served here left at other versions.
+        self.orphans = WorkerOrphans(
+            self.journal,
+            [(p.kind, p.workflow_name, p.workflow_version) for p in static] + list(per_run),
+            self.lease,
+        )
         self.deadlines = RunDeadlines(
             self.queue, self.loop, self._workflow_keys, self._finish_stopped, self._drop_run
         )
@@ -288,6 +295,10 @@ class Worker(ClaimDecisions, AttemptResults):
         """The fallback: stop overdue runs, claim what no notification announced, and
         expired leases."""
         self.deadlines.check()
+        try:
+            self.orphans.check(self.loop.time())
+        except Exception:
+            logger.exception("taskloom worker %s could not look for orphaned runs", self.worker_id)
         self._claim(expired=True)
         self._poke()
         self._timers["poll"] = self.loop.call_later(self.poll_interval, self._poll)
