@@ -13,6 +13,9 @@ Usage::
     deploy_app.py STYLE VERSION DB_URL SIDE_FILE policy RUN_ID    a runner with adopt_orphans=True
     deploy_app.py STYLE VERSION DB_URL SIDE_FILE resume RUN_ID    steps: replay on the new code
     deploy_app.py STYLE VERSION DB_URL SIDE_FILE fresh            steps: a new run on this code
+    deploy_app.py dag VERSION PG_URL SIDE_FILE dist_start         a worker + a distributed run
+    deploy_app.py dag VERSION PG_URL SIDE_FILE dist_adopt RUN_ID  adopt_run, then a worker
+    deploy_app.py dag VERSION PG_URL SIDE_FILE dist_policy RUN_ID a worker with adopt_orphans
 
 The last line printed is the outcome (``Completed {...}``, ``Failed: ...``,
 ``Refused: ...``).
@@ -274,6 +277,43 @@ def finish(style: str, db: str, run_id: str, policy: bool) -> str:
     return f"Completed {json.dumps(value)}"
 
 
+def distributed(db: str, mode: str, run_id: str | None) -> str:
+    """PostgreSQL: the DAG run is executed by workers (lease 1 s, so a killed one is
+    noticed quickly)."""
+    from taskloom import Client, Worker
+
+    worker = Worker(
+        db,
+        workflows=["deploy_dag"],
+        lease=1.0,
+        poll_interval=0.2,
+        adopt_orphans=mode == "dist_policy",
+    )
+    client = Client(db)
+    try:
+        if mode == "dist_start":
+            worker.start()
+            print(client.submit("deploy_dag", {}), flush=True)
+            time.sleep(120)
+        assert run_id is not None
+        if mode == "dist_adopt":
+            deadline = time.monotonic() + 30
+            while True:  # the killed worker's lease must run out first
+                try:
+                    taskloom.adopt_run(run_id, database_url=db)
+                    break
+                except taskloom.RunStateError as exc:
+                    if "not orphaned" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+        worker.start()
+        result = client.result(run_id, timeout=60)
+        return f"{result.status} {json.dumps(result.final_context.to_dict(), sort_keys=True)}"
+    finally:
+        worker.stop(timeout=20)
+        client.close()
+
+
 def main(argv: list[str]) -> int:
     global SIDE
     style, version, db, SIDE, mode, *rest = argv
@@ -288,6 +328,9 @@ def main(argv: list[str]) -> int:
         print(f"Completed {json.dumps(value)}")
         return 0
     try:
+        if mode.startswith("dist_"):
+            print(distributed(db, mode, rest[0] if rest else None), flush=True)
+            return 0
         print(finish(style, db, rest[0], policy=mode == "policy"), flush=True)
     except taskloom.AdoptionRefused as exc:
         print(f"Refused: {exc}", flush=True)

@@ -8,7 +8,7 @@ Commands::
     taskloom retry RUN_ID | cancel RUN_ID | adopt RUN_ID --import MODULE [--db URL]
     taskloom runs --orphaned [--db URL]
     taskloom worker --db postgresql://... --import MODULE [--concurrency N] [--lease S]
-                    [--poll S] [--task-timeout S] [--no-vacuum]
+                    [--poll S] [--task-timeout S] [--no-vacuum] [--adopt-orphans]
     taskloom --version
 
 Exit codes follow the usual Unix split so scripts and CI can branch on them:
@@ -234,5 +234,11 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         dest="vacuum",
         action="store_false",
         help="do not VACUUM the queue tables when their dead rows pile up (leave it to autovacuum)",
+    )
+    sub.add_argument(
+        "--adopt-orphans",
+        action="store_true",
+        help="adopt runs of the imported workflows left at another version by a deploy, when "
+        "every completed task still exists with the same dependencies (docs/deploys.md)",
     )
     sub.set_defaults(handler=cmd_worker)

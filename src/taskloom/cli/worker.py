@@ -44,6 +44,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             poll_interval=args.poll,
             task_timeout=args.task_timeout,
             vacuum=args.vacuum,
+            adopt_orphans=args.adopt_orphans,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc

@@ -31,21 +31,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskloom")
 
 
-def orphan_advice(
-    count: int, kind: str, name: str, version: str, have: str, *, adoptable: bool = True
-) -> str:
+def orphan_advice(count: int, kind: str, name: str, version: str, have: str) -> str:
     """The warning about ``count`` orphaned runs at a version this process does not have."""
-    adopt = (
-        "adopt them onto this version (taskloom adopt RUN_ID --import MODULE, or "
-        "adopt_orphans=True), "
-        if adoptable
-        else ""
-    )
     return (
         f"{count} orphaned run(s) of workflow {name!r} ({kind}) are at version {version}, "
         f"which this process does not have (it has {have}): they are not resumed here. To "
-        f"finish them, {adopt}cancel them (taskloom cancel RUN_ID), or run a process with the "
-        "old code; list them with: taskloom runs --orphaned"
+        "finish them, adopt them onto this version (taskloom adopt RUN_ID --import MODULE, "
+        "DefaultRunnerConfig(adopt_orphans=True) or taskloom worker --adopt-orphans), cancel "
+        "them (taskloom cancel RUN_ID), or run a process with the old code; list them with: "
+        "taskloom runs --orphaned"
     )
 
 

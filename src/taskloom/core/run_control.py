@@ -33,6 +33,7 @@ from taskloom.core import adoption, retrying, shapes, styles
 from taskloom.core.engine import Engine, live_engines
 from taskloom.core.liveness import HOSTNAME, runner_alive
 from taskloom.core.orphans import orphaned_local_runs
+from taskloom.core.styles import PlanHost
 from taskloom.errors import RunNotFoundError, RunStateError
 from taskloom.journal.base import Journal
 from taskloom.journal.records import (
@@ -299,10 +300,8 @@ def adopt_run(run_id: str, *, database_url: str | None = None) -> None:
                 f"can be adopted (retry it first: taskloom retry {run_id})"
             )
         if _distributed(journal, run_id):
-            raise RunStateError(
-                f"run {run_id} is a distributed run: start workers with the old code to finish "
-                "it, or cancel it (adopting distributed runs is not supported yet)"
-            )
+            adopt_distributed(journal, run, _host_for(url, journal), by="api")
+            return
         owner = _live_owner(journal, run)
         if owner is not None:
             raise RunStateError(
@@ -324,6 +323,37 @@ def adopt_run(run_id: str, *, database_url: str | None = None) -> None:
         if not done:
             raise RunStateError(f"run {run_id} changed while it was being adopted; look again")
     _resume_here(url, run_id)
+
+
+def adopt_distributed(journal: Journal, run: RunRecord, host: PlanHost, by: str) -> None:
+    """Adopt a distributed run: its rows rewritten for the new version's workers."""
+    from taskloom.journal.postgres import PostgresJournal
+    from taskloom.journal.postgres_reopen import QueueShape, adopt
+
+    assert isinstance(journal, PostgresJournal)
+    adopted = adoption.prepare(run, journal.get_tasks(run.run_id), host, by=by)
+    plan = adopted.plan
+    limits = plan.group_limits
+    queue_shape = {
+        key: QueueShape(
+            node.deps,
+            node.priority,
+            node.group,
+            limits.get(node.group) if node.group is not None else None,
+        )
+        for key, node in plan.nodes.items()
+    }
+    refused = adopt(
+        journal,
+        run,
+        adopted.version,
+        adopted.tasks,
+        adopted.events,
+        queue_shape,
+        getattr(plan, "max_concurrency", None),
+    )
+    if refused is not None:
+        raise RunStateError(f"cannot adopt run {run.run_id}: {refused}")
 
 
 def _host_for(url: str, journal: Journal) -> Engine | _Host:

@@ -87,12 +87,14 @@ class Worker(ClaimDecisions, AttemptResults):
         thread_pool_size: int | None = None,
         worker_id: str | None = None,
         vacuum: bool = True,
+        adopt_orphans: bool = False,
     ) -> None:
         """``workflows``: the DAG workflows (or names) to serve, default every registered
         one; ``flows``: the ``@flow``s (or names), default every defined one; ``steps``:
         serve every defined step workflow type. ``vacuum``: VACUUM the queue tables when
         their dead rows pile up (see :mod:`taskloom.journal.postgres_vacuum`); False
-        leaves it to autovacuum."""
+        leaves it to autovacuum. ``adopt_orphans``: adopt distributed runs of a served
+        workflow left at another version when they are compatible (docs/deploys.md)."""
         url = resolve_url(url)
         if not is_postgres_url(url):
             raise ValueError(
@@ -157,6 +159,7 @@ class Worker(ClaimDecisions, AttemptResults):
             self.journal,
             [(p.kind, p.workflow_name, p.workflow_version) for p in static] + list(per_run),
             self.lease,
+            adopt=self if adopt_orphans else None,
         )
         self.deadlines = RunDeadlines(
             self.queue, self.loop, self._workflow_keys, self._finish_stopped, self._drop_run

@@ -89,3 +89,38 @@ WHERE r.status = 'Running' AND r.distributed AND t.workflow IS NOT NULL
        OR (t.status = 'Running' AND t.lease_until < clock.now - %(grace)s))
 GROUP BY r.run_id
 ORDER BY r.created_at;
+
+-- name: live_claims
+-- Tasks of a run a worker is running now, under a lease that has not run out.
+SELECT task_key FROM task_runs
+WHERE run_id = %s AND status = 'Running' AND claimed_by IS NOT NULL
+  AND lease_until >= extract(epoch FROM clock_timestamp())::float8;
+
+-- name: fences
+SELECT task_key, fence FROM task_runs WHERE run_id = %s;
+
+-- name: adopt_distributed
+UPDATE runs SET workflow_version = %(version)s, open_tasks = %(open)s
+WHERE run_id = %(run_id)s AND status = 'Running' AND distributed
+  AND workflow_version = %(old)s
+RETURNING run_id;
+
+-- name: insert_adopted_rows
+-- Every row of an adopted distributed run, rewritten for its new version.
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)
+INSERT INTO task_runs (run_id, task_key, status, attempt, next_retry_at, started_at, ended_at,
+                       output_json, error, traceback, seq, remaining_deps, ready_at, fence,
+                       priority, workflow, run_limit, conc_group, group_limit)
+SELECT %(run_id)s, r.key, r.status, r.attempt, r.next_retry_at, r.started_at, r.ended_at,
+       r.output_json, r.error, r.traceback, r.seq, r.deps,
+       CASE WHEN r.status = 'Ready' THEN clock.now
+            WHEN r.status = 'Retrying' THEN COALESCE(r.next_retry_at, clock.now) END,
+       r.fence, r.priority, %(workflow)s, %(run_limit)s::int, r.grp, r.group_limit
+FROM unnest(%(keys)s::text[], %(statuses)s::text[], %(attempts)s::int[],
+            %(next_retry_at)s::float8[], %(started_at)s::float8[], %(ended_at)s::float8[],
+            %(outputs)s::text[], %(errors)s::text[], %(tracebacks)s::text[], %(seqs)s::int[],
+            %(deps)s::int[], %(fences)s::bigint[], %(priorities)s::int[], %(groups)s::text[],
+            %(group_limits)s::int[])
+     AS r(key, status, attempt, next_retry_at, started_at, ended_at, output_json, error,
+          traceback, seq, deps, fence, priority, grp, group_limit),
+     clock;
