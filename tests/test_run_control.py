@@ -348,3 +348,92 @@ def test_messages_never_show_the_database_password(
         err = capsys.readouterr().err
         assert "no run with id 'no-such-run'" in err
         assert "s3cret-pw" not in err
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite", "postgres"])
+def test_reopen_is_a_compare_and_set(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two retries (or a retry and a recovery) of one run cannot both win."""
+    from taskloom.journal.records import EventRecord, Reopening, RunRecord, TaskRecord
+
+    url = {
+        "memory": "memory://",
+        "sqlite": f"sqlite:///{tmp_path / 'cas.db'}",
+        "postgres": "",
+    }[backend]
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_schema_url")
+    journal = open_journal(url)
+    try:
+        run = RunRecord("r1", "wf", "v1", "dag", "Failed", "{}", 1.0, owner_id="gone")
+        journal.create_run(
+            run,
+            [
+                TaskRecord("r1", "a", "Completed", 1, seq=0, output_json="{}"),
+                TaskRecord("r1", "b", "Failed", 3, seq=1, error="boom"),
+            ],
+        )
+        rows = [
+            TaskRecord("r1", "a", "Completed", 1, seq=0, output_json="{}"),
+            TaskRecord("r1", "b", "Pending", 0, seq=1),
+        ]
+        events = [EventRecord("r1", "run_retried", 2.0)]
+        assert journal.reopen_run(Reopening("r1", "Failed", "v1", rows, events)) is True
+        assert journal.reopen_run(Reopening("r1", "Failed", "v1", rows, events)) is False
+        again = journal.get_run("r1")
+        assert again is not None and again.status == "Running" and again.owner_id is None
+        assert [(t.task_key, t.status) for t in journal.get_tasks("r1")] == [
+            ("a", "Completed"),
+            ("b", "Pending"),
+        ]
+        # An adoption checks the owner too.
+        moved = Reopening("r1", "Running", "v2", rows, [], check_owner=True, from_owner="other")
+        assert journal.reopen_run(moved) is False
+        moved.from_owner = None
+        assert journal.reopen_run(moved) is True
+        adopted = journal.get_run("r1")
+        assert adopted is not None and adopted.workflow_version == "v2"
+        journal.request_cancel("r1", "stop", 3.0)
+        assert journal.cancel_requests("nobody") == []
+    finally:
+        journal.close()
+
+
+def test_retry_of_a_failed_distributed_step_run(pg_schema_url: str, tmp_path: Path) -> None:
+    from taskloom import Worker
+    from taskloom.steps import Client, Directive, StepContext, Workflow
+
+    side, gate = tmp_path / "side", tmp_path / "gate"
+    wf = Workflow(workflow_type="RetriedRemoteOrder")
+
+    @task
+    async def pack(n: int) -> int:
+        with side.open("a") as f:
+            f.write("pack\n")
+        return n
+
+    @task
+    async def post(n: int) -> str:
+        with side.open("a") as f:
+            f.write("post\n")
+        if not gate.exists():
+            raise RuntimeError("the post office is closed")
+        return f"posted {n}"
+
+    @wf.start()
+    async def start(ctx: StepContext, n: int) -> Directive:
+        return ctx.next.complete(await post(await pack(n)))
+
+    worker = Worker(pg_schema_url, workflows=[], flows=[], poll_interval=0.1).start()
+    try:
+        client = Client(pg_schema_url, execute=False)
+        handle = client.start_workflow("RetriedRemoteOrder", "remote-1", {"n": 4})
+        with pytest.raises(Exception, match="the post office is closed"):
+            handle.result(timeout=30)
+        gate.touch()
+        taskloom.retry_run("remote-1", database_url=pg_schema_url)
+        assert client.get_handle("remote-1").result(timeout=30) == "posted 4"
+    finally:
+        worker.stop(timeout=20)
+    assert _lines(side) == ["pack", "post", "post"]
