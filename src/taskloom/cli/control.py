@@ -47,10 +47,16 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     run_id: str = args.run_id.strip()
     done = _failing(cancel_run, run_id, database_url=args.db, reason=args.reason, wait=args.wait)
+    status = _status(args.db, run_id)
+    if done and status == "Running":
+        print(
+            f"cancel of run {run_id} requested: the process that executes it carries it out "
+            "at its next check (about a second)"
+        )
+        return EXIT_OK
     if done:
         print(f"run {run_id} cancelled")
         return EXIT_OK
-    status = _status(args.db, run_id)
     print(f"run {run_id} had already ended ({status}): not cancelled")
     return EXIT_RUN_FAILED
 

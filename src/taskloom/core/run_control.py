@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -250,7 +251,7 @@ def _await_end(journal: Journal, run_id: str, wait: float) -> bool:
 def _cancel_orphan(journal: Journal, run: RunRecord, reason: str) -> bool:
     """Record the cancel of a run nobody executes, owning it meanwhile (so no runner
     resumes it under our feet)."""
-    me = f"{HOSTNAME}:{os.getpid()}:cancel"
+    me = f"{HOSTNAME}:{os.getpid()}:cancel:{uuid.uuid4().hex[:8]}"
     now = time.time()
     journal.register_runner(RunnerRecord(me, HOSTNAME, os.getpid(), now, now))
     try:
