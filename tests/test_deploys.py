@@ -208,3 +208,23 @@ def test_a_worker_warns_about_distributed_runs_at_another_version(
     assert [o.run.run_id for o in taskloom.orphaned_runs(pg_schema_url, lease=0.3)] == [left]
     assert taskloom.cancel_run(left, database_url=pg_schema_url) is True
     assert taskloom.orphaned_runs(pg_schema_url, lease=0.3) == []
+
+
+def test_a_run_without_a_recorded_graph_is_not_adopted_blindly(db_url: str) -> None:
+    """A run started by taskloom 0.1 (no graph recorded) cannot be checked: refused."""
+    from taskloom.journal.records import RunRecord, TaskRecord
+
+    journal = open_journal(db_url)
+    try:
+        journal.create_run(
+            RunRecord("legacy", "deployed", "0ld0ld0ld0ld0ld0", "dag", "Running", "{}", 1.0),
+            [
+                TaskRecord("legacy", "a", "Completed", 1, seq=0, output_json='{"a": 1}'),
+                TaskRecord("legacy", "b", "Pending", 0, seq=1),
+            ],
+        )
+    finally:
+        journal.close()
+    _v2()
+    with pytest.raises(taskloom.AdoptionRefused, match="was not recorded"):
+        taskloom.adopt_run("legacy", database_url=db_url)

@@ -188,3 +188,46 @@ def test_distributed_dag_deploy_continues_the_run(
     assert last.startswith("Completed "), last
     assert '"d": 4' in last
     assert _lines(side) == ["a", "b", "b2", "c", "d"]
+
+
+def test_cli_adopt_then_a_runner_with_that_code_finishes_the_run(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from taskloom import DefaultRunner
+    from taskloom.cli.targets import import_workflows
+
+    side = tmp_path / "side"
+    run_id = _start_and_kill("dag", db_url, side, "b")
+    module = APP.parent / "dag_v2_module.py"
+    env = {**os.environ, "DEPLOY_SIDE": str(side)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "taskloom",
+            "adopt",
+            run_id,
+            "--db",
+            db_url,
+            "--import",
+            str(module),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"run {run_id} adopted onto the current version" in done.stdout
+    monkeypatch.setenv("DEPLOY_SIDE", str(side))
+    import_workflows(str(module))
+    import deploy_app  # the module the import above loaded
+
+    deploy_app.SIDE = str(side)
+    with DefaultRunner(db_url) as runner:
+        result = runner.result(run_id, timeout=30)
+    assert result.status == "Completed"
+    assert _lines(side) == ["a", "b", "b2", "c", "d"]

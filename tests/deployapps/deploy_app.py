@@ -33,7 +33,8 @@ from typing import Any
 import taskloom
 from taskloom import Context, DefaultRunner, DefaultRunnerConfig, WorkflowBuilder, task
 
-SIDE = ""
+#: Where bodies append their lines (set by main, or $DEPLOY_SIDE when imported).
+SIDE = os.environ.get("DEPLOY_SIDE", "")
 
 
 def side(text: str) -> None:
