@@ -75,6 +75,10 @@ class OrphanWatch:
             self._refused.add(run.run_id)
             logger.warning("%s", exc)
             return None
+        except Exception:
+            self._refused.add(run.run_id)
+            logger.exception("could not check whether run %s can be adopted", run.run_id)
+            return None
         reopening = Reopening(
             run.run_id,
             RunStatus.RUNNING,
