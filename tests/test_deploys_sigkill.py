@@ -165,29 +165,42 @@ def test_steps_unguarded_deploy_fails_naming_the_call(db_url: str, tmp_path: Pat
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-@pytest.mark.parametrize("mode", ["dist_adopt", "dist_policy"])
-def test_distributed_dag_deploy_continues_the_run(
-    mode: str, pg_schema_url: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("style", "mode", "marker", "outcome", "lines"),
+    [
+        ("dag", "dist_adopt", "b", '"d": 4', ["a", "b", "b2", "c", "d"]),
+        ("dag", "dist_policy", "b", '"d": 4', ["a", "b", "b2", "c", "d"]),
+        ("flow", "dist_adopt", "fb", "Completed 42", ["fa", "fb", "fb2", "fc", "fd"]),
+    ],
+)
+def test_distributed_deploy_continues_the_run(
+    style: str,
+    mode: str,
+    marker: str,
+    outcome: str,
+    lines: list[str],
+    pg_schema_url: str,
+    tmp_path: Path,
 ) -> None:
-    """A worker of v1 is killed while it runs task b; workers of v2 adopt the run."""
+    """A worker of v1 is killed while it runs a task; workers of v2 adopt the run."""
     side = tmp_path / "side"
-    argv = [str(APP), "dag", "v1", pg_schema_url, str(side), "dist_start"]
+    argv = [str(APP), style, "v1", pg_schema_url, str(side), "dist_start"]
     child = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     run_id = child.stdout.readline().strip()
     try:
         deadline = time.monotonic() + 30
-        while "b" not in _lines(side):
+        while marker not in _lines(side):
             assert child.poll() is None and time.monotonic() < deadline
             time.sleep(0.02)
     finally:
         child.kill()
         child.wait()
-    code, last = _run("dag", "v2", pg_schema_url, side, mode, run_id)
+    code, last = _run(style, "v2", pg_schema_url, side, mode, run_id)
     assert code == 0, last
     assert last.startswith("Completed "), last
-    assert '"d": 4' in last
-    assert _lines(side) == ["a", "b", "b2", "c", "d"]
+    assert outcome in last
+    assert _lines(side) == lines
 
 
 def test_cli_adopt_then_a_runner_with_that_code_finishes_the_run(

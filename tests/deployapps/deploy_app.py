@@ -13,9 +13,9 @@ Usage::
     deploy_app.py STYLE VERSION DB_URL SIDE_FILE policy RUN_ID    a runner with adopt_orphans=True
     deploy_app.py STYLE VERSION DB_URL SIDE_FILE resume RUN_ID    steps: replay on the new code
     deploy_app.py STYLE VERSION DB_URL SIDE_FILE fresh            steps: a new run on this code
-    deploy_app.py dag VERSION PG_URL SIDE_FILE dist_start         a worker + a distributed run
-    deploy_app.py dag VERSION PG_URL SIDE_FILE dist_adopt RUN_ID  adopt_run, then a worker
-    deploy_app.py dag VERSION PG_URL SIDE_FILE dist_policy RUN_ID a worker with adopt_orphans
+    deploy_app.py dag|flow VERSION PG_URL SIDE_FILE dist_start         a worker + a distributed run
+    deploy_app.py dag|flow VERSION PG_URL SIDE_FILE dist_adopt RUN_ID  adopt_run, then a worker
+    deploy_app.py dag|flow VERSION PG_URL SIDE_FILE dist_policy RUN_ID a worker, adopt_orphans
 
 The last line printed is the outcome (``Completed {...}``, ``Failed: ...``,
 ``Refused: ...``).
@@ -278,14 +278,22 @@ def finish(style: str, db: str, run_id: str, policy: bool) -> str:
     return f"Completed {json.dumps(value)}"
 
 
-def distributed(db: str, mode: str, run_id: str | None) -> str:
-    """PostgreSQL: the DAG run is executed by workers (lease 1 s, so a killed one is
-    noticed quickly)."""
+def distributed(style: str, db: str, mode: str, run_id: str | None) -> str:
+    """PostgreSQL: the run is executed by workers (lease 1 s, so a killed one is noticed
+    quickly)."""
     from taskloom import Client, Worker
+    from taskloom.dataflow.flow import lookup_flow
+    from taskloom.dataflow.remote import RemoteFlowHandle
 
+    served: dict[str, Any] = (
+        {"workflows": ["deploy_dag"], "flows": []}
+        if style == "dag"
+        else {"workflows": [], "flows": ["deploy_flow"]}
+    )
     worker = Worker(
         db,
-        workflows=["deploy_dag"],
+        **served,
+        steps=False,
         lease=1.0,
         poll_interval=0.2,
         adopt_orphans=mode == "dist_policy",
@@ -294,7 +302,12 @@ def distributed(db: str, mode: str, run_id: str | None) -> str:
     try:
         if mode == "dist_start":
             worker.start()
-            print(client.submit("deploy_dag", {}), flush=True)
+            if style == "dag":
+                print(client.submit("deploy_dag", {}), flush=True)
+            else:
+                flow = lookup_flow("deploy_flow")
+                assert flow is not None
+                print(flow.submit(1, db=db).run_id, flush=True)
             time.sleep(120)
         assert run_id is not None
         if mode == "dist_adopt":
@@ -308,6 +321,8 @@ def distributed(db: str, mode: str, run_id: str | None) -> str:
                         raise
                     time.sleep(0.1)
         worker.start()
+        if style == "flow":
+            return f"Completed {json.dumps(RemoteFlowHandle(client, run_id).result(timeout=60))}"
         result = client.result(run_id, timeout=60)
         return f"{result.status} {json.dumps(result.final_context.to_dict(), sort_keys=True)}"
     finally:
@@ -330,7 +345,7 @@ def main(argv: list[str]) -> int:
         return 0
     try:
         if mode.startswith("dist_"):
-            print(distributed(db, mode, rest[0] if rest else None), flush=True)
+            print(distributed(style, db, mode, rest[0] if rest else None), flush=True)
             return 0
         print(finish(style, db, rest[0], policy=mode == "policy"), flush=True)
     except taskloom.AdoptionRefused as exc:
