@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -437,3 +438,31 @@ def test_retry_of_a_failed_distributed_step_run(pg_schema_url: str, tmp_path: Pa
     finally:
         worker.stop(timeout=20)
     assert _lines(side) == ["pack", "post", "post"]
+
+
+def test_a_run_that_timed_out_gets_its_whole_time_limit_again(db_url: str) -> None:
+    from taskloom import DefaultRunnerConfig
+
+    gate = threading.Event()
+    with WorkflowBuilder("timed"):
+
+        @task(id="slow", retry_attempts=1)
+        def slow(ctx: Context) -> Context:
+            if gate.is_set():
+                time.sleep(0.5)  # the retried attempt: longer than what is left of the first
+            else:
+                gate.wait(10)
+            return ctx
+
+    config = DefaultRunnerConfig(workflow_timeout_seconds=2.0)
+    try:
+        with DefaultRunner(db_url, config) as runner:
+            failed = runner.execute("timed", {})
+            assert failed.status == "Failed"
+            assert "timed out" in (failed.error_message or "")
+            gate.set()
+            taskloom.retry_run(failed.run_id, database_url=db_url)
+            again = runner.result(failed.run_id, timeout=20)
+    finally:
+        gate.set()
+    assert again.status == "Completed", again.error_message

@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from taskloom.core import shapes
+from taskloom.core import retrying, shapes
 from taskloom.core.attempt import Completions
 from taskloom.core.liveness import HOSTNAME, runner_alive
 from taskloom.core.orphans import OrphanWatch
@@ -337,9 +337,8 @@ class Engine:
             why = "recorded for workers" if run.owner_id is None else "after its owner died"
             run.owner_id = self.runner_id
             records = self.journal.get_tasks(run.run_id)
-            execution = RunExecution(
-                self, plan, run, records, workflow_timeout=self.workflow_timeout
-            )
+            limit = retrying.time_limit_since_retry(self.journal, run, self.workflow_timeout)
+            execution = RunExecution(self, plan, run, records, workflow_timeout=limit)
             self.active[run.run_id] = execution
             self.writer.add(
                 event=EventRecord(

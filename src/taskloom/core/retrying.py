@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable
 
 from taskloom.core import styles
-from taskloom.journal.records import EventRecord, TaskRecord, TaskStatus
+from taskloom.journal.base import Journal
+from taskloom.journal.records import EventRecord, RunRecord, TaskRecord, TaskStatus
 
 #: ``rows of an ended run -> the rows it restarts from`` (every row, in order).
 RetryRows = Callable[[list[TaskRecord]], list[TaskRecord]]
@@ -58,6 +59,18 @@ def retry_rows(kind: str, records: list[TaskRecord]) -> list[TaskRecord]:
     styles.load_styles()
     rule = _rules.get(kind, restart_unfinished)
     return rule(sorted(records, key=lambda r: r.seq))
+
+
+def time_limit_since_retry(journal: Journal, run: RunRecord, limit: float | None) -> float | None:
+    """A run's workflow time limit, moved so it counts from its latest retry.
+
+    The scheduler counts a run's time limit from its creation; a retried run
+    gets the whole limit again, from the moment it was retried.
+    """
+    if limit is None:
+        return None
+    retried = [e.at for e in journal.get_events(run.run_id) if e.kind == "run_retried"]
+    return limit + max(0.0, max(retried) - run.created_at) if retried else limit
 
 
 def retry_events(
