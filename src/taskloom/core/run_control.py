@@ -144,7 +144,14 @@ def retry_run(run_id: str, *, database_url: str | None = None) -> None:
             from taskloom.journal.postgres_reopen import reopen
 
             assert isinstance(journal, PostgresJournal)
-            done = reopen(journal, run, rows, events, _queue_deps(journal, run, rows))
+            try:
+                done = reopen(journal, run, rows, events, _queue_deps(journal, run, rows))
+            except LookupError:
+                raise RunStateError(
+                    f"run {run_id} of {run.workflow_name!r}: its graph was not recorded and "
+                    "this process does not define its workflow version; retry it from a "
+                    "process that imports the workflow"
+                ) from None
         else:
             done = journal.reopen_run(
                 Reopening(run_id, run.status, run.workflow_version, rows, events)
@@ -154,8 +161,11 @@ def retry_run(run_id: str, *, database_url: str | None = None) -> None:
     _resume_here(url, run_id)
 
 
-def _queue_deps(journal: Journal, run: RunRecord, rows: list[TaskRecord]) -> dict[str, list[str]]:
-    """Each row's dependencies, from the graph recorded when the run started.
+def _queue_deps(
+    journal: Journal, run: RunRecord, rows: list[TaskRecord]
+) -> dict[str, list[str]] | None:
+    """Each row's dependencies, from the graph recorded when the run started (None:
+    unknown -- enough for a run with one queue row, like a step run's driver).
 
     Calls of a dynamic ``fan_out`` (``fetch#2[0]``) depend on the fan-out's
     upstream; the fan-out's own node, once expanded, waits for its calls.
@@ -169,13 +179,7 @@ def _queue_deps(journal: Journal, run: RunRecord, rows: list[TaskRecord]) -> dic
     if not found:
         planner = styles.planner_for(run.kind)
         plan = planner(run, _Host(journal)) if planner is not None else None
-        if plan is None:
-            raise RunStateError(
-                f"run {run.run_id} of {run.workflow_name!r}: its graph was not recorded and "
-                "this process does not define its workflow version; retry it from a process "
-                "that imports the workflow"
-            )
-        return shapes.shape_of(plan)
+        return shapes.shape_of(plan) if plan is not None else None
     deps = dict(found[0])
     for key in keys:
         base, sep, _ = key.rpartition("[")

@@ -40,11 +40,13 @@ def reopen(
     run: RunRecord,
     rows: Sequence[TaskRecord],
     events: Sequence[EventRecord],
-    deps: Mapping[str, Sequence[str]],
+    deps: Mapping[str, Sequence[str]] | None,
 ) -> bool:
     """Put an ended distributed run back to work with ``rows``; False if it changed.
 
-    ``deps``: each queue row's dependency keys (rows the workers claim).
+    ``deps``: each queue row's dependency keys (rows the workers claim); None
+    when unknown, which is enough only for a run with one queue row (a step
+    run's driver) -- else ``LookupError``.
     """
     q = journal._q
     with journal.transaction() as conn:
@@ -52,6 +54,10 @@ def reopen(
         if locked is None or locked[0] != run.status:
             return False
         queued = {str(r[0]) for r in conn.execute(q["queued_keys"], (run.run_id,)).fetchall()}
+        if deps is None:
+            if len(queued) > 1:
+                raise LookupError(f"the dependencies of run {run.run_id} are not known")
+            deps = {}
         restarted = {r.task_key for r in rows if r.status == TaskStatus.PENDING}
         requeue = [r.task_key for r in rows if r.task_key in queued and r.task_key in restarted]
         plain = [r for r in rows if r.task_key not in queued]
