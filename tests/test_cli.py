@@ -597,6 +597,7 @@ def test_python_dash_m_entry_point(tmp_path: Path, db_url: str) -> None:
         ((), True, None),
         (("--no-vacuum",), False, None),
         (("--task-timeout", "2.5"), True, 2.5),
+        (("--adopt-orphans",), True, None),
     ],
 )
 def test_worker_options_reach_the_worker(
@@ -647,4 +648,5 @@ def test_worker_options_reach_the_worker(
         "task_timeout": task_timeout,
         "vacuum": vacuum,
         "retention": None,
+        "adopt_orphans": "--adopt-orphans" in flag,
     }

@@ -32,11 +32,13 @@ from taskloom.dag.triggers import (
 from taskloom.dag.workflow import Workflow, WorkflowBuilder
 from taskloom.dataflow.flow import Flow, Node, fan_out, flow
 from taskloom.errors import (
+    AdoptionRefused,
     AggregateTaskError,
     GraphNodeError,
     JournalError,
     RunnerSetupError,
     RunNotFoundError,
+    RunStateError,
     TaskFailedError,
     TaskloomError,
     TaskTimeoutError,
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from taskloom.core.events import LifecycleEvent, flush_events, subscribe
     from taskloom.core.handle import TaskHandle
     from taskloom.core.result import TaskOutcome, WorkflowResult
+    from taskloom.core.run_control import adopt_run, cancel_run, orphaned_runs, retry_run
     from taskloom.core.signing import configure_pickle
     from taskloom.dag.computation_graph import ComputationGraphBuilder, node
     from taskloom.dag.reactor import passthrough_accumulator, reactor
@@ -105,6 +108,11 @@ _LAZY = {
     "Client": "taskloom.distributed.client",
     "RemoteRunHandle": "taskloom.distributed.client",
     "Worker": "taskloom.distributed.worker",
+    # Retry, cancel and adopt any recorded run (docs/deploys.md).
+    "retry_run": "taskloom.core.run_control",
+    "cancel_run": "taskloom.core.run_control",
+    "adopt_run": "taskloom.core.run_control",
+    "orphaned_runs": "taskloom.core.run_control",
     "DatabaseAdmin": "taskloom.dag.tenancy",
     "TenantConfig": "taskloom.dag.tenancy",
     "TenantCredentials": "taskloom.dag.tenancy",
@@ -169,6 +177,7 @@ log_fields.install(logger)
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdoptionRefused",
     "AggregateTaskError",
     "BackoffStrategy",
     "Client",
@@ -193,6 +202,7 @@ __all__ = [
     "RetryPolicyBuilder",
     "RunHandle",
     "RunNotFoundError",
+    "RunStateError",
     "RunnerSetupError",
     "StepContext",
     "StepFailed",
@@ -213,9 +223,11 @@ __all__ = [
     "WorkflowResult",
     "WorkflowValidationError",
     "__version__",
+    "adopt_run",
     "all_of",
     "always",
     "any_of",
+    "cancel_run",
     "configure_pickle",
     "context_value",
     "durable",
@@ -224,11 +236,13 @@ __all__ = [
     "flush_events",
     "node",
     "none_of",
+    "orphaned_runs",
     "passthrough_accumulator",
     "reactor",
     "register_type",
     "register_workflow_constructor",
     "resume",
+    "retry_run",
     "run_workflow",
     "start_workflow",
     "subscribe",

@@ -87,3 +87,11 @@ class ValueRefusedError(TaskloomError):
     An unsigned or tampered pickle, or a type nobody registered: the run
     fails with this error instead of executing what the journal holds.
     """
+
+
+class RunStateError(TaskloomError, ValueError):
+    """A run is not in a state that allows what was asked (retrying a running run, ...)."""
+
+
+class AdoptionRefused(TaskloomError):
+    """A run cannot continue on the current version of its workflow; the message says why."""

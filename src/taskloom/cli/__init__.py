@@ -5,8 +5,10 @@ Commands::
     taskloom run TARGET [--db URL] [--context JSON | --params JSON] [--json]
     taskloom runs [--db URL] [--limit N] [--status S] [--json]
     taskloom show RUN_ID [--db URL] [--json] [--events]
+    taskloom retry RUN_ID | cancel RUN_ID | adopt RUN_ID --import MODULE [--db URL]
+    taskloom runs --orphaned [--db URL]
     taskloom worker --db postgresql://... --import MODULE [--concurrency N] [--lease S]
-                    [--poll S] [--task-timeout S] [--no-vacuum]
+                    [--poll S] [--task-timeout S] [--no-vacuum] [--adopt-orphans]
     taskloom --version
 
 Exit codes follow the usual Unix split so scripts and CI can branch on them:
@@ -38,6 +40,7 @@ import sys
 from typing import Any
 
 from taskloom import __version__
+from taskloom.cli import control
 from taskloom.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -133,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_show_parser(subparsers, common)
     _add_worker_parser(subparsers, common)
     add_prune_parser(subparsers, common)
+    control.add_parsers(subparsers, common)
     return parser
 
 
@@ -176,6 +180,19 @@ def _add_runs_parser(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help=f"only runs with this status: {', '.join(RUN_STATUSES)} (any case)",
     )
     sub.add_argument("--json", action="store_true", help="print the runs as a JSON list")
+    sub.add_argument(
+        "--orphaned",
+        action="store_true",
+        help="only running runs that nothing executes (their runner died, or no worker has "
+        "their workflow version)",
+    )
+    sub.add_argument(
+        "--lease",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="with --orphaned: seconds without a heartbeat (or a claim) before a run counts (10)",
+    )
     sub.set_defaults(handler=cmd_runs)
 
 
@@ -257,5 +274,11 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         metavar="HOST",
         default="127.0.0.1",
         help="the address the metrics endpoint binds (default 127.0.0.1)",
+    )
+    sub.add_argument(
+        "--adopt-orphans",
+        action="store_true",
+        help="adopt runs of the imported workflows left at another version by a deploy, when "
+        "every completed task still exists with the same dependencies (docs/deploys.md)",
     )
     sub.set_defaults(handler=cmd_worker)

@@ -31,6 +31,10 @@ from taskloom.journal.urls import redact_url
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """``taskloom runs``: the most recent runs, optionally of one status."""
+    if getattr(args, "orphaned", False):
+        from taskloom.cli.control import cmd_orphaned
+
+        return cmd_orphaned(args)
     limit: int = args.limit
     status: str | None = args.status
     journal = _open_existing_journal(args.db)

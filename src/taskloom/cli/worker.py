@@ -43,6 +43,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             task_timeout=args.task_timeout,
             vacuum=args.vacuum,
             retention=args.retention,
+            adopt_orphans=args.adopt_orphans,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc

@@ -20,12 +20,14 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from taskloom.core import trace_hooks
+from taskloom.core import retrying, shapes, trace_hooks
 from taskloom.core.attempt import Completions
 from taskloom.core.liveness import HOSTNAME, runner_alive
+from taskloom.core.orphans import OrphanWatch
 from taskloom.core.plan import Plan
 from taskloom.core.result import WorkflowResult
 from taskloom.core.scheduler import RunExecution
@@ -47,6 +49,15 @@ from taskloom.journal.urls import redact_url
 logger = logging.getLogger("taskloom")
 
 
+#: Engines of this process that are running (for retry/adopt to resume a run at once).
+_live: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def live_engines(url: str) -> list[Engine]:
+    """The running engines of this process on the journal at ``url``."""
+    return [e for e in list(_live) if e.journal.url == url and not e._closed]
+
+
 class Engine:
     """Runs plans on a background event loop, recording everything in a journal."""
 
@@ -62,6 +73,7 @@ class Engine:
         heartbeat_interval: float = 3.0,
         owner_lease: float = 10.0,
         thread_pool_size: int | None = None,
+        adopt_orphans: bool = False,
     ) -> None:
         self.journal = journal
         self.workflow_timeout = workflow_timeout
@@ -83,12 +95,15 @@ class Engine:
         self.active: dict[str, RunExecution] = {}
         self._closed = False
         self._unplannable: set[str] = set()
+        #: Orphans at versions this process lacks: warned about, adopted if asked.
+        self.orphans = OrphanWatch(self, adopt_orphans)
         self._timers: list[asyncio.TimerHandle] = []
         self._last_heartbeat = 0.0
         #: Signals up to this id have been seen by ``_wake_signalled``.
         self._signal_cursor: int | None = None
         self._thread = threading.Thread(target=self._run_loop, name="taskloom-engine", daemon=True)
         self._thread.start()
+        _live.add(self)
         now = time.time()
         journal.register_runner(RunnerRecord(self.runner_id, HOSTNAME, os.getpid(), now, now))
         self.call(self._maintain).result()
@@ -161,6 +176,7 @@ class Engine:
             owner_id=self.runner_id,
         )
         execution = RunExecution(self, plan, run, workflow_timeout=self.workflow_timeout)
+        shapes.record(self.journal, plan)
         records = [*execution.new_task_records(), *plan.initial_records(run.run_id)]
         self.journal.create_run(run, records)
         self._trace(execution, trace_parent, resumed=False)
@@ -285,6 +301,10 @@ class Engine:
             except Exception:
                 logger.exception("taskloom recovery scan failed")
         try:
+            self.orphans.carry_out_cancels()
+        except Exception:
+            logger.exception("taskloom cancel-request check failed")
+        try:
             self._wake_signalled()
         except NotImplementedError:
             pass  # a backend without a signal inbox: nothing can be signalled
@@ -312,6 +332,7 @@ class Engine:
             except ValueRefusedError as exc:
                 self._refuse(run, exc)
                 continue
+            adopted = plan is None and (plan := self.orphans.unplannable(run)) is not None
             if plan is None:
                 if run.run_id not in self._unplannable:
                     self._unplannable.add(run.run_id)
@@ -323,15 +344,14 @@ class Engine:
                         run.workflow_version,
                     )
                 continue
-            if not self.journal.claim_run(run.run_id, self.runner_id, run.owner_id):
+            if not adopted and not self.journal.claim_run(run.run_id, self.runner_id, run.owner_id):
                 continue
             # A run recorded with no owner was submitted for workers, not orphaned.
             why = "recorded for workers" if run.owner_id is None else "after its owner died"
             run.owner_id = self.runner_id
             records = self.journal.get_tasks(run.run_id)
-            execution = RunExecution(
-                self, plan, run, records, workflow_timeout=self.workflow_timeout
-            )
+            limit = retrying.time_limit_since_retry(self.journal, run, self.workflow_timeout)
+            execution = RunExecution(self, plan, run, records, workflow_timeout=limit)
             self.active[run.run_id] = execution
             if trace_hooks.tracing() is not None:
                 recorded = _recorded_trace(self.journal.get_events(run.run_id))
@@ -348,6 +368,7 @@ class Engine:
             logger.info("taking run %s of %r %s", run.run_id, run.workflow_name, why)
             execution.start(recovering=True)
             resumed.append(run.run_id)
+        self.orphans.report()
         return resumed
 
     def adopt(self, run: RunRecord, plan: Plan) -> RunExecution | None:
@@ -428,6 +449,7 @@ class Engine:
         if self._closed:
             return
         self._closed = True
+        _live.discard(self)
         if wait:
             futures = [e.future for e in list(self.active.values())]
             concurrent.futures.wait(futures, timeout=timeout)

@@ -99,6 +99,9 @@ class Plan(ABC):
     group_limits: Mapping[str, int] = MappingProxyType({})
     #: True if :meth:`expand` may add nodes; the scheduler asks only plans that grow.
     grows: bool = False
+    #: True if the graph depends on the workflow version alone (not on the run's input):
+    #: it is then recorded once per version without being hashed per run (core/shapes.py).
+    fixed_graph: bool = False
 
     @abstractmethod
     def prepare(self, node: PlanNode, dep_outputs: Mapping[str, str], run_input: str) -> Invocation:

@@ -25,6 +25,7 @@ class DagPlan(Plan):
     """A ``Workflow`` ready for the scheduler."""
 
     kind = "dag"
+    fixed_graph = True
     worker_task_timeout_applies = True
 
     def __init__(self, workflow: Workflow, *, default_timeout: float | None = None) -> None:

@@ -70,6 +70,9 @@ class DefaultRunnerConfig:
     #: None serves none. ``metrics_host`` is the address it binds.
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    #: Adopt orphaned runs of an older version of a workflow this runner defines when
+    #: every completed task still exists with the same dependencies (docs/deploys.md).
+    adopt_orphans: bool = False
 
     def __post_init__(self) -> None:
         if (
@@ -198,6 +201,7 @@ class DefaultRunner:
             heartbeat_interval=self.config.heartbeat_interval_seconds,
             owner_lease=self.config.owner_lease_seconds,
             thread_pool_size=self.config.thread_pool_size,
+            adopt_orphans=self.config.adopt_orphans,
         )
         #: The runner's Prometheus metrics (``metrics_port``); ``metrics.port`` is served.
         self.metrics: Any = None
@@ -393,6 +397,8 @@ _WORKER_SETTINGS = {
     "taskloom worker --lease S",
     "owner_lease_seconds": "a worker's tasks are taken over when their lease expires: "
     "taskloom worker --lease S",
+    "adopt_orphans": "runs are adopted by the processes that execute them: "
+    "DefaultRunnerConfig(adopt_orphans=True) on a local runner, or taskloom adopt RUN_ID",
     "thread_pool_size": "sync task bodies run in the workers' threads: Worker(thread_pool_size=N)",
     "shutdown_timeout_seconds": "a client's shutdown never waits for runs (the workers go on "
     "executing them); wait for one with runner.result(run_id, timeout=S)",

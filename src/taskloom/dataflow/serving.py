@@ -13,7 +13,10 @@ from typing import Any
 
 from taskloom.core import styles
 from taskloom.core.plan import Plan
-from taskloom.dataflow import runner  # noqa: F401  (registers the "flow" planner)
+from taskloom.dataflow import (
+    deploys,  # noqa: F401  (registers adoption and retry rules)
+    runner,  # noqa: F401  (registers the "flow" planner)
+)
 from taskloom.dataflow.artifacts import sweep_artifacts
 from taskloom.dataflow.flow import Flow, lookup_flow, registered_flows
 from taskloom.dataflow.remote import submit_flow

@@ -23,7 +23,7 @@ from collections import defaultdict
 from types import TracebackType
 from typing import Any
 
-from taskloom.core import styles, trace_hooks
+from taskloom.core import shapes, styles, trace_hooks
 from taskloom.core.plan import Plan
 from taskloom.core.result import WorkflowResult
 from taskloom.core.time_limits import check_timeout
@@ -166,6 +166,7 @@ class Client:
             for k, n in plan.nodes.items()
         ]
         run_limit: int | None = getattr(plan, "max_concurrency", None)
+        shapes.record(self.journal, plan)
         tracer = trace_hooks.tracing()
         trace_context = (
             tracer.submit_context(run.run_id, run.workflow_name, run.kind)

@@ -61,6 +61,7 @@ from taskloom.distributed.batch_commit import BatchCommit, Pending
 from taskloom.distributed.claim_decisions import ClaimDecisions
 from taskloom.distributed.deadlines import RunDeadlines
 from taskloom.distributed.listener import Listener
+from taskloom.distributed.orphans import WorkerOrphans
 from taskloom.distributed.run_plans import RunPlans, Shape
 from taskloom.journal.postgres import PostgresJournal
 from taskloom.journal.postgres_queue import TaskQueue
@@ -90,13 +91,16 @@ class Worker(ClaimDecisions, AttemptResults):
         worker_id: str | None = None,
         vacuum: bool = True,
         retention: float | None = None,
+        adopt_orphans: bool = False,
     ) -> None:
         """``workflows``: the DAG workflows (or names) to serve, default every registered
         one; ``flows``: the ``@flow``s (or names), default every defined one; ``steps``:
         serve every defined step workflow type. ``vacuum``: VACUUM the queue tables when
         their dead rows pile up (see :mod:`taskloom.journal.postgres_vacuum`); False
         leaves it to autovacuum. ``retention``: delete runs that ended more than this
-        many seconds ago, hourly (:mod:`taskloom.core.retention`); None keeps them."""
+        many seconds ago, hourly (:mod:`taskloom.core.retention`); None keeps them.
+        ``adopt_orphans``: adopt distributed runs of a served workflow left at another
+        version when they are compatible (docs/deploys.md)."""
         url = resolve_url(url)
         if not is_postgres_url(url):
             raise ValueError(
@@ -166,6 +170,13 @@ class Worker(ClaimDecisions, AttemptResults):
         self._workflow_keys = self.plans.claim_keys
         #: Only flows have concurrency limits: other workers never run the limited claim.
         self._limited = any(k.startswith("flow:") for k in self._workflow_keys)
+        #: Warns about runs of the workflows served here left at other versions.
+        self.orphans = WorkerOrphans(
+            self.journal,
+            [(p.kind, p.workflow_name, p.workflow_version) for p in static] + list(per_run),
+            self.lease,
+            adopt=self if adopt_orphans else None,
+        )
         self.deadlines = RunDeadlines(
             self.queue, self.loop, self._workflow_keys, self._finish_stopped, self._drop_run
         )
@@ -307,6 +318,10 @@ class Worker(ClaimDecisions, AttemptResults):
         """The fallback: stop overdue runs, claim what no notification announced, and
         expired leases."""
         self.deadlines.check()
+        try:
+            self.orphans.check(self.loop.time())
+        except Exception:
+            logger.exception("taskloom worker %s could not look for orphaned runs", self.worker_id)
         self._claim(expired=True)
         self._poke()
         self._timers["poll"] = self.loop.call_later(self.poll_interval, self._poll)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from taskloom.journal.records import (
     Batch,
     EventRecord,
+    Reopening,
     RunnerRecord,
     RunRecord,
     SignalRecord,
@@ -97,6 +98,37 @@ class Journal(ABC):
     def latest_signal_id(self) -> int:
         """The highest signal id so far (0 when none)."""
         raise NotImplementedError(f"{type(self).__name__} has no signal inbox")
+
+    # -- retries, cancels, deploys (journal/run_control_records.py) --------
+    # Not abstract, like the signal inbox: a backend without them still loads.
+
+    def record_shape(self, kind: str, name: str, version: str, digest: str, shape: str) -> None:
+        """Keep the graph (JSON: task key -> dependency keys) a version ran with, once."""
+        raise NotImplementedError(f"{type(self).__name__} records no workflow graphs")
+
+    def get_shapes(self, kind: str, name: str, version: str) -> list[str]:
+        """The graphs recorded for one workflow version (JSON texts), oldest first."""
+        raise NotImplementedError(f"{type(self).__name__} records no workflow graphs")
+
+    def reopen_run(self, reopening: Reopening) -> bool:
+        """Put a run back to Running with new task rows, atomically; False if it changed.
+
+        Compare-and-set on the run's status (and owner, when asked), so two
+        retries (or a retry and a recovery) cannot both win.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot reopen runs")
+
+    def request_cancel(self, run_id: str, reason: str, at: float) -> None:
+        """Ask the live process that executes ``run_id`` to cancel it."""
+        raise NotImplementedError(f"{type(self).__name__} has no cancel requests")
+
+    def cancel_requests(self, owner_id: str) -> list[tuple[str, str]]:
+        """``(run_id, reason)`` of cancels asked for running runs ``owner_id`` executes."""
+        raise NotImplementedError(f"{type(self).__name__} has no cancel requests")
+
+    def clear_cancel_request(self, run_id: str) -> None:
+        """Forget the cancel asked for ``run_id`` (it was carried out)."""
+        raise NotImplementedError(f"{type(self).__name__} has no cancel requests")
 
     @abstractmethod
     def cache_get(self, key: str, now: float) -> str | None:

@@ -14,6 +14,7 @@ from taskloom.journal.base import Journal
 from taskloom.journal.records import (
     Batch,
     EventRecord,
+    Reopening,
     RunnerRecord,
     RunRecord,
     RunStatus,
@@ -35,6 +36,8 @@ class MemoryJournal(Journal):
         self._next_event_id = 1
         self._signals: list[SignalRecord] = []
         self._cache: dict[str, tuple[str, float]] = {}
+        self._shapes: dict[tuple[str, str, str], dict[str, str]] = {}
+        self._cancels: dict[str, str] = {}
 
     def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
         with self._lock:
@@ -179,6 +182,54 @@ class MemoryJournal(Journal):
     def cache_put(self, key: str, value_json: str, expires_at: float) -> None:
         with self._lock:
             self._cache[key] = (value_json, expires_at)
+
+    # -- retries, cancels, deploys -----------------------------------------
+
+    def record_shape(self, kind: str, name: str, version: str, digest: str, shape: str) -> None:
+        with self._lock:
+            self._shapes.setdefault((kind, name, version), {}).setdefault(digest, shape)
+
+    def get_shapes(self, kind: str, name: str, version: str) -> list[str]:
+        with self._lock:
+            return list(self._shapes.get((kind, name, version), {}).values())
+
+    def reopen_run(self, reopening: Reopening) -> bool:
+        r = reopening
+        with self._lock:
+            run = self._runs.get(r.run_id)
+            if run is None or run.status != r.from_status:
+                return False
+            if r.check_owner and run.owner_id != r.from_owner:
+                return False
+            run.status = RunStatus.RUNNING
+            run.owner_id = r.new_owner
+            run.workflow_version = r.version
+            run.error = run.final_json = run.ended_at = None
+            self._tasks[r.run_id] = {t.task_key: dataclasses.replace(t) for t in r.tasks}
+            for e in r.events:
+                stored = dataclasses.replace(e, event_id=self._next_event_id)
+                self._next_event_id += 1
+                self._events.setdefault(e.run_id, []).append(stored)
+            self._cancels.pop(r.run_id, None)
+            return True
+
+    def request_cancel(self, run_id: str, reason: str, at: float) -> None:
+        with self._lock:
+            self._cancels[run_id] = reason
+
+    def cancel_requests(self, owner_id: str) -> list[tuple[str, str]]:
+        with self._lock:
+            return [
+                (run_id, reason)
+                for run_id, reason in self._cancels.items()
+                if (run := self._runs.get(run_id)) is not None
+                and run.status == RunStatus.RUNNING
+                and run.owner_id == owner_id
+            ]
+
+    def clear_cancel_request(self, run_id: str) -> None:
+        with self._lock:
+            self._cancels.pop(run_id, None)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -64,7 +64,7 @@ class PostgresJournal(SqlJournal):
         conninfo, url_schema = split_url(url)
         self.conninfo = conninfo
         explicit = schema if schema is not None else url_schema
-        self._q = load_queries("postgres_queries.sql")
+        self._q = load_queries("postgres_queries.sql") | load_queries("postgres_deploys.sql")
         self._errors: type[Exception] = psycopg_module().Error
         try:
             self.schema = self._migrate(explicit)

@@ -148,3 +148,24 @@ class Batch:
 
     def __bool__(self) -> bool:
         return bool(self.tasks or self.events or self.runs)
+
+
+@dataclass(slots=True)
+class Reopening:
+    """A run put back to work: retried after it ended, or adopted by a new version.
+
+    The run must still have status ``from_status`` (and, if ``check_owner``,
+    owner ``from_owner``); it becomes Running, owned by ``new_owner`` (None:
+    the next runner that serves it resumes it), at ``version``. Its task
+    rows are replaced by ``tasks`` (the whole set, in their ``seq`` order)
+    and ``events`` are appended, in one transaction.
+    """
+
+    run_id: str
+    from_status: str
+    version: str
+    tasks: list[TaskRecord]
+    events: list[EventRecord]
+    new_owner: str | None = None
+    check_owner: bool = False
+    from_owner: str | None = None

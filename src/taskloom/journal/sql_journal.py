@@ -24,9 +24,10 @@ from taskloom.journal.records import (
     SignalRecord,
     TaskRecord,
 )
+from taskloom.journal.run_control_records import RunControlRecords
 
 
-class SqlJournal(Journal):
+class SqlJournal(RunControlRecords, Journal):
     """A journal whose operations are named SQL queries."""
 
     #: Named queries of the backend (``journal/sql/<backend>_queries.sql``).

@@ -58,7 +58,7 @@ class SQLiteJournal(SqlJournal):
             raise ValueError(f"synchronous={synchronous!r} is not valid; use one of {valid}")
         self.path = path
         self.url = url or f"sqlite:///{path}"
-        self._q = load_queries("sqlite_queries.sql")
+        self._q = load_queries("sqlite_queries.sql") | load_queries("sqlite_deploys.sql")
         self._events_sql: dict[int, str] = {}
         self._lock = threading.RLock()
         try:

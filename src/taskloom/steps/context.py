@@ -91,10 +91,24 @@ class StepContext:
         error = NonDeterminismError(
             f"workflow {self.workflow_id!r}, step {self.step_name!r}: call #{position} was "
             f"{recorded.name!r} when recorded but is now {same!r}; a step must call its tasks "
-            "in the same order with the same arguments when it is re-executed"
+            "in the same order with the same arguments when it is re-executed (guard a change "
+            'made under runs in flight with `if ctx.patched("change-id"): ...`)'
         )
         self.nondeterminism = self.nondeterminism or error
         raise error
+
+    def patched(self, change_id: str) -> bool:
+        """Whether this run takes the new branch of a code change named ``change_id``.
+
+        A run that already went past this point under the old code (a
+        replay) gets False and keeps the old branch; a new run, or one that
+        had not got here yet, gets True. The first decision of a run is
+        recorded and every later call with the same id returns it. See
+        :mod:`taskloom.steps.patching`.
+        """
+        from taskloom.steps.patching import decide
+
+        return decide(self, change_id)
 
     # -- recorded values --------------------------------------------------
 

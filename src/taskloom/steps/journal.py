@@ -39,6 +39,10 @@ _STEP = re.compile(r"^s(\d+):(.*)$", re.DOTALL)
 _OP = re.compile(r"^s(\d+)\.(\d+)#([0-9a-f]+):(.*)$", re.DOTALL)
 
 
+#: Key prefix of the row that records a ``ctx.patched(change_id)`` decision.
+PATCH_PREFIX = "patch:"
+
+
 def step_key(index: int, name: str) -> str:
     return f"s{index:03d}:{name}"
 
@@ -63,6 +67,8 @@ class RecordedRun:
     max_seq: int = 0
     #: The workflow id of the run that started this one (a local child), if any.
     parent: str | None = None
+    #: ``ctx.patched(change_id)`` decisions of the run (``patch:<id>`` rows).
+    patches: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def load(cls, records: list[TaskRecord]) -> RecordedRun:
@@ -80,6 +86,10 @@ class RecordedRun:
             match = _STEP.match(record.task_key)
             if match:
                 recorded.steps[int(match.group(1))] = (match.group(2), record)
+                continue
+            if record.task_key.startswith(PATCH_PREFIX):
+                change_id = record.task_key[len(PATCH_PREFIX) :]
+                recorded.patches[change_id] = record.output_json == "true"
         return recorded
 
     def ops_of_step(self, index: int) -> int:

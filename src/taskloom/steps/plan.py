@@ -34,6 +34,7 @@ class StepPlan(Plan):
     """The plan of one step workflow run."""
 
     kind = KIND
+    fixed_graph = True
     accepts_time_limits = False
     may_have_parent = True
 

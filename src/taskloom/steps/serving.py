@@ -11,7 +11,10 @@ from __future__ import annotations
 from taskloom.core import styles
 from taskloom.core.plan import Plan
 from taskloom.journal.base import Journal
-from taskloom.steps import client  # noqa: F401  (registers the step planner)
+from taskloom.steps import (
+    client,  # noqa: F401  (registers the step planner)
+    deploys,  # noqa: F401  (registers adoption and retry rules)
+)
 from taskloom.steps.children import recorded_children
 from taskloom.steps.plan import KIND, VERSION
 from taskloom.steps.workflow import registered_workflows
