@@ -632,3 +632,26 @@ def test_bad_urls_are_refused_clearly(url: str, message: str) -> None:
 def test_url_must_be_a_string() -> None:
     with pytest.raises(TypeError, match="must be a str, got int"):
         open_journal(42)  # type: ignore[arg-type]
+
+
+def test_a_migration_numbered_below_the_newest_applied_one_is_still_applied(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Features built side by side add migrations whose numbers arrive out of order:
+    a journal that never got number 12 (retention's index) gets it, though newer
+    ones were applied."""
+    path = tmp_path / "taskloom.db"
+    open_journal(db_url).close()
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM schema_migrations WHERE version = 12")
+    conn.execute("DROP INDEX runs_by_end")
+    conn.commit()
+    conn.close()
+    open_journal(db_url).close()
+    conn = sqlite3.connect(path)
+    try:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        applied = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+    finally:
+        conn.close()
+    assert "runs_by_end" in indexes and 12 in applied

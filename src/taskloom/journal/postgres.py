@@ -112,7 +112,10 @@ class PostgresJournal(SqlJournal):
                 if not (exists and exists[0]):
                     conn.execute(f"CREATE SCHEMA {quote_ident(schema)}")
                 conn.execute(self._q["schema_version_table"])
-                version = _scalar(conn.execute(self._q["schema_version"]).fetchone())
+                # One row per applied migration: every one not recorded is applied, in
+                # order (features built side by side add numbers that arrive out of order).
+                applied = {int(r[0]) for r in conn.execute(self._q["applied_versions"])}
+                version = max(applied, default=0)
                 if version > LATEST_VERSION:
                     raise JournalError(
                         f"the journal in schema {schema!r} at {self._where} has schema version "
@@ -120,7 +123,7 @@ class PostgresJournal(SqlJournal):
                         "upgrade taskloom"
                     )
                 for number, filename in MIGRATIONS:
-                    if number <= version:
+                    if number in applied:
                         continue
                     conn.execute(read_script(filename))
                     conn.execute(self._q["record_schema_version"], (number,))

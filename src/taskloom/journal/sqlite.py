@@ -108,7 +108,13 @@ class SQLiteJournal(SqlJournal):
     # -- schema -----------------------------------------------------------
 
     def _migrate(self) -> None:
-        """Bring the schema to the newest version; safe from many processes at once."""
+        """Bring the schema to the newest version; safe from many processes at once.
+
+        Each applied migration is recorded by number (``schema_migrations``), and
+        every one not recorded is applied, in order: features built side by side
+        add migrations whose numbers need not arrive in order. ``user_version``
+        stays the newest number (what 0.1 journals recorded, all contiguous).
+        """
         with self._transaction() as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > LATEST_VERSION:
@@ -116,13 +122,26 @@ class SQLiteJournal(SqlJournal):
                     f"the journal at {self.path!r} has schema version {version}, newer than "
                     f"this taskloom knows ({LATEST_VERSION}); upgrade taskloom"
                 )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            applied = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+            if not applied:  # a journal from before the table: its versions were contiguous
+                applied = {n for n, _ in MIGRATIONS if n <= version}
+                conn.executemany(
+                    "INSERT INTO schema_migrations VALUES (?, ?)",
+                    [(n, time.time()) for n in sorted(applied)],
+                )
             for number, filename in MIGRATIONS:
-                if number <= version:
+                if number in applied:
                     continue
                 for statement in read_script(filename).split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, time.time()))
+                version = max(version, number)
+                conn.execute(f"PRAGMA user_version = {version}")
 
     def _id_list(self, ids: Sequence[str]) -> Any:
         return json.dumps(list(ids))

@@ -85,6 +85,9 @@ CREATE TABLE IF NOT EXISTS schema_version (
 -- name: schema_version
 SELECT coalesce(max(version), 0) FROM schema_version;
 
+-- name: applied_versions
+SELECT version FROM schema_version;
+
 -- name: record_schema_version
 INSERT INTO schema_version (version) VALUES (%s);
 
