@@ -9,6 +9,7 @@ Commands::
     taskloom runs --orphaned [--db URL]
     taskloom worker --db postgresql://... --import MODULE [--concurrency N] [--lease S]
                     [--poll S] [--task-timeout S] [--no-vacuum] [--adopt-orphans]
+    taskloom ui [--db URL] [--host H] [--port P] [--token T] [--read-only] [--app MODULE]
     taskloom --version
 
 Exit codes follow the usual Unix split so scripts and CI can branch on them:
@@ -58,6 +59,7 @@ from taskloom.cli.inspect import cmd_runs, cmd_show
 from taskloom.cli.prune import add_prune_parser, age
 from taskloom.cli.run import cmd_run
 from taskloom.cli.targets import import_workflows, load_target
+from taskloom.cli.ui import add_ui_parser
 from taskloom.cli.worker import cmd_worker
 
 __all__ = ["CliError", "build_parser", "format_table", "import_workflows", "load_target", "main"]
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_worker_parser(subparsers, common)
     add_prune_parser(subparsers, common)
     control.add_parsers(subparsers, common)
+    add_ui_parser(subparsers, common)
     return parser
 
 

@@ -68,6 +68,7 @@ from taskloom.journal.postgres_queue import TaskQueue
 from taskloom.journal.postgres_run_end import STOP_PREFIX
 from taskloom.journal.postgres_vacuum import QueueVacuum
 from taskloom.journal.queue_records import ClaimedTask, FinishedCount
+from taskloom.journal.records import RunnerRecord
 from taskloom.journal.urls import is_postgres_url, redact_url, resolve_url
 
 logger = logging.getLogger("taskloom")
@@ -250,8 +251,27 @@ class Worker(ClaimDecisions, AttemptResults):
             self._stopped.set()
 
     def _begin(self) -> None:
+        self._announce("register")
         self._heartbeat()
         self._poll()
+
+    def _announce(self, what: str) -> None:
+        """Keep this worker's row in ``runners`` (what dashboards list as live workers).
+
+        Workers own no runs, so the row never makes a run look owned; a failure
+        here is logged and the worker goes on.
+        """
+        now = time.time()
+        try:
+            if what == "register":
+                record = RunnerRecord(self.worker_id, HOSTNAME, os.getpid(), now, now)
+                self.journal.register_runner(record)
+            elif what == "heartbeat":
+                self.journal.heartbeat(self.worker_id, now)
+            else:
+                self.journal.unregister_runner(self.worker_id)
+        except Exception:
+            logger.exception("taskloom worker %s could not %s itself", self.worker_id, what)
 
     def _begin_drain(self) -> None:
         if self._draining:
@@ -273,6 +293,7 @@ class Worker(ClaimDecisions, AttemptResults):
                 timer.cancel()
             self._timers.clear()
             self.deadlines.close()
+            self._announce("unregister")
             logger.info(
                 "taskloom worker %s stopped: %d task(s) recorded, %d late completion(s) rejected",
                 self.worker_id,
@@ -332,6 +353,7 @@ class Worker(ClaimDecisions, AttemptResults):
                 self.queue.renew_leases(self.worker_id, self.lease)
             except Exception:
                 logger.exception("taskloom worker %s could not renew its leases", self.worker_id)
+        self._announce("heartbeat")
         self._timers["heartbeat"] = self.loop.call_later(self.lease / 3, self._heartbeat)
 
     def _claim(self, expired: bool = False) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from taskloom.journal.browse import ClaimRecord, Cursor, RunFilter, WorkflowStats
 from taskloom.journal.records import (
     Batch,
     EventRecord,
@@ -129,6 +130,49 @@ class Journal(ABC):
     def clear_cancel_request(self, run_id: str) -> None:
         """Forget the cancel asked for ``run_id`` (it was carried out)."""
         raise NotImplementedError(f"{type(self).__name__} has no cancel requests")
+
+    # -- browsing (the dashboard) -------------------------------------------
+    # Not abstract, so a backend written before the dashboard still loads;
+    # only browsing it fails.
+
+    def search_runs(
+        self, filter: RunFilter, limit: int = 50, after: Cursor | None = None
+    ) -> list[RunRecord]:
+        """Runs matching ``filter``, newest first (``created_at``, then ``run_id``).
+
+        ``after`` continues a page: only runs older than that ``(created_at,
+        run_id)`` are returned (keyset pagination, cheap at any depth).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot be browsed")
+
+    def count_runs(self, filter: RunFilter) -> dict[str, int]:
+        """How many runs match ``filter`` (its status ignored), per status."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be browsed")
+
+    def latest_event_id(self, run_id: str | None = None) -> int:
+        """The highest event id (of one run, or of the whole journal); 0 when none.
+
+        Every change a page shows writes an event, so this one indexed lookup
+        tells a live page whether anything changed since it last looked.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot be browsed")
+
+
+    def workflow_names(self) -> list[str]:
+        """The distinct workflow names of the runs, sorted (cheap: a walk of an index)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be browsed")
+
+    def workflow_stats(self) -> list[WorkflowStats]:
+        """Each workflow name, version and kind seen, most recently run first."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be browsed")
+
+    def list_claims(self, limit: int = 1000) -> list[ClaimRecord]:
+        """Tasks held by distributed workers now (only PostgreSQL has such claims)."""
+        return []
+
+    def parent_run(self, run_id: str) -> str | None:
+        """The run that started this one as a child, when the backend records it."""
+        return None
 
     @abstractmethod
     def cache_get(self, key: str, now: float) -> str | None:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 
 from taskloom.journal.base import Journal
+from taskloom.journal.browse import Cursor, RunFilter, WorkflowStats
 from taskloom.journal.records import (
     Batch,
     EventRecord,
@@ -233,3 +234,66 @@ class MemoryJournal(Journal):
 
     def close(self) -> None:
         """Nothing to release."""
+
+    # -- browsing (the dashboard) -------------------------------------------
+
+    def _matching(self, f: RunFilter) -> list[RunRecord]:
+        def keep(r: RunRecord) -> bool:
+            return (
+                (f.workflow is None or r.workflow_name == f.workflow)
+                and (f.version is None or r.workflow_version == f.version)
+                and (f.status is None or r.status == f.status)
+                and (f.kind is None or r.kind == f.kind)
+                and (not f.run_id_prefix or r.run_id.startswith(f.run_id_prefix))
+                and (f.created_from is None or r.created_at >= f.created_from)
+                and (f.created_to is None or r.created_at < f.created_to)
+            )
+
+        with self._lock:
+            return [dataclasses.replace(r) for r in self._runs.values() if keep(r)]
+
+    def search_runs(
+        self, filter: RunFilter, limit: int = 50, after: Cursor | None = None
+    ) -> list[RunRecord]:
+        runs = sorted(self._matching(filter), key=lambda r: (r.created_at, r.run_id), reverse=True)
+        if after is not None:
+            runs = [r for r in runs if (r.created_at, r.run_id) < after]
+        return runs[:limit]
+
+    def count_runs(self, filter: RunFilter) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for run in self._matching(filter.without_status()):
+            counts[run.status] = counts.get(run.status, 0) + 1
+        return counts
+
+    def latest_event_id(self, run_id: str | None = None) -> int:
+        with self._lock:
+            if run_id is None:
+                return self._next_event_id - 1
+            return max((e.event_id or 0 for e in self._events.get(run_id, [])), default=0)
+
+
+    def workflow_names(self) -> list[str]:
+        with self._lock:
+            return sorted({r.workflow_name for r in self._runs.values()})
+
+    def workflow_stats(self) -> list[WorkflowStats]:
+        groups: dict[tuple[str, str, str], list[RunRecord]] = {}
+        with self._lock:
+            for r in self._runs.values():
+                groups.setdefault((r.workflow_name, r.workflow_version, r.kind), []).append(r)
+        stats = [
+            WorkflowStats(
+                name,
+                version,
+                kind,
+                len(runs),
+                sum(r.status == RunStatus.COMPLETED for r in runs),
+                sum(r.status == RunStatus.FAILED for r in runs),
+                sum(r.status == RunStatus.RUNNING for r in runs),
+                max(r.created_at for r in runs),
+            )
+            for (name, version, kind), runs in groups.items()
+        ]
+        return sorted(stats, key=lambda s: s.last_created_at, reverse=True)
+

@@ -28,6 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from taskloom.errors import JournalError
+from taskloom.journal.browse import ClaimRecord
 from taskloom.journal.pgconnect import channel, connect, psycopg_module, quote_ident, split_url
 from taskloom.journal.postgres_queue import READY
 from taskloom.journal.records import (
@@ -59,6 +60,7 @@ class PostgresJournal(SqlJournal):
         schema: str | None = None,
         pool_size: int = 4,
         connect_timeout: float = 30.0,
+        read_only: bool = False,
     ) -> None:
         self.url = url
         conninfo, url_schema = split_url(url)
@@ -66,8 +68,9 @@ class PostgresJournal(SqlJournal):
         explicit = schema if schema is not None else url_schema
         self._q = load_queries("postgres_queries.sql") | load_queries("postgres_deploys.sql")
         self._errors: type[Exception] = psycopg_module().Error
+        self.read_only = read_only
         try:
-            self.schema = self._migrate(explicit)
+            self.schema = self._find_schema(explicit) if read_only else self._migrate(explicit)
         except self._errors as exc:
             raise JournalError(
                 f"cannot open the PostgreSQL journal at {self._where}: {exc}"
@@ -129,6 +132,20 @@ class PostgresJournal(SqlJournal):
                     conn.execute(self._q["record_schema_version"], (number,))
                     logger.info("taskloom: schema %r migrated to version %d", schema, number)
         return schema
+
+    def _find_schema(self, explicit: str | None) -> str:
+        """The schema of an existing journal, for a read-only user (no migration)."""
+        with connect(self.conninfo) as conn:
+            if explicit is not None:
+                conn.execute(f"SET search_path TO {quote_ident(explicit)}")
+            row = conn.execute(self._q["current_schema"]).fetchone()
+            if row is None or row[0] is None:
+                raise JournalError(
+                    f"the connection to {self._where} has no usable schema on its "
+                    "search_path; add ?schema=NAME to the URL"
+                )
+            conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+            return str(row[0])
 
     def _open_pool(self, size: int, timeout: float) -> ConnectionPool[Any]:
         from psycopg_pool import ConnectionPool
@@ -203,6 +220,30 @@ class PostgresJournal(SqlJournal):
                 return rows
         except self._errors as exc:
             raise JournalError(f"cannot read the journal at {self._where}: {exc}") from exc
+
+    def _read_sql(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            with self.pool.connection() as conn:
+                rows: list[Any] = conn.execute(sql, params).fetchall()
+                return rows
+        except self._errors as exc:
+            raise JournalError(f"cannot read the journal at {self._where}: {exc}") from exc
+
+    # -- browsing (the dashboard) ------------------------------------------
+
+    _placeholder = "%s"
+
+    def _prefix_condition(self, prefix: str) -> tuple[str, list[Any]]:
+        # LIKE with the pattern operators' index; the prefix's own wildcards are escaped.
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return "run_id LIKE ?", [escaped + "%"]
+
+    def list_claims(self, limit: int = 1000) -> list[ClaimRecord]:
+        return [ClaimRecord(*row) for row in self._read("list_claims", (limit,))]
+
+    def parent_run(self, run_id: str) -> str | None:
+        rows = self._read("parent_run", (run_id,))
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
     # -- signal inbox (step workflows) -------------------------------------
 

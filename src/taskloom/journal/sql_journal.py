@@ -25,9 +25,10 @@ from taskloom.journal.records import (
     TaskRecord,
 )
 from taskloom.journal.run_control_records import RunControlRecords
+from taskloom.journal.sql_browse import SqlBrowse
 
 
-class SqlJournal(RunControlRecords, Journal):
+class SqlJournal(SqlBrowse, RunControlRecords, Journal):
     """A journal whose operations are named SQL queries."""
 
     #: Named queries of the backend (``journal/sql/<backend>_queries.sql``).

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pathlib
 import sqlite3
 import threading
 import time
@@ -51,6 +52,7 @@ class SQLiteJournal(SqlJournal):
         synchronous: str = "NORMAL",
         busy_timeout_s: float = 60.0,
         url: str | None = None,
+        read_only: bool = False,
     ) -> None:
         mode = synchronous.upper()
         if mode not in _SYNCHRONOUS_MODES:
@@ -61,7 +63,21 @@ class SQLiteJournal(SqlJournal):
         self._q = load_queries("sqlite_queries.sql") | load_queries("sqlite_deploys.sql")
         self._events_sql: dict[int, str] = {}
         self._lock = threading.RLock()
+        self.read_only = read_only
         try:
+            if read_only:
+                # Opened read-only (a dashboard on a file it may not write): no WAL
+                # switch, no migration; the file must already be a journal.
+                self._conn = sqlite3.connect(
+                    f"{pathlib.Path(path).resolve().as_uri()}?mode=ro",
+                    uri=True,
+                    timeout=busy_timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+                self._conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+                return
             self._conn = sqlite3.connect(
                 path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
             )
@@ -180,6 +196,10 @@ class SQLiteJournal(SqlJournal):
     def _read(self, query: str, params: Sequence[Any]) -> list[Any]:
         with self._lock:
             return self._conn.execute(self._q[query], params).fetchall()
+
+    def _read_sql(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
 
     def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if len(rows) == 1:  # the usual batch of one task row: execute is cheaper

@@ -42,8 +42,12 @@ def sqlite_file(url: str) -> str | None:
     return os.path.realpath(path)
 
 
-def open_journal(url: str | None = None) -> Journal:
-    """Open (creating and migrating if needed) the journal a URL names."""
+def open_journal(url: str | None = None, *, read_only: bool = False) -> Journal:
+    """Open (creating and migrating if needed) the journal a URL names.
+
+    ``read_only``: open an existing journal only to read it (no migration, no
+    writes), e.g. for a dashboard whose database user may only read.
+    """
     url = resolve_url(url)
     if not isinstance(url, str):
         raise TypeError(f"database url must be a str, got {type(url).__name__}")
@@ -55,7 +59,7 @@ def open_journal(url: str | None = None) -> Journal:
         )
     scheme = scheme.lower()
     if scheme == "sqlite":
-        return _open_sqlite(url, rest)
+        return _open_sqlite(url, rest, read_only)
     if scheme == "memory":
         from taskloom.journal.memory import MemoryJournal
 
@@ -63,14 +67,14 @@ def open_journal(url: str | None = None) -> Journal:
     if scheme in ("postgresql", "postgres"):
         from taskloom.journal.postgres import PostgresJournal
 
-        return PostgresJournal(url)
+        return PostgresJournal(url, read_only=read_only)
     raise ValueError(
         f"unknown database url scheme {scheme!r} in {url!r}; use one of "
         + ", ".join(f"{s}://" for s in SCHEMES)
     )
 
 
-def _open_sqlite(url: str, rest: str) -> Journal:
+def _open_sqlite(url: str, rest: str, read_only: bool = False) -> Journal:
     from taskloom.journal.sqlite import SQLiteJournal
 
     path, _, query = rest.partition("?")
@@ -92,7 +96,9 @@ def _open_sqlite(url: str, rest: str) -> Journal:
             raise ValueError(
                 f"database url {url!r}: directory {directory!r} does not exist; create it first"
             )
-    return SQLiteJournal(path, synchronous=options.get("synchronous", "NORMAL"), url=url)
+    return SQLiteJournal(
+        path, synchronous=options.get("synchronous", "NORMAL"), url=url, read_only=read_only
+    )
 
 
 def is_postgres_url(url: str | None) -> bool:

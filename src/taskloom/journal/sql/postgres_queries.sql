@@ -166,3 +166,13 @@ DELETE FROM task_runs WHERE run_id = ANY(%s);
 -- name: delete_runs
 -- Only runs that are still ended: nothing running is ever deleted.
 DELETE FROM runs WHERE run_id = ANY(%s) AND ended_at IS NOT NULL;
+
+-- name: list_claims
+-- What distributed workers hold now (the dashboard's workers page), through
+-- the partial index task_runs_by_owner.
+SELECT claimed_by, run_id, task_key, lease_until, started_at
+FROM task_runs WHERE status = 'Running' AND claimed_by IS NOT NULL
+ORDER BY claimed_by, lease_until LIMIT %s;
+
+-- name: parent_run
+SELECT parent_id FROM runs WHERE run_id = %s;
