@@ -178,7 +178,9 @@ def _note_hints(hints: dict[str, Any], seen: set[int]) -> None:
 def by_class(cls: type) -> Known | None:
     """How to record ``cls``, if it is known."""
     known = _by_class.get(cls)
-    if known is None and _pending:
+    if known is None:
+        # Always through the lock: another thread may be reading the pending
+        # annotations right now (``_pending`` already empty, types not yet noted).
         _read_pending()
         known = _by_class.get(cls)
     return known
@@ -187,8 +189,8 @@ def by_class(cls: type) -> Known | None:
 def by_name(name: str) -> Known | None:
     """The known type recorded under ``name``, if any."""
     known = _by_name.get(name)
-    if known is None and _pending:
-        _read_pending()
+    if known is None:
+        _read_pending()  # through the lock, as in by_class
         known = _by_name.get(name)
     return known
 
