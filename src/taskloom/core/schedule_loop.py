@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from taskloom.core.cron import CronSpec
 from taskloom.core.engine import Engine
 from taskloom.core.plan import Plan
+from taskloom.core.schedule_records import ms, trigger_record
 from taskloom.core.schedule_styles import (
     TriggerDefinition,
     lookup_trigger,
@@ -57,10 +58,6 @@ _ENUMERATE_MAX = 100_000
 Fire = Callable[[Callable[[Any], None]], bool]
 #: SQLite: how often a loop reads the edit counter other processes bump.
 CHANGE_CHECK_S = 1.0
-
-
-def ms(t: float) -> int:
-    return round(t * 1000)
 
 
 class Launcher(Protocol):
@@ -405,35 +402,6 @@ def register_triggers(store: ScheduleStore) -> None:
         if not same:
             wanted.schedule_id = existing.schedule_id
             store.redefine(wanted)
-
-
-def trigger_record(definition: TriggerDefinition, style: str) -> ScheduleRecord:
-    now = time.time()
-    if definition.cron is not None:
-        spec = CronSpec.parse(definition.cron, definition.timezone)
-        next_due: int = ms(spec.next_after(now))
-    else:
-        next_due = ms(now)
-    return ScheduleRecord(
-        schedule_id=str(uuid.uuid4()),
-        name=definition.name,
-        kind="cron" if definition.cron is not None else "trigger",
-        style=style,
-        workflow_name=definition.workflow_name,
-        input_json="{}",
-        cron_expression=definition.cron,
-        timezone=definition.timezone,
-        poll_interval_ms=definition.poll_interval_ms,
-        allow_concurrent=definition.allow_concurrent,
-        enabled=True,
-        next_due_ms=next_due,
-        last_run_at=None,
-        last_run_id=None,
-        last_poll_at=None,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
 
 
 def _iso(due_ms: int) -> str:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.core.cron import CronSpec
 from taskloom.core.registry import lookup_workflow
-from taskloom.core.schedule_loop import EngineLauncher, Launcher, ScheduleLoop, ms
+from taskloom.core.schedule_loop import EngineLauncher, Launcher, ScheduleLoop
+from taskloom.core.schedule_records import ms, new_cron_schedule
 from taskloom.core.schedule_styles import register_schedule_style
 from taskloom.core.styles import PlanHost
 from taskloom.dag.plan import DagPlan
@@ -70,34 +71,6 @@ def _dag_starter(
 
 
 register_schedule_style("dag", _dag_starter, lambda name: lookup_workflow(name) is not None)
-
-
-def new_cron_schedule(
-    style: str, workflow_name: str, expression: str, tz: str, input_json: str, name: str | None
-) -> ScheduleRecord:
-    """A cron schedule record, its first due time computed from now."""
-    spec = CronSpec.parse(expression, tz)
-    now = time.time()
-    return ScheduleRecord(
-        schedule_id=str(uuid.uuid4()),
-        name=name,
-        kind="cron",
-        style=style,
-        workflow_name=workflow_name,
-        input_json=input_json,
-        cron_expression=spec.expression,
-        timezone=tz,
-        poll_interval_ms=None,
-        allow_concurrent=True,
-        enabled=True,
-        next_due_ms=ms(spec.next_after(now)),
-        last_run_at=None,
-        last_run_id=None,
-        last_poll_at=None,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
 
 
 def cron_dict(record: ScheduleRecord) -> dict[str, Any]:
