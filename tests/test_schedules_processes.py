@@ -1,0 +1,111 @@
+"""Schedules across real processes: exactly once per due time, and SIGKILL mid-run.
+
+Every test runs on SQLite (processes sharing one file) and on PostgreSQL.
+The side effects are written by the runs themselves to a file outside the
+journal; the journal's fires are checked against the due times.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from crashkit import kill_when_reached, run_to_end
+
+from taskloom.core.schedule_records import new_cron_schedule
+from taskloom.journal.base import Journal
+from taskloom.journal.records import RunStatus
+from taskloom.journal.schedules import FireOutcome, ScheduleStore
+from taskloom.journal.urls import open_journal
+
+APP = str(Path(__file__).parent / "schedapps" / "tick_app.py")
+#: How long each of the four processes stays up (the issue's 12 s).
+SECONDS = float(os.environ.get("TASKLOOM_SCHEDULE_TEST_SECONDS", "12"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'journal.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def journal(url: str) -> Iterator[Journal]:
+    opened = open_journal(url)
+    yield opened
+    opened.close()
+
+
+def _every_second(journal: Journal) -> tuple[ScheduleStore, str, int]:
+    store = ScheduleStore(journal)
+    record = new_cron_schedule("dag", "tick", "* * * * * *", "UTC", "{}", None)
+    assert store.create(record)
+    assert record.next_due_ms is not None
+    return store, record.schedule_id, record.next_due_ms
+
+
+@pytest.mark.timeout(120)
+def test_four_processes_start_each_due_time_exactly_once(
+    url: str, journal: Journal, tmp_path: Path
+) -> None:
+    store, schedule_id, first_due = _every_second(journal)
+    out = tmp_path / "ran.txt"
+    children = [
+        subprocess.Popen([sys.executable, APP, url, str(out), str(SECONDS)]) for _ in range(4)
+    ]
+    for child in children:
+        assert child.wait(timeout=SECONDS + 60) == 0
+
+    fires = store.history(schedule_id)
+    assert {f.outcome for f in fires} == {FireOutcome.STARTED}
+    dues = sorted(f.due_ms for f in fires)
+    # None missed: every second from the first due time on, none twice.
+    assert dues[0] == first_due
+    assert [b - a for a, b in zip(dues, dues[1:], strict=False)] == [1000] * (len(dues) - 1)
+    assert len(dues) >= SECONDS - 3
+    run_ids = [f.run_id for f in fires]
+    assert len(set(run_ids)) == len(run_ids)
+    for run_id in run_ids:
+        assert run_id is not None
+        run = journal.get_run(run_id)
+        assert run is not None and run.status == RunStatus.COMPLETED
+    lines = out.read_text().splitlines()
+    assert sum(line.startswith("up ") for line in lines) == 4
+    # Each run's body ran once: one side effect per due time.
+    assert sum(line.startswith("ran ") for line in lines) == len(dues)
+
+
+@pytest.mark.timeout(120)
+def test_a_process_killed_mid_run_leaves_its_run_to_be_resumed_not_fired_again(
+    url: str, journal: Journal, tmp_path: Path
+) -> None:
+    store, schedule_id, _ = _every_second(journal)
+    out = tmp_path / "ran.txt"
+    block = tmp_path / "block"
+    block.touch()
+    kill_when_reached([APP, url, str(out), "60", str(block)], out, "started", timeout=30)
+    killed = [f for f in store.history(schedule_id) if f.outcome == FireOutcome.STARTED]
+    assert killed, "the killed process recorded no fire"
+    for fire in killed:
+        assert fire.run_status == RunStatus.RUNNING  # claimed, started, not finished
+
+    block.unlink()
+    run_to_end([APP, url, str(tmp_path / "after.txt"), "4"], timeout=60)
+
+    fires = store.history(schedule_id)
+    by_due: dict[int, int] = {}
+    for fire in fires:
+        by_due[fire.due_ms] = by_due.get(fire.due_ms, 0) + 1
+    assert set(by_due.values()) == {1}
+    for fire in killed:
+        again = [f for f in fires if f.due_ms == fire.due_ms]
+        assert [f.run_id for f in again] == [fire.run_id]  # no second run for that due time
+        run = journal.get_run(fire.run_id or "")
+        assert run is not None and run.status == RunStatus.COMPLETED  # resumed, finished
+    started = [f.run_id for f in fires if f.outcome == FireOutcome.STARTED]
+    assert len(set(started)) == len(started)
