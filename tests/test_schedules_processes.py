@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from crashkit import kill_when_reached, run_to_end
 
+from crashkit import kill_when_reached, run_to_end
 from taskloom.core.schedule_records import new_cron_schedule
 from taskloom.journal.base import Journal
 from taskloom.journal.records import RunStatus
