@@ -255,14 +255,14 @@ def test_malformed_schedule_ids(runner: cloaca.DefaultRunner, bad: Any) -> None:
 
 def test_unknown_schedule_id_and_bad_update(runner: cloaca.DefaultRunner) -> None:
     unknown = "0c2f6bb8-1d0a-4a55-9b0e-2f6a0c4c7e11"
-    with pytest.raises(ValueError, match="Failed to get cron schedule.*0c2f6bb8"):
+    with pytest.raises(ValueError, match=r"Failed to get cron schedule.*0c2f6bb8"):
         runner.get_cron_schedule(unknown)
     with pytest.raises(ValueError, match="Failed to get cron execution history"):
         runner.get_cron_execution_history(unknown)
     schedule_id = runner.register_cron_workflow("tick", "0 2 * * *")
-    with pytest.raises(ValueError, match="Failed to update cron schedule.*Bad hour"):
+    with pytest.raises(ValueError, match=r"Failed to update cron schedule.*Bad hour"):
         runner.update_cron_schedule(schedule_id, "0 25 * * *", "UTC")
-    with pytest.raises(ValueError, match="Failed to update cron schedule.*unknown timezone"):
+    with pytest.raises(ValueError, match=r"Failed to update cron schedule.*unknown timezone"):
         runner.update_cron_schedule(schedule_id, "0 2 * * *", "Nowhere/Land")
     with pytest.raises(ValueError, match="enabled='no'"):
         runner.set_cron_schedule_enabled(schedule_id, "no")  # type: ignore[arg-type]
@@ -271,7 +271,7 @@ def test_unknown_schedule_id_and_bad_update(runner: cloaca.DefaultRunner) -> Non
 
 
 def test_a_workflow_that_is_not_registered_is_refused(runner: cloaca.DefaultRunner) -> None:
-    with pytest.raises(ValueError, match="Failed to register cron workflow.*'nope'"):
+    with pytest.raises(ValueError, match=r"Failed to register cron workflow.*'nope'"):
         runner.register_cron_workflow("nope", "0 2 * * *")
 
 
@@ -447,7 +447,7 @@ def test_poll_triggers_fire_with_their_context_and_survive_errors(
         assert any("trigger 'broken' raised" in r.getMessage() for r in caplog.records)
         runner.set_trigger_enabled("file_watcher", False)
         assert runner.get_trigger_schedule("file_watcher")["enabled"] is False  # type: ignore[index]
-        with pytest.raises(ValueError, match="Failed to update trigger.*'nope'"):
+        with pytest.raises(ValueError, match=r"Failed to update trigger.*'nope'"):
             runner.set_trigger_enabled("nope", True)
         with pytest.raises(ValueError, match="no trigger named 'nope'"):
             runner.get_trigger_execution_history("nope")

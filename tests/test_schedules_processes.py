@@ -7,6 +7,7 @@ journal; the journal's fires are checked against the due times.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def test_four_processes_start_each_due_time_exactly_once(
     dues = sorted(f.due_ms for f in fires)
     # None missed: every second from the first due time on, none twice.
     assert dues[0] == first_due
-    assert [b - a for a, b in zip(dues, dues[1:], strict=False)] == [1000] * (len(dues) - 1)
+    assert [b - a for a, b in itertools.pairwise(dues)] == [1000] * (len(dues) - 1)
     assert len(dues) >= SECONDS - 3
     run_ids = [f.run_id for f in fires]
     assert len(set(run_ids)) == len(run_ids)
