@@ -110,3 +110,52 @@ def test_a_process_killed_mid_run_leaves_its_run_to_be_resumed_not_fired_again(
         assert run is not None and run.status == RunStatus.COMPLETED  # resumed, finished
     started = [f.run_id for f in fires if f.outcome == FireOutcome.STARTED]
     assert len(set(started)) == len(started)
+
+
+@pytest.mark.timeout(120)
+def test_workers_and_a_client_mode_runner_fire_each_due_time_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """``taskloom worker``s fire schedules too, queueing the runs; with a client-mode
+    runner also firing, each due time still starts one run, executed by a worker."""
+    import signal
+    import time
+
+    import taskloom as cloaca
+
+    journal = open_journal(pg_url)
+    store, schedule_id, first_due = _every_second(journal)
+    out = tmp_path / "ran.txt"
+    env = dict(os.environ, TICK_OUT=str(out))
+    defs = str(Path(__file__).parent / "schedapps" / "tick_defs.py")
+    argv = [sys.executable, "-m", "taskloom", "worker", "--db", pg_url, "--import", defs]
+    workers = [subprocess.Popen(argv, env=env) for _ in range(2)]
+    with cloaca.WorkflowBuilder("tick"):
+
+        @cloaca.task(id="tick")
+        def tick(context: cloaca.Context) -> cloaca.Context:
+            raise AssertionError("a client-mode runner executes nothing")
+
+    client = cloaca.DefaultRunner(pg_url, execute=False)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # wait for the rows we mean: six completed fires
+            done = [f for f in store.history(schedule_id) if f.run_status == RunStatus.COMPLETED]
+            if len(done) >= 6:
+                break
+            assert time.monotonic() < deadline, "the workers completed no scheduled runs"
+            time.sleep(0.1)
+    finally:
+        client.shutdown()
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            assert worker.wait(timeout=30) == 0
+    fires = store.history(schedule_id)
+    dues = sorted(f.due_ms for f in fires)
+    assert dues[0] == first_due
+    assert [b - a for a, b in itertools.pairwise(dues)] == [1000] * (len(dues) - 1)
+    assert {f.outcome for f in fires} == {FireOutcome.STARTED}
+    completed = [f for f in fires if f.run_status == RunStatus.COMPLETED]
+    assert sum(line.startswith("ran ") for line in out.read_text().splitlines()) >= len(completed)
+    journal.close()

@@ -287,4 +287,10 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         help="adopt runs of the imported workflows left at another version by a deploy, when "
         "every completed task still exists with the same dependencies (docs/deploys.md)",
     )
+    sub.add_argument(
+        "--no-schedules",
+        dest="schedules",
+        action="store_false",
+        help="do not fire the schedules and triggers of the imported modules (docs/schedules.md)",
+    )
     sub.set_defaults(handler=cmd_worker)
