@@ -268,6 +268,8 @@ class ScheduleLoop:
             if outcome is None:
                 self._refresh(record)
                 return
+            if (record.schedule_id, record.version) in self._blocked:
+                return
             record.next_due_ms = following
         if skipped:
             detail = (

@@ -291,11 +291,13 @@ class ScheduleStore:
                 return None
             outcome = FireOutcome.STARTED
             detail = None
-            if not record.allow_concurrent and record.last_run_id is not None:
-                row = conn.execute(self._q["run_status"], {"run_id": record.last_run_id}).fetchone()
-                if row is not None and row[0] == RunStatus.RUNNING:
+            if not record.allow_concurrent:
+                # The last run as recorded now (another process may have started it).
+                params = {"schedule_id": record.schedule_id}
+                row = conn.execute(self._q["last_run_status"], params).fetchone()
+                if row is not None and row[1] == RunStatus.RUNNING:
                     outcome = FireOutcome.SKIPPED
-                    detail = f"the previous run {record.last_run_id} is still running"
+                    detail = f"the previous run {row[0]} is still running"
             fire = {
                 "schedule_id": record.schedule_id,
                 "due_ms": due_ms,

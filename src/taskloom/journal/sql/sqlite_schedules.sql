@@ -79,8 +79,10 @@ ON CONFLICT (schedule_id, due_ms) DO NOTHING;
 -- name: record_last_run
 UPDATE schedules SET last_run_at = :at, last_run_id = :run_id WHERE schedule_id = :schedule_id;
 
--- name: run_status
-SELECT status FROM runs WHERE run_id = :run_id;
+-- name: last_run_status
+SELECT r.run_id, r.status
+FROM schedules s JOIN runs r ON r.run_id = s.last_run_id
+WHERE s.schedule_id = :schedule_id;
 
 -- name: fire_history
 SELECT f.schedule_id, f.due_ms, f.outcome, f.run_id, f.claimed_at, f.skipped_count,
