@@ -159,3 +159,67 @@ def test_workers_and_a_client_mode_runner_fire_each_due_time_once(
     completed = [f for f in fires if f.run_status == RunStatus.COMPLETED]
     assert sum(line.startswith("ran ") for line in out.read_text().splitlines()) >= len(completed)
     journal.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_pause_made_elsewhere_takes_effect_at_the_next_due_time(
+    url: str, journal: Journal, tmp_path: Path
+) -> None:
+    """Paused by another process (this one), a schedule fires no due time after the pause
+    commits, while the firing process keeps firing a witness schedule."""
+    import time
+
+    store, paused, _ = _every_second(journal)
+    _, witness, _ = _every_second(journal)
+    child = subprocess.Popen([sys.executable, APP, url, str(tmp_path / "ran.txt"), "30"])
+    try:
+        deadline = time.monotonic() + 30
+
+        def started(schedule_id: str) -> list[float]:
+            found = store.history(schedule_id)
+            assert time.monotonic() < deadline, "the firing process stopped firing"
+            return [f.claimed_at for f in found if f.outcome == FireOutcome.STARTED]
+
+        while len(started(paused)) < 2:
+            time.sleep(0.05)
+        record = store.get(paused)
+        assert record is not None
+        assert store.set_enabled(paused, False, record.next_due_ms)
+        paused_at = time.time()
+        seen = len(started(witness))
+        while len(started(witness)) < seen + 3:
+            time.sleep(0.05)
+        assert [at for at in started(paused) if at > paused_at] == []
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_tenants_schedules_live_in_its_schema(pg_url: str) -> None:
+    import time
+
+    import taskloom as cloaca
+
+    with cloaca.WorkflowBuilder("tick"):
+
+        @cloaca.task(id="tick")
+        def tick(context: cloaca.Context) -> cloaca.Context:
+            return context
+
+    with (
+        cloaca.DefaultRunner.with_schema(pg_url, "tenant_a") as tenant_a,
+        cloaca.DefaultRunner.with_schema(pg_url, "tenant_b") as tenant_b,
+    ):
+        schedule_id = tenant_a.register_cron_workflow("tick", "* * * * * *")
+        assert tenant_b.list_cron_schedules() == []
+        deadline = time.monotonic() + 15
+        while not [
+            h
+            for h in tenant_a.get_cron_execution_history(schedule_id)
+            if h["status"] == "Completed"
+        ]:
+            assert time.monotonic() < deadline, "the tenant's schedule never fired"
+            time.sleep(0.05)
+        assert tenant_b.journal.list_runs() == []
+        with pytest.raises(ValueError, match="Failed to get cron schedule"):
+            tenant_b.get_cron_schedule(schedule_id)
