@@ -56,10 +56,25 @@ def _workflow(name: str = "tick", seen: list[Any] | None = None) -> None:
             return context
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, db_url: str) -> str:
+    """The journal of a firing test: each runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return db_url
+    return str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
 def runner(db_url: str) -> Iterator[cloaca.DefaultRunner]:
     _workflow()
     with cloaca.DefaultRunner(db_url) as started:
+        yield started
+
+
+@pytest.fixture
+def any_runner(url: str) -> Iterator[cloaca.DefaultRunner]:
+    _workflow()
+    with cloaca.DefaultRunner(url) as started:
         yield started
 
 
@@ -282,10 +297,10 @@ def test_bad_since(runner: cloaca.DefaultRunner, since: Any) -> None:
     assert repr(since) in str(raised.value)
 
 
-def test_a_schedule_fires_every_second_with_history_and_stats(db_url: str) -> None:
+def test_a_schedule_fires_every_second_with_history_and_stats(url: str) -> None:
     seen: list[Any] = []
     _workflow("tick", seen)
-    with cloaca.DefaultRunner(db_url) as runner:
+    with cloaca.DefaultRunner(url) as runner:
         schedule_id = runner.register_cron_workflow("tick", "* * * * * *")
         history = _wait(
             lambda: len(_started(runner, schedule_id)) >= 3 and _started(runner, schedule_id)
@@ -313,25 +328,30 @@ def test_a_schedule_fires_every_second_with_history_and_stats(db_url: str) -> No
         }
 
 
-def test_pause_and_delete_take_effect_at_the_next_due_time(runner: cloaca.DefaultRunner) -> None:
-    paused = runner.register_cron_workflow("tick", "* * * * * *")
-    deleted = runner.register_cron_workflow("tick", "* * * * * *")
-    witness = runner.register_cron_workflow("tick", "* * * * * *")
-    _wait(lambda: _started(runner, paused) and _started(runner, deleted))
-    runner.set_cron_schedule_enabled(paused, False)
-    runner.delete_cron_schedule(deleted)
-    before = (len(_started(runner, paused)), len(runner.get_cron_execution_history(deleted)))
-    count = len(_started(runner, witness))
-    _wait(lambda: len(_started(runner, witness)) >= count + 2)
-    after = (len(_started(runner, paused)), len(runner.get_cron_execution_history(deleted)))
+def test_pause_and_delete_take_effect_at_the_next_due_time(
+    any_runner: cloaca.DefaultRunner,
+) -> None:
+    paused = any_runner.register_cron_workflow("tick", "* * * * * *")
+    deleted = any_runner.register_cron_workflow("tick", "* * * * * *")
+    witness = any_runner.register_cron_workflow("tick", "* * * * * *")
+    _wait(lambda: _started(any_runner, paused) and _started(any_runner, deleted))
+    any_runner.set_cron_schedule_enabled(paused, False)
+    any_runner.delete_cron_schedule(deleted)
+    before = (
+        len(_started(any_runner, paused)),
+        len(any_runner.get_cron_execution_history(deleted)),
+    )
+    count = len(_started(any_runner, witness))
+    _wait(lambda: len(_started(any_runner, witness)) >= count + 2)
+    after = (len(_started(any_runner, paused)), len(any_runner.get_cron_execution_history(deleted)))
     assert after == before
-    runner.set_cron_schedule_enabled(paused, True)
-    _wait(lambda: len(_started(runner, paused)) > before[0])
+    any_runner.set_cron_schedule_enabled(paused, True)
+    _wait(lambda: len(_started(any_runner, paused)) > before[0])
 
 
-def test_missed_due_times_are_caught_up_to_the_limit_oldest_first(db_url: str) -> None:
+def test_missed_due_times_are_caught_up_to_the_limit_oldest_first(url: str) -> None:
     _workflow()
-    journal = open_journal(db_url)
+    journal = open_journal(url)
     store = ScheduleStore(journal)
     record = new_cron_schedule("dag", "tick", "* * * * * *", "UTC", "{}", None)
     missed_from = ms(time.time()) // 1000 * 1000 - 20_000
@@ -339,7 +359,7 @@ def test_missed_due_times_are_caught_up_to_the_limit_oldest_first(db_url: str) -
     store.create(record)
     journal.close()
     config = cloaca.DefaultRunnerConfig(cron_max_catchup_executions=3)
-    with cloaca.DefaultRunner(db_url, config) as runner:
+    with cloaca.DefaultRunner(url, config) as runner:
         history = _wait(
             lambda: (
                 [
@@ -400,7 +420,7 @@ def test_trigger_decorator_refuses_bad_options(options: dict[str, Any], needle: 
 
 
 def test_poll_triggers_fire_with_their_context_and_survive_errors(
-    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     seen: list[Any] = []
     _workflow("ingest", seen)
@@ -421,7 +441,7 @@ def test_poll_triggers_fire_with_their_context_and_survive_errors(
         raise RuntimeError("the disk is gone")
 
     assert file_watcher().is_skip_result()  # still a plain function
-    with cloaca.DefaultRunner(db_url) as runner:
+    with cloaca.DefaultRunner(url) as runner:
         names = {t["trigger_name"] for t in runner.list_trigger_schedules()}
         assert names == {"file_watcher", "broken"}
         info = runner.get_trigger_schedule("file_watcher")
@@ -453,9 +473,7 @@ def test_poll_triggers_fire_with_their_context_and_survive_errors(
             runner.get_trigger_execution_history("nope")
 
 
-def test_allow_concurrent_false_skips_while_the_previous_run_runs(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_allow_concurrent_false_skips_while_the_previous_run_runs(url: str, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     gate.touch()
     with cloaca.WorkflowBuilder("slow"):
@@ -470,7 +488,7 @@ def test_allow_concurrent_false_skips_while_the_previous_run_runs(
     def always_fire() -> bool:
         return True
 
-    with cloaca.DefaultRunner(db_url) as runner:
+    with cloaca.DefaultRunner(url) as runner:
         history = _wait(
             lambda: [
                 h
@@ -510,7 +528,7 @@ def test_a_cron_trigger_schedules_its_workflow(db_url: str) -> None:
 # -- the other two styles ------------------------------------------------------------------
 
 
-def test_a_flow_scheduled_with_arguments(db_url: str) -> None:
+def test_a_flow_scheduled_with_arguments(url: str) -> None:
     @taskloom.task
     def double(n: int) -> int:
         return 2 * n
@@ -524,11 +542,11 @@ def test_a_flow_scheduled_with_arguments(db_url: str) -> None:
         return label(double(n), prefix)
 
     schedule_id = taskloom.schedule(
-        doubled, cron="* * * * * *", args=(21,), kwargs={"prefix": "="}, db=db_url
+        doubled, cron="* * * * * *", args=(21,), kwargs={"prefix": "="}, db=url
     )
-    journal = open_journal(db_url)
+    journal = open_journal(url)
     store = ScheduleStore(journal)
-    loop = taskloom.serve_schedules(db_url)
+    loop = taskloom.serve_schedules(url)
     try:
         fire = _wait(
             lambda: [
@@ -568,7 +586,7 @@ def test_bad_flow_schedules(db_url: str, call: Callable[[Any], Any], needle: str
     assert needle in str(raised.value)
 
 
-def test_a_step_workflow_scheduled_with_its_input(db_url: str) -> None:
+def test_a_step_workflow_scheduled_with_its_input(url: str) -> None:
     from taskloom.steps import Client, Context, Directive, Workflow
 
     greet = Workflow(workflow_type="ScheduledGreeting")
@@ -577,15 +595,15 @@ def test_a_step_workflow_scheduled_with_its_input(db_url: str) -> None:
     async def start(ctx: Context, name: str) -> Directive:
         return ctx.next.complete({"hello": name})
 
-    client = Client(db_url)
+    client = Client(url)
     schedule_id = client.schedule("ScheduledGreeting", cron="* * * * * *", input={"name": "ada"})
     with pytest.raises(ValueError, match="no step workflow of type 'Nope'"):
         client.schedule("Nope", cron="* * * * *")
     with pytest.raises(ValueError, match="the input cannot be recorded"):
         client.schedule("ScheduledGreeting", cron="* * * * *", input={"x": object()})
-    journal = open_journal(db_url)
+    journal = open_journal(url)
     store = ScheduleStore(journal)
-    loop = taskloom.serve_schedules(db_url)
+    loop = taskloom.serve_schedules(url)
     try:
         fire = _wait(
             lambda: [
