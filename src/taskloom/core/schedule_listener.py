@@ -11,18 +11,15 @@ have been missed while deaf).
 from __future__ import annotations
 
 import logging
+import os
 import select
 import threading
-import time
 from collections.abc import Callable
 
 from taskloom.journal.pgconnect import connect, psycopg_module
 from taskloom.journal.schedules import ScheduleStore
 
 logger = logging.getLogger("taskloom")
-
-#: How often the thread looks up from the socket to see whether it should stop.
-_STOP_CHECK_S = 0.5
 
 
 class ScheduleListener:
@@ -33,6 +30,9 @@ class ScheduleListener:
         self._channel = channel
         self._on_change = on_change
         self._stop = threading.Event()
+        # stop() writes to this pipe: the thread sleeps on the socket and the pipe,
+        # with no timeout, so an idle listener never wakes.
+        self._wake_r, self._wake_w = os.pipe()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="taskloom-schedules-listen")
         self._thread.daemon = True
@@ -43,9 +43,14 @@ class ScheduleListener:
             raise TimeoutError(f"could not LISTEN on {self._channel} within {timeout} s")
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
+        os.write(self._wake_w, b"x")
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        os.close(self._wake_w)
+        os.close(self._wake_r)
 
     def _run(self) -> None:
         from psycopg import sql
@@ -65,14 +70,14 @@ class ScheduleListener:
                 if self._stop.is_set():
                     return
                 logger.warning("taskloom schedule listener lost its connection (%s)", exc)
-                time.sleep(1.0)
+                self._stop.wait(1.0)
 
     def _pump(self, conn: object) -> None:
         pgconn = conn.pgconn  # type: ignore[attr-defined]
         fileno = conn.fileno()  # type: ignore[attr-defined]
         while not self._stop.is_set():
-            readable, _, _ = select.select([fileno], [], [], _STOP_CHECK_S)
-            if not readable:
+            readable, _, _ = select.select([fileno, self._wake_r], [], [])
+            if fileno not in readable:
                 continue
             pgconn.consume_input()
             heard = False

@@ -165,6 +165,9 @@ class ScheduleLoop:
         self._wake.set()
 
     def stop(self) -> None:
+        """Stop firing (idempotent); a poll in flight is waited for."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
