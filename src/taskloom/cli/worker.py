@@ -77,4 +77,4 @@ def _fire_schedules(journal: Any, task_timeout: float | None) -> Any:
     from taskloom.core.schedule_loop import ScheduleLoop
     from taskloom.distributed.schedule_launch import QueueLauncher
 
-    return ScheduleLoop(journal, QueueLauncher(journal, task_timeout)).start()
+    return ScheduleLoop(journal, QueueLauncher(journal, task_timeout)).start(background=True)

@@ -145,11 +145,25 @@ class ScheduleLoop:
             max_workers=poll_threads, thread_name_prefix="taskloom-trigger"
         )
         self._listener: Any = None
-        self._thread = threading.Thread(target=self._run, name="taskloom-schedules", daemon=True)
+        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------
 
-    def start(self) -> ScheduleLoop:
+    def start(self, *, background: bool = False) -> ScheduleLoop:
+        """Record this process's triggers, listen for edits, load the schedules, go.
+
+        ``background``: do all that on the loop's thread, so that the caller
+        (a worker starting up) does not wait for it.
+        """
+        if not background:
+            self._setup()
+        self._thread = threading.Thread(
+            target=self._run, args=(background,), name="taskloom-schedules", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _setup(self) -> None:
         load_styles()
         register_triggers(self.store)
         if self.store.postgres:
@@ -157,8 +171,6 @@ class ScheduleLoop:
 
             self._listener = listen(self.store, self.poke)
         self._reload()
-        self._thread.start()
-        return self
 
     def poke(self) -> None:
         """The schedules changed (or a poll ended): look again now. Any thread."""
@@ -170,7 +182,7 @@ class ScheduleLoop:
             return
         self._stop.set()
         self._wake.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._listener is not None:
@@ -178,7 +190,14 @@ class ScheduleLoop:
 
     # -- the loop -----------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, setup: bool) -> None:
+        while setup and not self._stop.is_set():
+            try:
+                self._setup()
+                break
+            except Exception:
+                logger.exception("taskloom schedule loop could not start; retrying in 1 s")
+                self._stop.wait(1.0)
         while not self._stop.is_set():
             try:
                 timeout = self._turn()

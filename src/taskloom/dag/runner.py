@@ -235,6 +235,11 @@ class DefaultRunner(CronApi):
             thread_pool_size=self.config.thread_pool_size,
             adopt_orphans=self.config.adopt_orphans,
         )
+        try:
+            self._start_schedules(self._engine)
+        except BaseException:
+            self._engine.shutdown(wait=False)
+            raise
         #: The runner's Prometheus metrics (``metrics_port``); ``metrics.port`` is served.
         self.metrics: Any = None
         if self.config.metrics_port is not None:
@@ -249,7 +254,6 @@ class DefaultRunner(CronApi):
                 self.config.retention_seconds,
                 interval=self.config.retention_interval_seconds,
             ).start()
-        self._start_schedules(self._engine)
 
     @classmethod
     def with_config(cls, database_url: str | None, config: DefaultRunnerConfig) -> DefaultRunner:
