@@ -448,7 +448,9 @@ def test_poll_triggers_fire_with_their_context_and_survive_errors(
         assert info is not None and info["poll_interval_ms"] == 100
         assert info["workflow_name"] == "ingest" and info["allow_concurrent"] is False
         assert runner.get_trigger_schedule("nope") is None
-        inbox.write_text("a.csv")
+        staged = tmp_path / "inbox.tmp"
+        staged.write_text("a.csv")
+        staged.rename(inbox)  # appears whole: the poll runs on another thread meanwhile
         fired = _wait(
             lambda: [
                 h
