@@ -62,7 +62,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.request_stop())
-    schedules = _fire_schedules(worker.journal, args.task_timeout) if args.schedules else None
+    schedules = None
+    if args.schedules:
+        worker.start()  # claiming first; the schedule loop then starts on its own thread
+        schedules = _fire_schedules(worker.journal, args.task_timeout)
     try:
         worker.run()
     finally:

@@ -45,7 +45,7 @@ from taskloom.core.schedule_styles import (
     trigger_definitions,
 )
 from taskloom.core.scheduler import RunExecution
-from taskloom.core.styles import PlanHost, load_styles
+from taskloom.core.styles import PlanHost
 from taskloom.journal.base import Journal
 from taskloom.journal.records import RunRecord, RunStatus
 from taskloom.journal.schedules import FireOutcome, ScheduleRecord, ScheduleStore
@@ -164,7 +164,8 @@ class ScheduleLoop:
         return self
 
     def _setup(self) -> None:
-        load_styles()
+        # Styles are imported only when needed (a trigger to place, a schedule of a
+        # style not imported yet): a runner's start stays as cheap as before.
         register_triggers(self.store)
         if self.store.postgres:
             from taskloom.core.schedule_listener import listen
