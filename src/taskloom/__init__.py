@@ -60,11 +60,11 @@ if TYPE_CHECKING:
     from taskloom.core.handle import TaskHandle
     from taskloom.core.result import TaskOutcome, WorkflowResult
     from taskloom.core.run_control import adopt_run, cancel_run, orphaned_runs, retry_run
+    from taskloom.core.schedule_service import serve_schedules
     from taskloom.core.signing import configure_pickle
     from taskloom.dag.computation_graph import ComputationGraphBuilder, node
-    from taskloom.dag.reactor import passthrough_accumulator, reactor
-    from taskloom.core.schedule_service import serve_schedules
     from taskloom.dag.event_triggers import TriggerResult, trigger
+    from taskloom.dag.reactor import passthrough_accumulator, reactor
     from taskloom.dag.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
     from taskloom.dag.tenancy import DatabaseAdmin, TenantConfig, TenantCredentials
     from taskloom.dataflow.runner import resume
