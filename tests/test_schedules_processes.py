@@ -129,6 +129,7 @@ def test_workers_and_a_client_mode_runner_fire_each_due_time_once(
     env = dict(os.environ, TICK_OUT=str(out))
     defs = str(Path(__file__).parent / "schedapps" / "tick_defs.py")
     argv = [sys.executable, "-m", "taskloom", "worker", "--db", pg_url, "--import", defs]
+    argv.append("--schedules")
     workers = [subprocess.Popen(argv, env=env) for _ in range(2)]
     with cloaca.WorkflowBuilder("tick"):
 

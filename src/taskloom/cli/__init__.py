@@ -288,9 +288,16 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         "every completed task still exists with the same dependencies (docs/deploys.md)",
     )
     sub.add_argument(
+        "--schedules",
+        dest="schedules",
+        action="store_true",
+        default=False,
+        help="also fire the schedules and triggers of the imported modules (docs/schedules.md)",
+    )
+    sub.add_argument(
         "--no-schedules",
         dest="schedules",
         action="store_false",
-        help="do not fire the schedules and triggers of the imported modules (docs/schedules.md)",
+        help="do not fire schedules (the default)",
     )
     sub.set_defaults(handler=cmd_worker)
