@@ -637,6 +637,8 @@ def test_worker_options_reach_the_worker(
         "3",
         "--lease",
         "4",
+        # The stand-in has no journal to fire schedules from (docs/schedules.md).
+        "--no-schedules",
         *flag,
     )
     assert code == 0, err

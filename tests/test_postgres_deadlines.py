@@ -470,7 +470,17 @@ def test_every_config_field_is_either_applied_or_refused_in_client_mode() -> Non
     from taskloom.dag.runner import _WORKER_SETTINGS
 
     applied = {"workflow_timeout_seconds", "task_timeout_seconds"}
-    no_ops = {"scheduler_poll_interval_ms", "db_pool_size"}
+    # A client-mode runner fires its schedules: they are queued for the workers.
+    applied |= {"enable_cron_scheduling", "cron_max_catchup_executions"}
+    no_ops = {
+        "cron_poll_interval_seconds",
+        "cron_enable_recovery",
+        "cron_recovery_interval_seconds",
+        "cron_lost_threshold_minutes",
+        "cron_max_recovery_age_seconds",
+        "cron_max_recovery_attempts",
+    }
+    no_ops |= {"scheduler_poll_interval_ms", "db_pool_size"}
     assert {f.name for f in fields(DefaultRunnerConfig)} == applied | no_ops | set(_WORKER_SETTINGS)
 
 

@@ -60,12 +60,15 @@ if TYPE_CHECKING:
     from taskloom.core.handle import TaskHandle
     from taskloom.core.result import TaskOutcome, WorkflowResult
     from taskloom.core.run_control import adopt_run, cancel_run, orphaned_runs, retry_run
+    from taskloom.core.schedule_service import serve_schedules
     from taskloom.core.signing import configure_pickle
     from taskloom.dag.computation_graph import ComputationGraphBuilder, node
+    from taskloom.dag.event_triggers import TriggerResult, trigger
     from taskloom.dag.reactor import passthrough_accumulator, reactor
     from taskloom.dag.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
     from taskloom.dag.tenancy import DatabaseAdmin, TenantConfig, TenantCredentials
     from taskloom.dataflow.runner import resume
+    from taskloom.dataflow.schedules import schedule
     from taskloom.distributed.client import Client, RemoteRunHandle
     from taskloom.distributed.worker import Worker
     from taskloom.steps import (
@@ -121,6 +124,11 @@ _LAZY = {
     "node": "taskloom.dag.computation_graph",
     "reactor": "taskloom.dag.reactor",
     "passthrough_accumulator": "taskloom.dag.reactor",
+    # Schedules (docs/schedules.md); cronsim is imported only when a schedule is evaluated.
+    "trigger": "taskloom.dag.event_triggers",
+    "TriggerResult": "taskloom.dag.event_triggers",
+    "schedule": "taskloom.dataflow.schedules",
+    "serve_schedules": "taskloom.core.schedule_service",
 }
 
 
@@ -214,6 +222,7 @@ __all__ = [
     "TaskloomError",
     "TenantConfig",
     "TenantCredentials",
+    "TriggerResult",
     "TriggerRule",
     "UnencodableValueError",
     "ValueRefusedError",
@@ -244,10 +253,13 @@ __all__ = [
     "resume",
     "retry_run",
     "run_workflow",
+    "schedule",
+    "serve_schedules",
     "start_workflow",
     "subscribe",
     "task",
     "task_failed",
     "task_skipped",
     "task_success",
+    "trigger",
 ]

@@ -10,6 +10,7 @@ Commands::
     taskloom worker --db postgresql://... --import MODULE [--concurrency N] [--lease S]
                     [--poll S] [--task-timeout S] [--no-vacuum] [--adopt-orphans]
     taskloom ui [--db URL] [--host H] [--port P] [--token T] [--read-only] [--app MODULE]
+    taskloom schedules [list|add TARGET --cron EXPR|pause ID|resume ID|delete ID] [--db URL]
     taskloom --version
 
 Exit codes follow the usual Unix split so scripts and CI can branch on them:
@@ -58,6 +59,7 @@ from taskloom.cli.format import format_table
 from taskloom.cli.inspect import cmd_runs, cmd_show
 from taskloom.cli.prune import add_prune_parser, age
 from taskloom.cli.run import cmd_run
+from taskloom.cli.schedules import add_parser as _add_schedules_parser
 from taskloom.cli.targets import import_workflows, load_target
 from taskloom.cli.ui import add_ui_parser
 from taskloom.cli.worker import cmd_worker
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_prune_parser(subparsers, common)
     control.add_parsers(subparsers, common)
     add_ui_parser(subparsers, common)
+    _add_schedules_parser(subparsers, common)
     return parser
 
 
@@ -283,5 +286,18 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         action="store_true",
         help="adopt runs of the imported workflows left at another version by a deploy, when "
         "every completed task still exists with the same dependencies (docs/deploys.md)",
+    )
+    sub.add_argument(
+        "--schedules",
+        dest="schedules",
+        action="store_true",
+        default=False,
+        help="also fire the schedules and triggers of the imported modules (docs/schedules.md)",
+    )
+    sub.add_argument(
+        "--no-schedules",
+        dest="schedules",
+        action="store_false",
+        help="do not fire schedules (the default)",
     )
     sub.set_defaults(handler=cmd_worker)

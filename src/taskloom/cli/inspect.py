@@ -40,10 +40,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     journal = _open_existing_journal(args.db)
     try:
         runs = journal.list_runs(limit=limit, status=status)
+        origins = _origins(journal, runs)
     finally:
         journal.close()
     if args.json:
-        print_json([_run_summary(run) for run in runs])
+        print_json([_run_summary(run) | {"started_by": origins.get(run.run_id)} for run in runs])
         return EXIT_OK
     if not runs:
         suffix = f" with status {status}" if status else ""
@@ -60,8 +61,28 @@ def cmd_runs(args: argparse.Namespace) -> int:
         ]
         for run in runs
     ]
-    print(format_table(["RUN ID", "WORKFLOW", "STATUS", "CREATED", "DURATION", "ERROR"], rows))
+    headers = ["RUN ID", "WORKFLOW", "STATUS", "CREATED", "DURATION", "ERROR"]
+    if origins:  # a column only when a schedule or trigger started one of the runs
+        headers.insert(3, "STARTED BY")
+        for row, run in zip(rows, runs, strict=True):
+            row.insert(3, origins.get(run.run_id) or "")
+    print(format_table(headers, rows))
     return EXIT_OK
+
+
+def _origins(journal: Journal, runs: Sequence[RunRecord]) -> dict[str, str]:
+    """``run_id -> "cron <schedule>"`` / ``"trigger <name>"`` for the runs a schedule started."""
+    from taskloom.journal.schedules import ScheduleStore
+
+    try:
+        store = ScheduleStore(journal)
+    except NotImplementedError:
+        return {}
+    found = store.origins([run.run_id for run in runs])
+    return {
+        run_id: f"{kind} {name or schedule_id[:8]}"
+        for run_id, (schedule_id, kind, name) in found.items()
+    }
 
 
 def _run_summary(run: RunRecord) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from taskloom.cli.common import EXIT_OK, CliError
 from taskloom.cli.targets import import_workflows
@@ -61,5 +62,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.request_stop())
-    worker.run()
+    schedules = None
+    if args.schedules:
+        worker.start()  # claiming first; the schedule loop then starts on its own thread
+        schedules = _fire_schedules(worker.journal, args.task_timeout)
+    try:
+        worker.run()
+    finally:
+        if schedules is not None:
+            schedules.stop()
     return EXIT_OK
+
+
+def _fire_schedules(journal: Any, task_timeout: float | None) -> Any:
+    """Fire the schedules (and poll the triggers) of the imported modules, queueing their
+    runs for the workers -- each due time once, whatever the number of workers and runners."""
+    from taskloom.core.schedule_loop import ScheduleLoop
+    from taskloom.distributed.schedule_launch import QueueLauncher
+
+    return ScheduleLoop(journal, QueueLauncher(journal, task_timeout)).start(background=True)

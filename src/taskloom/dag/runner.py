@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from taskloom.core.retention import Retention
 from taskloom.core.scheduler import RunExecution
 from taskloom.core.styles import PlanHost, register_planner
 from taskloom.core.time_limits import check_timeout
+from taskloom.dag.cron_api import CronApi, check_cron_settings
 from taskloom.dag.plan import DagPlan
 from taskloom.dag.runner_setup import open_or_explain, schema_url
 from taskloom.dag.submission import context_json as _context_json
@@ -44,6 +45,17 @@ class DefaultRunnerConfig:
     compatibility and have no effect: taskloom does not poll, and the SQLite
     journal uses one connection.
 
+    Cron settings (docs/schedules.md): ``enable_cron_scheduling`` makes the
+    runner fire the schedules of the workflows it defines and poll the
+    triggers of its process; ``cron_max_catchup_executions`` is how many due
+    times missed while no process fired them are still started (oldest
+    first), the rest being recorded as skipped. ``cron_poll_interval_seconds``
+    has no effect (the scheduler sleeps until the next due time or an edit),
+    nor have the ``cron_*recovery*`` and ``cron_lost_threshold_minutes``
+    settings: a fire and its run are recorded in one transaction, so no
+    execution can be lost between them, and a run whose process dies is
+    resumed by run recovery like any other.
+
     A client-mode runner (``DefaultRunner(url, config, execute=False)``)
     applies only the run's own limits, ``workflow_timeout_seconds`` and
     ``task_timeout_seconds``, which it records on every run it submits; the
@@ -52,7 +64,7 @@ class DefaultRunnerConfig:
     """
 
     max_concurrent_tasks: int = 4
-    task_timeout_seconds: float | None = None
+    task_timeout_seconds: float | None = 300
     workflow_timeout_seconds: float | None = None
     enable_recovery: bool = True
     recovery_interval_seconds: float = 1.0
@@ -60,8 +72,16 @@ class DefaultRunnerConfig:
     owner_lease_seconds: float = 10.0
     shutdown_timeout_seconds: float | None = 30.0
     thread_pool_size: int | None = None
-    scheduler_poll_interval_ms: int | None = None
-    db_pool_size: int | None = None
+    scheduler_poll_interval_ms: int = 100
+    db_pool_size: int = 10
+    enable_cron_scheduling: bool = True
+    cron_poll_interval_seconds: int = 30
+    cron_max_catchup_executions: int = 100
+    cron_enable_recovery: bool = True
+    cron_recovery_interval_seconds: int = 300
+    cron_lost_threshold_minutes: int = 10
+    cron_max_recovery_age_seconds: int = 86400
+    cron_max_recovery_attempts: int = 3
     #: taskloom's own: delete runs that ended more than this many seconds ago, every
     #: ``retention_interval_seconds`` (see docs/operations.md); None keeps every run.
     retention_seconds: float | None = None
@@ -74,7 +94,17 @@ class DefaultRunnerConfig:
     #: every completed task still exists with the same dependencies (docs/deploys.md).
     adopt_orphans: bool = False
 
+    @staticmethod
+    def default() -> DefaultRunnerConfig:
+        """A config with every default (Cloaca's ``DefaultRunnerConfig.default()``)."""
+        return DefaultRunnerConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
     def __post_init__(self) -> None:
+        check_cron_settings(self)
         if (
             isinstance(self.max_concurrent_tasks, bool)
             or not isinstance(self.max_concurrent_tasks, int)
@@ -149,7 +179,7 @@ class FiredRun:
         return f"<FiredRun {self.run_id} {self.status()}>"
 
 
-class DefaultRunner:
+class DefaultRunner(CronApi):
     """Executes workflows, recording every run in the journal at ``database_url``.
 
     ``database_url`` defaults to ``$TASKLOOM_DATABASE_URL`` or
@@ -181,6 +211,7 @@ class DefaultRunner:
             url = schema_url(url, schema)
         self._client: Client | None = None
         self._stopped = False
+        check_cron_settings(self.config)
         if not execute:
             from taskloom.distributed.client import Client
 
@@ -188,6 +219,7 @@ class DefaultRunner:
             self._client = open_or_explain(url, Client)
             self.journal: Journal = self._client.journal
             self.url = self.journal.url
+            self._start_schedules(None)
             return
         self.journal = open_or_explain(url, open_journal)
         self.url = self.journal.url
@@ -203,6 +235,11 @@ class DefaultRunner:
             thread_pool_size=self.config.thread_pool_size,
             adopt_orphans=self.config.adopt_orphans,
         )
+        try:
+            self._start_schedules(self._engine)
+        except BaseException:
+            self._engine.shutdown(wait=False)
+            raise
         #: The runner's Prometheus metrics (``metrics_port``); ``metrics.port`` is served.
         self.metrics: Any = None
         if self.config.metrics_port is not None:
@@ -345,6 +382,7 @@ class DefaultRunner:
         if self._stopped:
             return
         self._stopped = True
+        self._stop_schedules()
         if self._client is not None:
             self._client.close()
             return
@@ -366,6 +404,7 @@ class DefaultRunner:
         """Finish active runs (up to ``shutdown_timeout_seconds``), then release everything."""
         already = self._stopped
         self._stopped = True
+        self._stop_schedules()
         if self._client is not None:
             if not already:
                 self._client.close()

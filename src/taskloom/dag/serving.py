@@ -16,6 +16,7 @@ from taskloom.core import styles
 from taskloom.core.plan import Plan
 from taskloom.core.registry import lookup_workflow, workflow_names
 from taskloom.dag import (
+    cron_api,  # noqa: F401  (registers the "dag" schedule style)
     deploys,  # noqa: F401  (registers adoption and retry rules)
     reactor_runs,  # noqa: F401  (registers the "reactor" planner)
     runner,  # noqa: F401  (registers the "dag" planner)

@@ -16,6 +16,7 @@ from taskloom.core.plan import Plan
 from taskloom.dataflow import (
     deploys,  # noqa: F401  (registers adoption and retry rules)
     runner,  # noqa: F401  (registers the "flow" planner)
+    schedules,  # noqa: F401  (registers the "flow" schedule style)
 )
 from taskloom.dataflow.artifacts import sweep_artifacts
 from taskloom.dataflow.flow import Flow, lookup_flow, registered_flows

@@ -72,37 +72,52 @@ class TaskQueue(RunEndings):
         recorded on the run's ``run_started`` event for the workers' spans.
         """
         with self.journal.transaction(pipeline=True) as conn:
-            conn.execute(
-                self._q["insert_queued_run"],
-                {
-                    "run_id": run.run_id,
-                    "name": run.workflow_name,
-                    "version": run.workflow_version,
-                    "kind": run.kind,
-                    "input_json": run.input_json,
-                    "created_at": run.created_at,
-                    "open_tasks": len(tasks),
-                    "workflow_timeout": workflow_timeout,
-                    "task_timeout": task_timeout,
-                },
+            self.enqueue_run_in(
+                conn, run, tasks, run_limit, workflow_timeout, task_timeout, trace_context
             )
-            conn.execute(
-                self._q["insert_queued_tasks"],
-                {
-                    "run_id": run.run_id,
-                    "keys": [t.key for t in tasks],
-                    "deps": [t.deps for t in tasks],
-                    "priorities": [t.priority for t in tasks],
-                    "groups": [t.group for t in tasks],
-                    "group_limits": [t.group_limit for t in tasks],
-                    "run_limit": run_limit,
-                    "workflow": workflow_key(run.workflow_name, run.workflow_version, run.kind),
-                },
-            )
-            data = None if trace_context is None else json.dumps({"traceparent": trace_context})
-            started = EventRecord(run.run_id, "run_started", run.created_at, None, data)
-            self.insert_events(conn, [started])
-            self.notify(conn, self.ready_channel)
+
+    def enqueue_run_in(
+        self,
+        conn: psycopg.Connection[Any],
+        run: RunRecord,
+        tasks: Sequence[QueuedTask],
+        run_limit: int | None = None,
+        workflow_timeout: float | None = None,
+        task_timeout: float | None = None,
+        trace_context: str | None = None,
+    ) -> None:
+        """:meth:`enqueue_run` inside a transaction the caller holds (a schedule's fire)."""
+        conn.execute(
+            self._q["insert_queued_run"],
+            {
+                "run_id": run.run_id,
+                "name": run.workflow_name,
+                "version": run.workflow_version,
+                "kind": run.kind,
+                "input_json": run.input_json,
+                "created_at": run.created_at,
+                "open_tasks": len(tasks),
+                "workflow_timeout": workflow_timeout,
+                "task_timeout": task_timeout,
+            },
+        )
+        conn.execute(
+            self._q["insert_queued_tasks"],
+            {
+                "run_id": run.run_id,
+                "keys": [t.key for t in tasks],
+                "deps": [t.deps for t in tasks],
+                "priorities": [t.priority for t in tasks],
+                "groups": [t.group for t in tasks],
+                "group_limits": [t.group_limit for t in tasks],
+                "run_limit": run_limit,
+                "workflow": workflow_key(run.workflow_name, run.workflow_version, run.kind),
+            },
+        )
+        data = None if trace_context is None else json.dumps({"traceparent": trace_context})
+        started = EventRecord(run.run_id, "run_started", run.created_at, None, data)
+        self.insert_events(conn, [started])
+        self.notify(conn, self.ready_channel)
 
     # -- recording ----------------------------------------------------------
 

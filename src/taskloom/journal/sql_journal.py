@@ -77,9 +77,13 @@ class SqlJournal(SqlBrowse, RunControlRecords, Journal):
 
     def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
         with self._transaction() as conn:
-            self._insert_run(conn, run)
-            if tasks:
-                self._executemany(conn, self._q["upsert_task"], [task_row(t) for t in tasks])
+            self.insert_run(conn, run, tasks)
+
+    def insert_run(self, conn: Any, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
+        """:meth:`create_run` inside a transaction the caller holds (a schedule's fire)."""
+        self._insert_run(conn, run)
+        if tasks:
+            self._executemany(conn, self._q["upsert_task"], [task_row(t) for t in tasks])
 
     def write(self, batch: Batch) -> None:
         if not batch:

@@ -249,6 +249,24 @@ class Client:
         """Start a workflow and wait for its result (``timeout``: a timedelta or seconds)."""
         return self.start_workflow(workflow_type, workflow_id, input).result(timeout)
 
+    def schedule(
+        self,
+        workflow_type: str,
+        *,
+        cron: str,
+        input: Any = None,
+        timezone: str = "UTC",
+        name: str | None = None,
+    ) -> str:
+        """Start ``workflow_type`` with ``input`` at every due time of ``cron``; the schedule id.
+
+        Fired by the runners and :func:`taskloom.serve_schedules` loops of the
+        processes that define the workflow type (docs/schedules.md).
+        """
+        from taskloom.steps.schedules import schedule_workflow
+
+        return schedule_workflow(self._engine.journal, workflow_type, cron, input, timezone, name)
+
     def get_handle(self, workflow_id: str) -> WorkflowHandle:
         """The handle of a recorded run (started here or by another process)."""
         if self._engine.journal.get_run(workflow_id) is None:

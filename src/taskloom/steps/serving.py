@@ -14,6 +14,7 @@ from taskloom.journal.base import Journal
 from taskloom.steps import (
     client,  # noqa: F401  (registers the step planner)
     deploys,  # noqa: F401  (registers adoption and retry rules)
+    schedules,  # noqa: F401  (registers the "steps" schedule style)
 )
 from taskloom.steps.children import recorded_children
 from taskloom.steps.plan import KIND, VERSION
