@@ -12,9 +12,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     """Serve the dashboard until Ctrl-C; refuses unsafe binds before opening anything."""
     missing = [m for m in ("starlette", "uvicorn", "jinja2") if importlib.util.find_spec(m) is None]
     if missing:
-        raise CliError(
-            f"the dashboard needs {', '.join(missing)}: pip install 'taskloom[ui]'"
-        )
+        raise CliError(f"the dashboard needs {', '.join(missing)}: pip install 'taskloom[ui]'")
     from taskloom.errors import TaskloomError
     from taskloom.ui.security import BindError
     from taskloom.ui.server import serve

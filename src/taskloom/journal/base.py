@@ -157,7 +157,6 @@ class Journal(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot be browsed")
 
-
     def workflow_names(self) -> list[str]:
         """The distinct workflow names of the runs, sorted (cheap: a walk of an index)."""
         raise NotImplementedError(f"{type(self).__name__} cannot be browsed")

@@ -272,7 +272,6 @@ class MemoryJournal(Journal):
                 return self._next_event_id - 1
             return max((e.event_id or 0 for e in self._events.get(run_id, [])), default=0)
 
-
     def workflow_names(self) -> list[str]:
         with self._lock:
             return sorted({r.workflow_name for r in self._runs.values()})
@@ -296,4 +295,3 @@ class MemoryJournal(Journal):
             for (name, version, kind), runs in groups.items()
         ]
         return sorted(stats, key=lambda s: s.last_created_at, reverse=True)
-

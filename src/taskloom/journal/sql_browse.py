@@ -76,8 +76,7 @@ class SqlBrowse:
             params.extend([after[0], after[0], after[1]])
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         sql = (
-            f"SELECT {_RUN_COLUMNS} FROM runs{where} "
-            "ORDER BY created_at DESC, run_id DESC LIMIT ?"
+            f"SELECT {_RUN_COLUMNS} FROM runs{where} ORDER BY created_at DESC, run_id DESC LIMIT ?"
         )
         rows = self._read_sql(self._sql(sql), [*params, int(limit)])
         return [RunRecord(*row) for row in rows]
@@ -95,7 +94,6 @@ class SqlBrowse:
             sql = self._sql("SELECT MAX(event_id) FROM events WHERE run_id = ?")
             rows = self._read_sql(sql, [run_id])
         return int(rows[0][0] or 0) if rows else 0
-
 
     def workflow_names(self) -> list[str]:
         # A loose index scan of runs_by_workflow: one probe per distinct name,
