@@ -95,3 +95,13 @@ class RunStateError(TaskloomError, ValueError):
 
 class AdoptionRefused(TaskloomError):
     """A run cannot continue on the current version of its workflow; the message says why."""
+
+
+class ProcessDiedError(TaskloomError):
+    """The processes running one attempt of a task died ``max_process_deaths`` times.
+
+    A task that kills its process (``os._exit``, a segfault, the OOM killer)
+    would otherwise take down every runner that resumes it. The attempt
+    fails with this error instead of running again, and the task's retry
+    policy decides what follows (see :mod:`taskloom.core.deaths`).
+    """

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import events, graph, trace_hooks
+from taskloom.core import deaths, events, graph, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
 from taskloom.core.decisions import (
@@ -144,6 +144,10 @@ class RunExecution(AttemptOutcomes):
         self._ready_at: dict[str, float] = {}
         #: Row number of the next node a growing plan adds (found on first growth).
         self._next_seq: int | None = None
+        #: Resumed nodes whose start is committed before their body runs (core/deaths.py).
+        self._durable_starts: set[str] | None = None
+        #: Resumed nodes whose processes died too often: their attempt fails, unstarted.
+        self._died: dict[str, int] = {}
 
     # -- lifecycle --------------------------------------------------------
 
@@ -157,10 +161,14 @@ class RunExecution(AttemptOutcomes):
             self._emit("run_started", None)
         for record in self.tasks.values():
             if recovering and record.status == TaskStatus.RUNNING:
-                # The attempt in flight when the owner died does not count.
+                # The attempt in flight when the owner died does not count --
+                # unless its processes died too often (a poison task): then it
+                # fails when it would start again (see core/deaths.py).
                 record.status = TaskStatus.PENDING
                 record.attempt = max(0, record.attempt - 1)
-                self._write(record, "attempt_interrupted")
+                if deaths.reached(record.deaths, self.engine.max_process_deaths):
+                    self._died[record.task_key] = record.deaths
+                self._write(record, "attempt_interrupted", f'{{"deaths":{record.deaths}}}')
             elif recovering and record.status == TaskStatus.SUSPENDED:
                 # Run it once: its body knows from its own journal whether
                 # to continue (a signal came, the time is due) or to suspend
@@ -182,6 +190,11 @@ class RunExecution(AttemptOutcomes):
             self._timeout_timer = self.engine.loop.call_later(
                 max(0.0, self.workflow_timeout - elapsed), self._workflow_timed_out
             )
+        if recovering:
+            # What was in flight when the owner died is among these: their
+            # starts are committed before their bodies run, so that a task
+            # that kills this process too is counted by the next runner.
+            self._durable_starts = set(initial)
         self._ready_queue.extend(self._by_priority(initial))
         self._drain()
         if self.open == 0 and not self.finished:
@@ -337,11 +350,15 @@ class RunExecution(AttemptOutcomes):
                 return
         record = self.tasks[key]
         record.attempt += 1
+        if self._died and key in self._died:
+            lease.release()
+            self._release_group(node)
+            self._failed_attempt(key, deaths.died(node.label, self._died.pop(key)), invocation)
+            return
         record.status = TaskStatus.RUNNING
         record.started_at = time.time()
         record.ended_at = None
         record.next_retry_at = None
-        self._write(record, "task_started", f'{{"attempt":{record.attempt}}}', lazy=True)
         handle = (
             TaskHandle(lease, self.engine.loop, node.label)
             if node.handle_parameter is not None
@@ -369,7 +386,18 @@ class RunExecution(AttemptOutcomes):
                     node.name or node.label or key,
                     record.attempt,
                 )
-        attempt.start()
+        started = f'{{"attempt":{record.attempt}}}'
+        if self._durable_starts is None or key not in self._durable_starts:
+            self._write(record, "task_started", started, lazy=True)
+            attempt.start()
+            return
+        self._durable_starts.discard(key)
+
+        def start_if_wanted() -> None:
+            if not attempt.done:  # the run may have been cancelled meanwhile
+                attempt.start()
+
+        self._write(record, "task_started", started, start_if_wanted)
 
     def _attempt_done(self, attempt: Attempt, value: Any, error: BaseException | None) -> None:
         node = attempt.node

@@ -119,6 +119,17 @@ class AttemptResults:
         if isinstance(error, Suspend):
             self._suspend(claim, shape, error)
             return
+        self._attempt_failed(claim, shape, node, error, attempt.invocation)
+
+    def _attempt_failed(
+        self,
+        claim: ClaimedTask,
+        shape: Shape,
+        node: PlanNode,
+        error: BaseException,
+        invocation: Invocation,
+    ) -> None:
+        """An attempt failed: retry it if its policy says so, else fail the task."""
         if isinstance(error, Exception) and node.retry.should_retry(claim.attempt, error):
             delay = max(0.0, node.retry.calculate_delay(claim.attempt))
             description = describe_error(error)
@@ -147,7 +158,7 @@ class AttemptResults:
                 lambda: self._wake_later(delay),
             )
             return
-        self._fail(claim, shape, node, error, attempt.invocation)
+        self._fail(claim, shape, node, error, invocation)
 
     def _suspend(self, claim: ClaimedTask, shape: Shape, request: Suspend) -> None:
         """The node waits (a sleep, an event): give the task back until it is due or signalled."""

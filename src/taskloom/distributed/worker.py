@@ -49,6 +49,7 @@ from typing import Any
 from taskloom.core import events, styles, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
+from taskloom.core.deaths import death_limit
 from taskloom.core.handle import TaskHandle
 from taskloom.core.liveness import HOSTNAME
 from taskloom.core.plan import Invocation, PlanNode
@@ -93,6 +94,7 @@ class Worker(ClaimDecisions, AttemptResults):
         vacuum: bool = True,
         retention: float | None = None,
         adopt_orphans: bool = False,
+        max_process_deaths: int | None = None,
     ) -> None:
         """``workflows``: the DAG workflows (or names) to serve, default every registered
         one; ``flows``: the ``@flow``s (or names), default every defined one; ``steps``:
@@ -101,7 +103,10 @@ class Worker(ClaimDecisions, AttemptResults):
         leaves it to autovacuum. ``retention``: delete runs that ended more than this
         many seconds ago, hourly (:mod:`taskloom.core.retention`); None keeps them.
         ``adopt_orphans``: adopt distributed runs of a served workflow left at another
-        version when they are compatible (docs/deploys.md)."""
+        version when they are compatible (docs/deploys.md). ``max_process_deaths``: a task whose lease expired (its worker
+        died or froze) this many times in one attempt fails with ``ProcessDiedError``
+        instead of running again (None: ``$TASKLOOM_MAX_PROCESS_DEATHS``, else 3; 0: no
+        limit; see :mod:`taskloom.core.deaths`)."""
         url = resolve_url(url)
         if not is_postgres_url(url):
             raise ValueError(
@@ -112,6 +117,7 @@ class Worker(ClaimDecisions, AttemptResults):
         if not lease > 0:
             raise ValueError(f"lease={lease!r}: give a positive number of seconds")
         self.lease = float(lease)
+        self.max_process_deaths = death_limit(max_process_deaths)
         self.poll_interval = float(poll_interval)
         self.worker_id = worker_id or f"{HOSTNAME}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         #: Default per-attempt timeout of DAG tasks that set none, for runs whose client

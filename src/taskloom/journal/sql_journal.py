@@ -145,7 +145,10 @@ class SqlJournal(SqlBrowse, RunControlRecords, Journal):
     def claim_run(self, run_id: str, new_owner: str, expected_owner: str | None) -> bool:
         with self._transaction() as conn:
             cursor = conn.execute(self._q["claim_run"], (new_owner, run_id, expected_owner))
-            return bool(cursor.rowcount == 1)
+            if cursor.rowcount != 1:
+                return False
+            conn.execute(self._q["count_deaths"], (run_id,))
+            return True
 
     # -- signal inbox -----------------------------------------------------
 

@@ -50,6 +50,7 @@ SET status = 'Running',
     claimed_by = %(me)s,
     fence = t.fence + 1,
     attempt = t.attempt + 1,
+    deaths = 0,
     lease_until = clock.now + %(lease)s,
     started_at = clock.now,
     ended_at = NULL,
@@ -58,7 +59,7 @@ FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
 WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
           r.workflow_name, r.workflow_version, r.input_json, r.kind,
-          r.deadline - clock.now, r.task_timeout;
+          r.deadline - clock.now, r.task_timeout, t.deaths;
 
 -- name: claim_expired
 -- Tasks whose owner's lease ran out (the owner died or froze). Run from the
@@ -78,14 +79,16 @@ picked AS (
 UPDATE task_runs t
 SET claimed_by = %(me)s,
     fence = t.fence + 1,
-    -- The attempt cut short by a dead owner does not count against retries.
+    -- The attempt cut short by a dead owner does not count against retries,
+    -- but its death does count against the attempt (core/deaths.py).
+    deaths = t.deaths + 1,
     lease_until = clock.now + %(lease)s,
     started_at = clock.now
 FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
 WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
           r.workflow_name, r.workflow_version, r.input_json, r.kind,
-          r.deadline - clock.now, r.task_timeout;
+          r.deadline - clock.now, r.task_timeout, t.deaths;
 
 -- name: task_states
 -- Read after a claim has committed: the states of the claimed tasks'
@@ -534,6 +537,7 @@ SET status = 'Running',
     claimed_by = %(me)s,
     fence = t.fence + 1,
     attempt = t.attempt + 1,
+    deaths = 0,
     lease_until = clock.now + %(lease)s,
     started_at = clock.now,
     ended_at = NULL,
@@ -543,7 +547,7 @@ WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
   AND t.status IN ('Ready', 'Retrying', 'Suspended')
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
           r.workflow_name, r.workflow_version, r.input_json, r.kind,
-          r.deadline - clock.now, r.task_timeout;
+          r.deadline - clock.now, r.task_timeout, t.deaths;
 
 -- name: vacuum_stats
 -- Dead and live row estimates of this schema's queue tables
