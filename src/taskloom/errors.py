@@ -62,6 +62,15 @@ class GraphNodeError(TaskloomError, RuntimeError):
     """
 
 
+class ClaimLostError(JournalError):
+    """A worker tried to record work under a claim it no longer holds.
+
+    Its lease expired (it froze, or could not reach the database) and another
+    worker took the task over: what it did since is not recorded (at-least-once
+    bodies, exactly-once records), and it stops the attempt.
+    """
+
+
 class AggregateTaskError(TaskloomError):
     """Several tasks of a flow run failed (``failure_policy="aggregate"``).
 

@@ -29,6 +29,7 @@ from taskloom.distributed import growth
 from taskloom.distributed.batch_commit import BatchCommit, Pending
 from taskloom.distributed.deadlines import RunDeadlines
 from taskloom.distributed.run_plans import RunPlans, Shape
+from taskloom.errors import ClaimLostError
 from taskloom.journal.postgres_queue import TaskQueue
 from taskloom.journal.queue_records import ClaimedTask, Completion
 from taskloom.journal.records import TaskStatus
@@ -216,9 +217,15 @@ class AttemptResults:
         )
 
     def _writer_failed(self, exc: BaseException, batch: Any) -> None:
-        """A step run's rows could not be written: give its task back to be replayed."""
+        """A step run's rows could not be written: give its task back to be replayed.
+
+        After a :class:`ClaimLostError` (this worker froze past its lease) the
+        run is another worker's: the Suspended outcome recorded here is
+        rejected by the fence, and the attempt stops where it is.
+        """
         runs = {t.run_id for t in batch.tasks} | {e.run_id for e in batch.events}
-        logger.error("taskloom worker %s could not write step rows: %s", self.worker_id, exc)
+        if not isinstance(exc, ClaimLostError):
+            logger.error("taskloom worker %s could not write step rows: %s", self.worker_id, exc)
         for (run_id, key), attempt in list(self.running.items()):
             if run_id not in runs:
                 continue

@@ -65,11 +65,12 @@ from taskloom.distributed.listener import Listener
 from taskloom.distributed.orphans import WorkerOrphans
 from taskloom.distributed.run_plans import RunPlans, Shape
 from taskloom.journal.postgres import PostgresJournal
+from taskloom.journal.postgres_fenced import write_fenced
 from taskloom.journal.postgres_queue import TaskQueue
 from taskloom.journal.postgres_run_end import STOP_PREFIX
 from taskloom.journal.postgres_vacuum import QueueVacuum
 from taskloom.journal.queue_records import ClaimedTask, FinishedCount
-from taskloom.journal.records import RunnerRecord
+from taskloom.journal.records import Batch, RunnerRecord
 from taskloom.journal.urls import is_postgres_url, redact_url, resolve_url
 
 logger = logging.getLogger("taskloom")
@@ -139,7 +140,9 @@ class Worker(ClaimDecisions, AttemptResults):
         )
         self.loop = asyncio.new_event_loop()
         #: Step runs record their steps and operations through it (as on an engine).
-        self.writer = JournalWriter(self.journal, self.loop, self._writer_failed)
+        self.writer = JournalWriter(
+            self.journal, self.loop, self._writer_failed, write=self._write_under_claims
+        )
         self.running: dict[tuple[str, str], Attempt] = {}
         self._claims: dict[tuple[str, str], tuple[ClaimedTask, Shape]] = {}
         #: Recent runs' inputs, to compute a run's outcome before the commit that ends it.
@@ -187,6 +190,12 @@ class Worker(ClaimDecisions, AttemptResults):
         self.deadlines = RunDeadlines(
             self.queue, self.loop, self._workflow_keys, self._finish_stopped, self._drop_run
         )
+
+    def _write_under_claims(self, batch: Batch) -> None:
+        """Step rows are written only under claims this worker still holds (see
+        :mod:`taskloom.journal.postgres_fenced`). Loop thread, as every commit."""
+        claims = [(run_id, key, c.fence) for (run_id, key), (c, _) in self._claims.items()]
+        write_fenced(self.journal, batch, self.worker_id, claims)
 
     @property
     def workflows(self) -> list[str]:

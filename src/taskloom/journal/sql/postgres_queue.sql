@@ -655,3 +655,15 @@ WHERE t.status IN ('Ready', 'Retrying', 'Suspended')
 -- name: trace_contexts
 -- The trace context a distributed run was submitted with (its run_started event).
 SELECT run_id, data_json FROM events WHERE run_id = ANY(%s) AND kind = 'run_started';
+
+-- name: held_claims
+-- Which of these claims (run, task, fence) this worker still holds, locked
+-- until the transaction ends: a takeover (claim_expired, FOR UPDATE SKIP
+-- LOCKED) cannot slip in between this check and the rows written under it.
+SELECT t.run_id, t.task_key
+FROM task_runs t
+JOIN unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[])
+     AS c(run_id, task_key, fence)
+  ON t.run_id = c.run_id AND t.task_key = c.task_key AND t.fence = c.fence
+WHERE t.claimed_by = %(me)s AND t.status = 'Running'
+FOR SHARE OF t;
