@@ -291,11 +291,15 @@ def check(
     snapshots: Iterable[Snapshot] = (),
     killed: Iterable[int] = (),
     fenced: dict[tuple[str, str], set[int]] | None = None,
+    replayed: Counter[str] | None = None,
 ) -> None:
     """Hold the journal and the side-effect logs to the crash guarantees (see the module).
 
     ``killed``: pids SIGKILLed while the runs went on; ``fenced``: for
-    ``(tag, name)``, the pids whose completion of it was rejected as late.
+    ``(tag, name)``, the pids whose completion of it was rejected as late;
+    ``replayed``: per run tag, how often a worker could not commit the run's
+    step rows (a dropped connection) and replayed it -- each may run the
+    operation then in flight once more, in the same process.
     """
     rows = read_journal(url)
     executions = side.executions()
@@ -325,6 +329,17 @@ def check(
                 problems.append(f"{tag}.{name} of a completed run never ran")
                 continue
             seen = Counter(pids)
+            replays = (replayed or Counter())[tag]
+            if replays:
+                # Re-run after a lost commit: bounded by the lost commits.
+                extra = len(pids) - 1 - len(killed & set(seen))
+                if extra > replays:
+                    problems.append(
+                        f"{tag}.{name} ran {len(pids)} times; {replays} lost commit(s) of its "
+                        "run's step rows allow one more each"
+                    )
+                tally.duplicates["step rows' commit lost (connection dropped)"] += max(0, extra)
+                continue
             twice = [p for p, n in seen.items() if n > 1]
             if twice:
                 problems.append(f"{tag}.{name} ran more than once in process(es) {twice}")
@@ -451,6 +466,19 @@ class WorkerProc:
 
 
 _REJECTED = re.compile(r"late completion rejected: task '([^']+)' of run (\S+) ")
+_UNWRITTEN = re.compile(r"could not write step rows of run\(s\) ([^(]+) \(replayed")
+
+
+def unwritten_steps(url: str, workers: Iterable[WorkerProc]) -> Counter[str]:
+    """Run tag -> times a worker could not write a step run's rows (then replays it)."""
+    tags = {run["run_id"]: tag for tag, run in read_journal(url).runs.items()}
+    found: Counter[str] = Counter()
+    for worker in workers:
+        for runs in _UNWRITTEN.findall(worker.text()):
+            for run_id in runs.split():
+                if run_id in tags:
+                    found[tags[run_id]] += 1
+    return found
 
 
 def fenced_off(url: str, workers: Iterable[WorkerProc]) -> dict[tuple[str, str], set[int]]:

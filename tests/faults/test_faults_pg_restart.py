@@ -28,6 +28,7 @@ from faultkit import (
     rng_for,
     scaled,
     unfinished,
+    unwritten_steps,
     wait_progress,
 )
 from test_faults_workers import LEASE, RUNS_PER_STYLE, Submitter
@@ -96,5 +97,6 @@ def test_postgres_restarted_under_load(
         tally,
         reference=reference_outputs(tmp_path, submitter.batches, RUNS_PER_STYLE),
         fenced=fenced_off(url, fleet),
+        replayed=unwritten_steps(url, fleet),
     )
     assert all(w.alive() for w in fleet), "a worker died of the restart"

@@ -29,6 +29,7 @@ from faultkit import (
     scaled,
     snapshot,
     unfinished,
+    unwritten_steps,
     wait_progress,
     wait_until,
 )
@@ -133,6 +134,7 @@ def test_sigkill_workers_at_random_moments(
         snapshots=snapshots,
         killed=killed,
         fenced=fenced_off(pg_url, fleet),
+        replayed=unwritten_steps(pg_url, fleet),
     )
 
 
@@ -239,5 +241,6 @@ def test_dropped_connections_mid_transaction(
         tally,
         reference=reference_outputs(tmp_path, submitter.batches, RUNS_PER_STYLE),
         fenced=fenced_off(pg_url, fleet),
+        replayed=unwritten_steps(pg_url, fleet),
     )
     assert all(w.alive() for w in fleet), "a worker died of a dropped connection"

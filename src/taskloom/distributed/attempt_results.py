@@ -225,7 +225,14 @@ class AttemptResults:
         """
         runs = {t.run_id for t in batch.tasks} | {e.run_id for e in batch.events}
         if not isinstance(exc, ClaimLostError):
-            logger.error("taskloom worker %s could not write step rows: %s", self.worker_id, exc)
+            logger.error(
+                "taskloom worker %s could not write step rows of run(s) %s (replayed in %.0f s): "
+                "%s",
+                self.worker_id,
+                " ".join(sorted(runs)),
+                COMMIT_RETRY_S,
+                exc,
+            )
         for (run_id, key), attempt in list(self.running.items()):
             if run_id not in runs:
                 continue
