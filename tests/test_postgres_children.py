@@ -78,7 +78,7 @@ def _scenarios(client: StepClient, cancel_child: Any) -> dict[str, Any]:
     watcher = client.start_workflow("pgc_watcher", "w")
     wait_for(lambda: cancel_child("w-kid"), 20, "the watched child to be cancelled")
     out["watcher"] = watcher.result(timeout=30)
-    out["kid"] = _failure(lambda: client.get_handle("w-kid").result(timeout=5))
+    out["kid"] = _failure(lambda: client.get_handle("w-kid").result(timeout=30))
     return out
 
 
@@ -238,7 +238,7 @@ def test_cancelling_a_parent_on_workers_cancels_its_children_and_only_them(
     assert task_rows(pg_url, queued, ("Cancelled",)) == [("other",)]
     assert root.cancel() is False
     with pytest.raises(WorkflowFailed, match="Cancelled"):
-        root.result(timeout=5)
+        root.result(timeout=30)
     other.send("go")
     assert other.result(timeout=20) == "went"
     # A child id already used by a run of another workflow fails the parent's step.

@@ -139,7 +139,7 @@ def test_cancel_a_distributed_flow_rejects_the_running_nodes_completion(
     assert handle.cancel() is True
     assert handle.cancel() is False
     with pytest.raises(TaskloomError, match="cancelled by request"):
-        handle.result(timeout=5)
+        handle.result(timeout=30)
     # The worker hears of the cancel (NOTIFY) and abandons the node, or -- if
     # the body ended first -- its completion is rejected: either way, logged.
     wait_for(
