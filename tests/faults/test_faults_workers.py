@@ -244,3 +244,49 @@ def test_dropped_connections_mid_transaction(
         replayed=unwritten_steps(pg_url, fleet),
     )
     assert all(w.alive() for w in fleet), "a worker died of a dropped connection"
+
+
+@pytest.mark.timeout(120)
+def test_a_lone_worker_frozen_past_its_lease_finishes_its_own_attempt_once(
+    pg_url: str, tmp_path: Path, fleet: list[WorkerProc]
+) -> None:
+    """Its lease expired while no other worker was there (a database restart does the
+    same to every worker): awake again, it must not take its own claim over -- that
+    ran the held body a second time in the same process, and recorded it twice."""
+    app = load_styles_app()
+    side = SideLog(tmp_path / "side")
+    for name in HELD.values():
+        side.hold(name)
+    alone = WorkerProc(pg_url, side, tmp_path, lease=1.0, concurrency=6)
+    fleet.append(alone)
+    submitter = Submitter(app, pg_url, runs=1)
+    try:
+        submitter.submit()
+        held = {(names[0], HELD[style]) for style, names in app.tags(0, 1).items()}
+        wait_until(
+            lambda: all(alone.pid in side.executions().get(key, []) for key in held),
+            60,
+            "the worker to hold one body of each style",
+        )
+        alone.proc.send_signal(signal.SIGSTOP)
+        wait_until(
+            lambda: (
+                query(
+                    pg_url,
+                    "SELECT count(*) FROM task_runs WHERE status = 'Running' "
+                    "AND lease_until < extract(epoch FROM clock_timestamp())",
+                )[0][0]
+                >= len(held)
+            ),
+            30,
+            "the frozen worker's leases to expire",
+            poll=0.05,
+        )
+        for name in HELD.values():
+            side.release(name)
+        alone.proc.send_signal(signal.SIGCONT)
+        submitter.wait_all()
+    finally:
+        submitter.close()
+    tally = Tally("pg-lone-frozen", "postgresql", "fixed")
+    check(pg_url, side, tally, reference=reference_outputs(tmp_path, submitter.batches, 1))

@@ -70,6 +70,10 @@ picked AS (
     FROM task_runs t
     WHERE t.status = 'Running'
       AND t.claimed_by IS NOT NULL
+      -- Never our own: we are still running it (our renewals failed while the
+      -- database was away) and renew it once we can. Taking it over would run
+      -- it twice here, its two attempts under one key of ours.
+      AND t.claimed_by <> %(me)s
       AND t.lease_until < (SELECT now FROM clock)
       AND t.workflow = ANY(%(workflows)s::text[])
     ORDER BY t.lease_until
