@@ -30,6 +30,7 @@ from faultkit import (
     unfinished,
     unwritten_steps,
     wait_progress,
+    wait_until,
 )
 from test_faults_workers import LEASE, RUNS_PER_STYLE, Submitter
 
@@ -75,6 +76,10 @@ def test_postgres_restarted_under_load(
     side = SideLog(tmp_path / "side")
     tally = Tally("pg-restart", "postgresql", f"{SEED}:pg-restart")
     fleet.extend(WorkerProc(url, side, tmp_path, lease=LEASE) for _ in range(2))
+    # A worker that cannot reach the database when it starts exits (its
+    # supervisor restarts it); the restarts here are for running workers.
+    for worker in fleet:
+        wait_until(lambda w=worker: "started:" in w.text(), 60, f"worker {worker.pid} to start")
     submitter = Submitter(app, url)
     restarts = 0
     started = time.monotonic()

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import STYLES_APP, SideLog, query, scaled, spawn, suite_env, unfinished
+from faultkit import STYLES_APP, SideLog, Tally, query, scaled, spawn, suite_env, unfinished
 
 from taskloom import Context, DefaultRunner, WorkflowBuilder, task
 from taskloom.errors import JournalError
@@ -58,7 +58,10 @@ def test_four_processes_of_four_threads_share_one_file(tmp_path: Path) -> None:
     assert unfinished(db) == 0
     recorded = dict(query(db, "SELECT status, count(*) FROM runs GROUP BY status"))
     assert recorded == {"Completed": sum(per_style.values())}, (recorded, per_style)
-    print(json.dumps({"test": "sqlite-4x4", "seconds": seconds, "runs": per_style}))
+    tally = Tally("sqlite-4x4", "sqlite", "-")
+    tally.runs.update(per_style)
+    tally.extra.update(seconds=seconds, processes=4, threads=4, database_locked=0)
+    tally.report()
 
 
 # --------------------------------------------------------------------------- tmpfs
