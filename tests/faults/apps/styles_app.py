@@ -59,16 +59,35 @@ def _append(path: str, text: str) -> None:
 
 
 def begin(tag: str, name: str) -> None:
+    """Log the start of a sync body; wait here while the task is held."""
+    if _log_start(tag, name):
+        deadline = time.monotonic() + _WAIT_S
+        while _held(name) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+async def abegin(tag: str, name: str) -> None:
+    """Log the start of an async body; wait (without blocking the loop) while it is held."""
+    if _log_start(tag, name):
+        deadline = time.monotonic() + _WAIT_S
+        while _held(name) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+
+def _log_start(tag: str, name: str) -> bool:
     side = os.environ.get(SIDE_ENV)
     if not side:
-        return
+        return False
     _append(os.path.join(side, f"{tag}.{name}"), f"start {os.getpid()}\n")
     _append(os.path.join(side, "progress"), "s")
-    if os.path.exists(os.path.join(side, f"hold.{name}")):
-        release = os.path.join(side, f"release.{name}")
-        deadline = time.monotonic() + _WAIT_S
-        while not os.path.exists(release) and time.monotonic() < deadline:
-            time.sleep(0.01)
+    return True
+
+
+def _held(name: str) -> bool:
+    side = os.environ[SIDE_ENV]
+    return os.path.exists(os.path.join(side, f"hold.{name}")) and not os.path.exists(
+        os.path.join(side, f"release.{name}")
+    )
 
 
 def end(tag: str, name: str) -> None:
@@ -145,7 +164,7 @@ def fl_square(tag: str, i: int, base: int) -> int:
 
 @task
 async def fl_total(tag: str, parts: list[int]) -> int:
-    begin(tag, "fl_total#0")
+    await abegin(tag, "fl_total#0")
     await asyncio.sleep(pause(tag, "fl_total"))
     end(tag, "fl_total#0")
     return sum(parts)
@@ -175,7 +194,7 @@ steps_workflow = Workflow(workflow_type=STEPS)
 
 @task
 async def st_charge(tag: str, amount: int) -> int:
-    begin(tag, "st_charge")
+    await abegin(tag, "st_charge")
     await asyncio.sleep(pause(tag, "st_charge"))
     end(tag, "st_charge")
     return amount * 3
@@ -191,7 +210,7 @@ def st_reserve(tag: str, units: int) -> str:
 
 @task
 async def st_ship(tag: str, ref: str) -> str:
-    begin(tag, "st_ship")
+    await abegin(tag, "st_ship")
     await asyncio.sleep(pause(tag, "st_ship"))
     end(tag, "st_ship")
     return f"{ref}-shipped"
