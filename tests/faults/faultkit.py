@@ -170,39 +170,37 @@ def query(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def read_journal(url: str) -> JournalRows:
-    runs: dict[str, dict[str, Any]] = {}
-    ids: dict[str, tuple[str, str]] = {}
-    for run_id, kind, status, input_json, final_json, error in query(
-        url, "SELECT run_id, kind, status, input_json, final_json, error FROM runs"
-    ):
-        match = _TAG.search(input_json or "") or _TAG.search(run_id)
-        if match is None:
-            continue
-        tag = match.group(0)
-        runs[tag] = {
-            "run_id": run_id,
-            "kind": kind,
-            "status": status,
-            "final": final_json,
-            "error": error,
-        }
-        ids[run_id] = (tag, kind)
-    completed: set[tuple[str, str]] = set()
-    statuses: dict[tuple[str, str], str] = {}
-    for run_id, key, status in query(url, "SELECT run_id, task_key, status FROM task_runs"):
-        statuses[(run_id, key)] = status
-        if status != "Completed" or run_id not in ids:
-            continue
-        tag, kind = ids[run_id]
-        name = logged_name(kind, key)
-        if name is not None:
-            completed.add((tag, name))
-    completions: Counter[tuple[str, str, str]] = Counter()
-    kinds = ", ".join(f"'{k}'" for k in _COMPLETIONS)
-    for run_id, key, kind in query(
-        url, f"SELECT run_id, task_key, kind FROM events WHERE kind IN ({kinds})"
-    ):
-        completions[(run_id, key, kind)] += 1
+    """Read through the journal's own interface (it knows where each value lives)."""
+    from taskloom.journal import open_journal
+
+    journal = open_journal(url)
+    try:
+        runs: dict[str, dict[str, Any]] = {}
+        completed: set[tuple[str, str]] = set()
+        statuses: dict[tuple[str, str], str] = {}
+        completions: Counter[tuple[str, str, str]] = Counter()
+        for run in journal.list_runs(limit=1_000_000):
+            match = _TAG.search(run.input_json or "") or _TAG.search(run.run_id)
+            if match is None:
+                continue
+            tag = match.group(0)
+            runs[tag] = {
+                "run_id": run.run_id,
+                "kind": run.kind,
+                "status": run.status,
+                "final": run.final_json,
+                "error": run.error,
+            }
+            for task in journal.get_tasks(run.run_id):
+                statuses[(run.run_id, task.task_key)] = task.status
+                name = logged_name(run.kind, task.task_key)
+                if task.status == "Completed" and name is not None:
+                    completed.add((tag, name))
+            for event in journal.get_events(run.run_id):
+                if event.kind in _COMPLETIONS and event.task_key is not None:
+                    completions[(run.run_id, event.task_key, event.kind)] += 1
+    finally:
+        journal.close()
     return JournalRows(runs, completed, completions, statuses)
 
 
