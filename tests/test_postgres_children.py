@@ -199,9 +199,11 @@ def test_sigkill_while_the_parent_step_runs_after_starting_a_child(
     handle = client.start_workflow("pgc_parent", "s", {"tag": "s", "parent_pause": 2.0})
     wait_for(lambda: _status(pg_url, "s", "s000.0002#%:mark") == "Running", 20, "the slow op")
     wait_for(lambda: _runs(pg_url)["s.s000.0001"][0] == "Completed", 20, "the detached child")
-    (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
+    # Killed first, the rescuer started after: starting a worker on a loaded
+    # machine can take longer than the slow operation has left to run.
     victim.proc.kill()
     victim.proc.wait()
+    (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
     assert handle.result(timeout=30)["detached"] == "s.s000.0001"
     effects = side_effects(side)
     assert effects[("s", "before")] == 1 and effects[("s", "work7")] == 1

@@ -25,6 +25,7 @@ from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.core.suspend import Suspend
 from taskloom.core.trace_hooks import end_attempt_span
+from taskloom.core.writer import JournalWriter
 from taskloom.distributed import growth
 from taskloom.distributed.batch_commit import BatchCommit, Pending
 from taskloom.distributed.deadlines import RunDeadlines
@@ -53,6 +54,7 @@ class AttemptResults:
     commits: BatchCommit
     deadlines: RunDeadlines
     running: dict[tuple[str, str], Attempt]
+    writer: JournalWriter
     _claims: dict[tuple[str, str], tuple[ClaimedTask, Shape]]
     _inputs: OrderedDict[str, str]
     _pending: list[Pending]
@@ -86,6 +88,12 @@ class AttemptResults:
     ) -> None:
         if attempt.trace is not None:
             end_attempt_span(attempt, error)
+        # The rows its body queued on the writer (a step run's lazily recorded
+        # starts and values) are written now, under this claim: once the claim
+        # is gone they would be dropped (see Worker._write_under_claims).
+        self.writer.flush()
+        if (claim.run_id, claim.task_key) not in self._claims:
+            return  # they could not be written: _writer_failed gave the task back
         self.running.pop((claim.run_id, claim.task_key), None)
         self._claims.pop((claim.run_id, claim.task_key), None)
         if claim.time_left is not None and not any(r == claim.run_id for r, _ in self.running):

@@ -193,7 +193,21 @@ class Worker(ClaimDecisions, AttemptResults):
 
     def _write_under_claims(self, batch: Batch) -> None:
         """Step rows are written only under claims this worker still holds (see
-        :mod:`taskloom.journal.postgres_fenced`). Loop thread, as every commit."""
+        :mod:`taskloom.journal.postgres_fenced`). Loop thread, as every commit.
+
+        Rows of a run this worker no longer runs at all are left out: what an
+        attempt queued is flushed before its claim is let go (``_attempt_done``),
+        so these trail an attempt given up here (its run was stopped, or its
+        rows could not be written), which must record nothing more.
+        """
+        held = {run_id for run_id, _ in self._claims}
+        runs = {t.run_id for t in batch.tasks} | {e.run_id for e in batch.events}
+        if not runs.union(r.run_id for r in batch.runs) <= held:
+            batch = Batch(
+                [t for t in batch.tasks if t.run_id in held],
+                [e for e in batch.events if e.run_id in held],
+                [r for r in batch.runs if r.run_id in held],
+            )
         claims = [(run_id, key, c.fence) for (run_id, key), (c, _) in self._claims.items()]
         write_fenced(self.journal, batch, self.worker_id, claims)
 
