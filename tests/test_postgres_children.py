@@ -169,9 +169,9 @@ def test_sigkill_while_the_child_runs_and_the_parent_waits(
     handle = client.start_workflow("pgc_parent", "k", {"tag": "k", "pause": 2.0})
     wait_for(lambda: _status(pg_url, "k.s000.0003", "%:work") == "Running", 20, "the child")
     assert _status(pg_url, "k") == "Suspended"
-    (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
-    victim.proc.kill()
+    victim.proc.kill()  # before starting the rescuer: see the test below
     victim.proc.wait()
+    (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
     assert handle.result(timeout=30) == {
         "before": "before",
         "detached": "k.s000.0001",

@@ -479,6 +479,17 @@ def unwritten_steps(url: str, workers: Iterable[WorkerProc]) -> Counter[str]:
     return found
 
 
+def settle(workers: Iterable[WorkerProc]) -> bool:
+    """Drain and stop every worker (SIGTERM): what each still had to record -- a
+    completion it was retrying, a late one to be rejected -- is done and logged.
+    True if they were all alive until then."""
+    workers = list(workers)
+    alive = all(w.alive() for w in workers)
+    for worker in workers:
+        worker.stop()
+    return alive
+
+
 def fenced_off(url: str, workers: Iterable[WorkerProc]) -> dict[tuple[str, str], set[int]]:
     """``(tag, name) -> pids`` whose completion the workers logged as rejected (late)."""
     rows = read_journal(url)
