@@ -15,8 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import trace_hooks
-from taskloom.core import deaths
+from taskloom.core import deaths, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.decisions import carries_output, readiness, tasks_to_inspect
 from taskloom.core.log_fields import task_fields

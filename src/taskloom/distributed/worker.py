@@ -104,10 +104,11 @@ class Worker(ClaimDecisions, AttemptResults):
         leaves it to autovacuum. ``retention``: delete runs that ended more than this
         many seconds ago, hourly (:mod:`taskloom.core.retention`); None keeps them.
         ``adopt_orphans``: adopt distributed runs of a served workflow left at another
-        version when they are compatible (docs/deploys.md). ``max_process_deaths``: a task whose lease expired (its worker
-        died or froze) this many times in one attempt fails with ``ProcessDiedError``
-        instead of running again (None: ``$TASKLOOM_MAX_PROCESS_DEATHS``, else 3; 0: no
-        limit; see :mod:`taskloom.core.deaths`)."""
+        version when they are compatible (docs/deploys.md). ``max_process_deaths``: a
+        task whose lease expired (its worker died or froze) this many times in one attempt
+        fails with ``ProcessDiedError`` instead of running again (None:
+        ``$TASKLOOM_MAX_PROCESS_DEATHS``, else 3; 0: no limit; see
+        :mod:`taskloom.core.deaths`)."""
         url = resolve_url(url)
         if not is_postgres_url(url):
             raise ValueError(
