@@ -26,8 +26,17 @@ it did not resume may go uncounted once, so a poison task takes at most
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from taskloom.errors import ProcessDiedError
+from taskloom.journal.records import TaskRecord, TaskStatus
+
+if TYPE_CHECKING:
+    from taskloom.core.attempt import Attempt
+
+#: ``RunExecution._write``: (record, kind, data, then, lazy).
+Writer = Callable[[TaskRecord, str, str, "Callable[[], None] | None", bool], None]
 
 #: Environment variable with the default limit of every runner, worker and shared engine.
 ENV_VAR = "TASKLOOM_MAX_PROCESS_DEATHS"
@@ -72,3 +81,39 @@ def died(label: str, deaths: int) -> ProcessDiedError:
         f"max_process_deaths (or ${ENV_VAR}) if its process is restarted that often for "
         "other reasons"
     )
+
+
+class ResumedAttempts:
+    """What a run resumed after its owner died knows of the attempts that were in flight."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        #: Nodes whose processes died too often: their attempt fails, unstarted.
+        self.died: dict[str, int] = {}
+        #: The ready nodes at the resumption: their starts are committed before their
+        #: bodies run, so a task that kills this process too is counted by the next one.
+        self.frontier: set[str] = set()
+
+    def interrupted(self, record: TaskRecord) -> str:
+        """``record``'s attempt was cut short: it does not count -- unless its processes
+        died too often (then it fails when it would start again). The event's data."""
+        record.status = TaskStatus.PENDING
+        record.attempt = max(0, record.attempt - 1)
+        if reached(record.deaths, self.limit):
+            self.died[record.task_key] = record.deaths
+        return f'{{"deaths":{record.deaths}}}'
+
+    def start(self, record: TaskRecord, attempt: Attempt, write: Writer) -> None:
+        """Record ``attempt``'s start and start it: for the frontier, once it is durable."""
+        started = f'{{"attempt":{record.attempt}}}'
+        if record.task_key not in self.frontier:
+            write(record, "task_started", started, None, True)
+            attempt.start()
+            return
+        self.frontier.discard(record.task_key)
+
+        def start_if_wanted() -> None:
+            if not attempt.done:  # the run may have been cancelled meanwhile
+                attempt.start()
+
+        write(record, "task_started", started, start_if_wanted, False)
