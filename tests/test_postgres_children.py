@@ -168,7 +168,7 @@ def test_sigkill_while_the_child_runs_and_the_parent_waits(
     client = StepClient(pg_url, execute=False)
     handle = client.start_workflow("pgc_parent", "k", {"tag": "k", "pause": 2.0})
     wait_for(lambda: _status(pg_url, "k.s000.0003", "%:work") == "Running", 20, "the child")
-    assert _status(pg_url, "k") == "Suspended"
+    wait_for(lambda: _status(pg_url, "k") == "Suspended", 20, "the parent to wait for it")
     victim.proc.kill()  # before starting the rescuer: see the test below
     victim.proc.wait()
     (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
