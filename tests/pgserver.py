@@ -32,10 +32,19 @@ class Server:
     url: str
     stop_command: list[str] = field(default_factory=list)
     directory: str | None = None
+    #: How to start it again after ``stop_command`` (throwaway clusters only).
+    start_command: list[str] = field(default_factory=list)
 
     def database_url(self, name: str) -> str:
         parts = urlsplit(self.url)
         return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+    def restart(self) -> None:
+        """Stop (``-m fast``: every session is cut) and start the same cluster again."""
+        if not self.start_command:
+            raise RuntimeError(f"{self.url} is not a throwaway cluster: it cannot be restarted")
+        subprocess.run(self.stop_command, check=True, capture_output=True, timeout=60)
+        subprocess.run(self.start_command, check=True, capture_output=True, timeout=120)
 
     def stop(self) -> None:
         if self.stop_command:
@@ -101,6 +110,11 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return ["su", "postgres", "-c", " ".join(argv)]
 
 
+def start_throwaway() -> Server:
+    """A new cluster of its own (initdb + pg_ctl) on a free port; ``server.stop()`` removes it."""
+    return _start_throwaway()
+
+
 def _start_throwaway() -> Server:
     initdb, pg_ctl = _binaries()
     directory = tempfile.mkdtemp(prefix="taskloom-pg-")
@@ -118,16 +132,15 @@ def _start_throwaway() -> Server:
     )
     port = _free_port()
     options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=200"
-    subprocess.run(
-        _as_postgres([pg_ctl, "-D", data, "-o", options, "-l", f"{directory}/log", "-w", "start"]),
-        check=True,
-        capture_output=True,
-        timeout=120,
+    start = _as_postgres(
+        [pg_ctl, "-D", data, "-o", options, "-l", f"{directory}/log", "-w", "start"]
     )
+    subprocess.run(start, check=True, capture_output=True, timeout=120)
     server = Server(
         f"postgresql://postgres@127.0.0.1:{port}/postgres",
         _as_postgres([pg_ctl, "-D", data, "-m", "fast", "-w", "stop"]),
         directory,
+        start,
     )
     deadline = time.monotonic() + 30
     while (problem := _reachable(server.url)) is not None:

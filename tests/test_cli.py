@@ -592,12 +592,13 @@ def test_python_dash_m_entry_point(tmp_path: Path, db_url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("flag", "vacuum", "task_timeout"),
+    ("flag", "vacuum", "task_timeout", "deaths"),
     [
-        ((), True, None),
-        (("--no-vacuum",), False, None),
-        (("--task-timeout", "2.5"), True, 2.5),
-        (("--adopt-orphans",), True, None),
+        ((), True, None, None),
+        (("--no-vacuum",), False, None, None),
+        (("--task-timeout", "2.5"), True, 2.5, None),
+        (("--max-process-deaths", "5"), True, None, 5),
+        (("--adopt-orphans",), True, None, None),
     ],
 )
 def test_worker_options_reach_the_worker(
@@ -607,6 +608,7 @@ def test_worker_options_reach_the_worker(
     flag: tuple[str, ...],
     vacuum: bool,
     task_timeout: float | None,
+    deaths: int | None,
 ) -> None:
     from taskloom.distributed import worker as worker_module
 
@@ -651,4 +653,5 @@ def test_worker_options_reach_the_worker(
         "vacuum": vacuum,
         "retention": None,
         "adopt_orphans": "--adopt-orphans" in flag,
+        "max_process_deaths": deaths,
     }

@@ -315,3 +315,30 @@ def test_a_flow_that_opts_in_pickles_signed_values(db_url: str) -> None:
 
 def test_every_kind_is_decodable() -> None:
     assert set(codec._DECODERS) >= {"tuple", "set", "dict", "pickle", "dataclass", "model"}
+
+
+@dataclass
+class LearnedMeanwhile:
+    n: int
+
+
+def test_a_type_another_thread_is_learning_is_waited_for() -> None:
+    """Found by the whole suite under load: a thread that missed a type while another
+    thread was reading the pending annotations (off the list already, not yet noted)
+    was told the type is unknown."""
+
+    @task
+    def make() -> LearnedMeanwhile:
+        return LearnedMeanwhile(1)
+
+    found: list[object] = []
+    asker = threading.Thread(target=lambda: found.append(known_types.by_class(LearnedMeanwhile)))
+    with known_types._lock:  # this thread is the reader, half-way through
+        pending = list(known_types._pending)
+        known_types._pending.clear()
+        asker.start()
+        asker.join(0.5)  # without waiting for the reader, it has answered by now
+        for fn in pending:
+            known_types._note_hints(known_types.typing_hints(fn), set())
+    asker.join(10)
+    assert found and found[0] is not None

@@ -635,7 +635,7 @@ def test_owner_whose_pid_was_reused_counts_as_dead(
         run_id = plant_run(db_url, app, side, owner)
         with DefaultRunner(db_url) as runner:
             try:
-                status = runner.result(run_id, timeout=3).status
+                status = runner.result(run_id, timeout=30).status
             except TimeoutError:
                 status = None
             assert status == "Completed", (

@@ -179,7 +179,7 @@ def test_called_from_a_step_it_runs_as_a_child(db_url: str) -> None:
         return ctx.next.complete([direct, via_ctx])
 
     assert Client(db_url).run_workflow(parent, "p-1", timeout=10) == [9, 16]
-    assert Client(db_url).get_handle("p-1.s000.0000").result(timeout=5) == 9
+    assert Client(db_url).get_handle("p-1.s000.0000").result(timeout=30) == 9
 
 
 def test_bad_decorations_are_refused() -> None:

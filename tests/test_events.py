@@ -136,7 +136,7 @@ def test_a_failing_subscriber_is_logged_and_others_still_receive(
 
 def test_a_slow_subscriber_does_not_slow_the_run(db_url: str) -> None:
     release = threading.Event()
-    unsubscribe = taskloom.subscribe(lambda event: release.wait(5))
+    unsubscribe = taskloom.subscribe(lambda event: release.wait(30))
 
     @task
     def one() -> int:

@@ -78,7 +78,7 @@ def _scenarios(client: StepClient, cancel_child: Any) -> dict[str, Any]:
     watcher = client.start_workflow("pgc_watcher", "w")
     wait_for(lambda: cancel_child("w-kid"), 20, "the watched child to be cancelled")
     out["watcher"] = watcher.result(timeout=30)
-    out["kid"] = _failure(lambda: client.get_handle("w-kid").result(timeout=5))
+    out["kid"] = _failure(lambda: client.get_handle("w-kid").result(timeout=30))
     return out
 
 
@@ -168,10 +168,10 @@ def test_sigkill_while_the_child_runs_and_the_parent_waits(
     client = StepClient(pg_url, execute=False)
     handle = client.start_workflow("pgc_parent", "k", {"tag": "k", "pause": 2.0})
     wait_for(lambda: _status(pg_url, "k.s000.0003", "%:work") == "Running", 20, "the child")
-    assert _status(pg_url, "k") == "Suspended"
-    (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
-    victim.proc.kill()
+    wait_for(lambda: _status(pg_url, "k") == "Suspended", 20, "the parent to wait for it")
+    victim.proc.kill()  # before starting the rescuer: see the test below
     victim.proc.wait()
+    (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
     assert handle.result(timeout=30) == {
         "before": "before",
         "detached": "k.s000.0001",
@@ -199,9 +199,11 @@ def test_sigkill_while_the_parent_step_runs_after_starting_a_child(
     handle = client.start_workflow("pgc_parent", "s", {"tag": "s", "parent_pause": 2.0})
     wait_for(lambda: _status(pg_url, "s", "s000.0002#%:mark") == "Running", 20, "the slow op")
     wait_for(lambda: _runs(pg_url)["s.s000.0001"][0] == "Completed", 20, "the detached child")
-    (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
+    # Killed first, the rescuer started after: starting a worker on a loaded
+    # machine can take longer than the slow operation has left to run.
     victim.proc.kill()
     victim.proc.wait()
+    (rescuer,) = _start_workers(workers, pg_url, tmp_path, side)
     assert handle.result(timeout=30)["detached"] == "s.s000.0001"
     effects = side_effects(side)
     assert effects[("s", "before")] == 1 and effects[("s", "work7")] == 1
@@ -238,7 +240,7 @@ def test_cancelling_a_parent_on_workers_cancels_its_children_and_only_them(
     assert task_rows(pg_url, queued, ("Cancelled",)) == [("other",)]
     assert root.cancel() is False
     with pytest.raises(WorkflowFailed, match="Cancelled"):
-        root.result(timeout=5)
+        root.result(timeout=30)
     other.send("go")
     assert other.result(timeout=20) == "went"
     # A child id already used by a run of another workflow fails the parent's step.

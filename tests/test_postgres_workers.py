@@ -232,16 +232,15 @@ def test_frozen_worker_loses_its_lease_and_its_late_completion_is_rejected(
     frozen = WorkerProcess(pg_url, "fleet_app", tmp_path, side, lease=1.0, concurrency=1)
     workers.append(frozen)
     frozen.wait_started()
+    gate = tmp_path / "gate"
     with Client(pg_url) as client:
-        run_id = client.submit("stall", {"tag": "s", "sleep": 1.5})
-        wait_for(
-            lambda: task_rows(
-                pg_url, "SELECT claimed_by FROM task_runs WHERE run_id = %s", (run_id,)
-            )[0][0],
-            20,
-            "the first worker to claim the task",
-        )
+        # The body waits for the gate: frozen while it runs for sure, however
+        # slow the machine (a body that ended before SIGSTOP landed left no
+        # late completion to reject, and the test waited for it in vain).
+        run_id = client.submit("stall", {"tag": "s", "gate": str(gate)})
+        wait_for(lambda: Path(f"{gate}.began").exists(), 20, "the first worker to run the task")
         frozen.proc.send_signal(signal.SIGSTOP)
+        gate.touch()
         rescuer = WorkerProcess(pg_url, "fleet_app", tmp_path, side, lease=1.0)
         workers.append(rescuer)
         result = client.result(run_id, timeout=30)

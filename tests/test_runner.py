@@ -1077,7 +1077,7 @@ def test_execute_from_eight_threads_at_once(runner: DefaultRunner) -> None:
     barrier = threading.Barrier(8)
 
     def call(n: int) -> cloaca.WorkflowResult:
-        barrier.wait(timeout=5)
+        barrier.wait(timeout=30)
         return runner.execute("concurrent", Context({"n": n}))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -1105,7 +1105,7 @@ def test_start_returns_a_handle(runner: DefaultRunner) -> None:
             handle.result(timeout=0.05)
     finally:
         gate.set()
-    result = handle.result(timeout=5)
+    result = handle.result(timeout=30)
 
     assert result.status == "Completed"
     assert result.run_id == handle.run_id
@@ -1138,9 +1138,9 @@ def test_cancel_a_running_run(runner: DefaultRunner, db_url: str) -> None:
             return ctx
 
     handle = runner.start("cancellable", Context())
-    assert started.wait(5)
+    assert started.wait(30)
     assert handle.cancel() is True
-    result = handle.result(timeout=5)
+    result = handle.result(timeout=30)
 
     assert result.status == "Cancelled"
     assert handle.status() == "Cancelled"
@@ -1169,14 +1169,14 @@ def test_cancel_a_run_whose_sync_task_is_running(runner: DefaultRunner) -> None:
         @task(id="blocking")
         def blocking(ctx: Context) -> Context:
             started.set()
-            release.wait(5)
+            release.wait(30)
             return ctx
 
     handle = runner.start("cancel_sync", Context())
     try:
-        assert started.wait(5)
+        assert started.wait(30)
         assert handle.cancel() is True
-        result = handle.result(timeout=5)
+        result = handle.result(timeout=30)
     finally:
         release.set()
 

@@ -55,7 +55,7 @@ def test_run_child_returns_the_child_result(db_url: str) -> None:
     client = Client(db_url)
     assert client.run_workflow(parent, "p-1", timeout=10) == [10, 20]
     assert calls == [1, 2]
-    assert client.get_handle("named-child").result(timeout=1) == 20
+    assert client.get_handle("named-child").result(timeout=30) == 20
     assert client.get_handle("p-1.s000.0000").describe().status == "Completed"
 
 
@@ -199,7 +199,7 @@ def test_cancelling_a_parent_cancels_its_unfinished_children_recursively(db_url:
     assert root.cancel() is True
     for run_id in runs:
         with pytest.raises(WorkflowFailed, match="Cancelled"):
-            client.get_handle(run_id).result(timeout=5)
+            client.get_handle(run_id).result(timeout=30)
     errors = {r: journal.get_run(r).error for r in runs}  # type: ignore[union-attr]
     assert errors == {
         "t": "cancelled by request",

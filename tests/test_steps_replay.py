@@ -49,6 +49,17 @@ def _wait_for(predicate: object, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
+def _recorded_ops(db_url: str, run_id: str) -> int:
+    """Operations and recorded values of a run whose completion is in the journal."""
+    journal = open_journal(db_url)
+    try:
+        return sum(
+            1 for t in journal.get_tasks(run_id) if "#" in t.task_key and t.status == "Completed"
+        )
+    finally:
+        journal.close()
+
+
 @dataclass
 class Receipt:
     txn_id: str
@@ -174,7 +185,7 @@ def test_gather_replays_only_what_did_not_complete(db_url: str) -> None:
 
     Client(db_url).start_workflow(wf, "g-1")
     _wait_for(lambda: len(calls) == 3)
-    time.sleep(0.1)  # let the quick completions commit
+    _wait_for(lambda: _recorded_ops(db_url, "g-1") == 2)  # both quick completions committed
     crash_engines()
     hang["on"] = False
     assert Client(db_url).get_handle("g-1").result(timeout=10) == [10, 1, 20]
@@ -206,7 +217,7 @@ def test_a_different_call_order_on_replay_is_a_non_determinism_error(db_url: str
         return ctx.next.complete("ok")
 
     Client(db_url).start_workflow(wf, "nd-1")
-    time.sleep(0.3)
+    _wait_for(lambda: _recorded_ops(db_url, "nd-1") == 1)  # a() is recorded, block() runs
     crash_engines()
     hang["on"], order["first"] = False, "b"
     handle = Client(db_url).get_handle("nd-1")
@@ -273,7 +284,7 @@ def test_recorded_now_random_uuid_replay(db_url: str) -> None:
 
     Client(db_url).start_workflow(wf, "rv-1")
     _wait_for(lambda: len(seen) == 1)
-    time.sleep(0.15)
+    _wait_for(lambda: _recorded_ops(db_url, "rv-1") == 3)  # now, random, uuid4 recorded
     crash_engines()
     hang["on"] = False
     assert Client(db_url).get_handle("rv-1").result(timeout=10) == list(seen[0])

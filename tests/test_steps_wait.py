@@ -176,9 +176,9 @@ def test_a_waiting_run_holds_no_slot(db_url: str) -> None:
         waiting = client.start_workflow("Approve2", "w-1", {"order": "o-1"})
         _wait_for(_suspended(client, "w-1"))
         assert engine.slots.in_use == 0
-        assert client.run_workflow(quick, "q-1", timeout=5) == "quick done"
+        assert client.run_workflow(quick, "q-1", timeout=30) == "quick done"
         waiting.send("approve", {"by": "bob"})
-        assert waiting.result(timeout=5) == {"order": "o-1", "by": "bob"}
+        assert waiting.result(timeout=30) == {"order": "o-1", "by": "bob"}
     finally:
         engine.shutdown()
 

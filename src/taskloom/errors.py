@@ -62,6 +62,15 @@ class GraphNodeError(TaskloomError, RuntimeError):
     """
 
 
+class ClaimLostError(JournalError):
+    """A worker tried to record work under a claim it no longer holds.
+
+    Its lease expired (it froze, or could not reach the database) and another
+    worker took the task over: what it did since is not recorded (at-least-once
+    bodies, exactly-once records), and it stops the attempt.
+    """
+
+
 class AggregateTaskError(TaskloomError):
     """Several tasks of a flow run failed (``failure_policy="aggregate"``).
 
@@ -95,3 +104,13 @@ class RunStateError(TaskloomError, ValueError):
 
 class AdoptionRefused(TaskloomError):
     """A run cannot continue on the current version of its workflow; the message says why."""
+
+
+class ProcessDiedError(TaskloomError):
+    """The processes running one attempt of a task died ``max_process_deaths`` times.
+
+    A task that kills its process (``os._exit``, a segfault, the OOM killer)
+    would otherwise take down every runner that resumes it. The attempt
+    fails with this error instead of running again, and the task's retry
+    policy decides what follows (see :mod:`taskloom.core.deaths`).
+    """

@@ -23,8 +23,23 @@ def _side_effect(ctx: cloaca.Context, task_id: str) -> None:
             os.close(fd)
 
 
+def _wait_for_gate(gate: str) -> None:
+    """Say the body began (``GATE.began``), then wait until the file ``GATE`` exists:
+    a test that freezes the worker knows the body is in flight, whatever the load."""
+    fd = os.open(f"{gate}.began", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _body(task_id: str, sleep_key: str | None = None):  # type: ignore[no-untyped-def]
     def body(ctx: cloaca.Context) -> cloaca.Context:
+        if ctx.get("gate"):
+            _wait_for_gate(str(ctx.get("gate")))
         if sleep_key is not None:
             time.sleep(float(ctx.get(sleep_key) or 0))
         ctx.set(task_id, True)
@@ -40,6 +55,6 @@ with cloaca.WorkflowBuilder("fleet") as _fleet:
     for _id, _deps in (("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"]), ("e", ["d"])):
         _fleet.add_task(cloaca.task(id=_id, dependencies=_deps)(_body(_id, "sleep")))
 
-# stall: one task that sleeps for the context's "sleep" seconds
+# stall: one task that sleeps for the context's "sleep" seconds (after its "gate" opens)
 with cloaca.WorkflowBuilder("stall") as _stall:
     _stall.add_task(cloaca.task(id="only")(_body("only", "sleep")))

@@ -256,6 +256,15 @@ def _add_worker_parser(subparsers: Any, common: argparse.ArgumentParser) -> None
         "client recorded no default (DefaultRunnerConfig.task_timeout_seconds); default: none",
     )
     sub.add_argument(
+        "--max-process-deaths",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a task whose worker died (or froze past its lease) N times in one attempt fails "
+        "with ProcessDiedError instead of running again; 0: no limit (default: "
+        "$TASKLOOM_MAX_PROCESS_DEATHS, else 3)",
+    )
+    sub.add_argument(
         "--no-vacuum",
         dest="vacuum",
         action="store_false",

@@ -45,6 +45,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             vacuum=args.vacuum,
             retention=args.retention,
             adopt_orphans=args.adopt_orphans,
+            max_process_deaths=args.max_process_deaths,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc

@@ -9,11 +9,11 @@ by :mod:`taskloom.core.scheduler` (one process owns the run) and by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from taskloom.core.plan import Invocation, Plan, PlanNode
-from taskloom.journal.records import RunStatus, TaskStatus
+from taskloom.journal.records import RunStatus, TaskRecord, TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,3 +115,19 @@ def workflow_timeout_reason(workflow_name: str, timeout: float) -> str:
     timed-out run reads the same in both modes.
     """
     return f"workflow {workflow_name!r} timed out after {timeout:g} s"
+
+
+class StatusView(Mapping[str, str]):
+    """Read-only ``task id -> status`` view of a run's records for trigger rules, no copy."""
+
+    def __init__(self, tasks: dict[str, TaskRecord]) -> None:
+        self._tasks = tasks
+
+    def __getitem__(self, key: str) -> str:
+        return self._tasks[key].status
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)

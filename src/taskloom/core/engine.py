@@ -26,6 +26,7 @@ from typing import Any
 
 from taskloom.core import retrying, shapes, trace_hooks
 from taskloom.core.attempt import Completions
+from taskloom.core.deaths import death_limit
 from taskloom.core.liveness import HOSTNAME, runner_alive
 from taskloom.core.orphans import OrphanWatch
 from taskloom.core.plan import Plan
@@ -74,8 +75,13 @@ class Engine:
         owner_lease: float = 10.0,
         thread_pool_size: int | None = None,
         adopt_orphans: bool = False,
+        max_process_deaths: int | None = None,
     ) -> None:
+        """``max_process_deaths``: an attempt whose processes died this often fails
+        instead of running again (None: ``$TASKLOOM_MAX_PROCESS_DEATHS``, else 3; 0: no
+        limit); see :mod:`taskloom.core.deaths`."""
         self.journal = journal
+        self.max_process_deaths = death_limit(max_process_deaths)
         self.workflow_timeout = workflow_timeout
         #: Default per-attempt timeout for tasks that set none (planners apply it).
         self.task_timeout = task_timeout

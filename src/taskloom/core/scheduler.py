@@ -24,13 +24,14 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import events, graph, trace_hooks
+from taskloom.core import deaths, events, graph, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
 from taskloom.core.decisions import (
+    StatusView,
     carries_output,
     readiness,
     run_outcome,
@@ -63,22 +64,6 @@ TERMINAL = TaskStatus.TERMINAL
 _EMITTED = frozenset(
     ("task_started", "task_succeeded", "task_failed", "task_retry", "task_skipped")
 )
-
-
-class _StatusView(Mapping[str, str]):
-    """Read-only ``task id -> status`` view for trigger rules, without copying."""
-
-    def __init__(self, tasks: dict[str, TaskRecord]) -> None:
-        self._tasks = tasks
-
-    def __getitem__(self, key: str) -> str:
-        return self._tasks[key].status
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._tasks)
-
-    def __len__(self) -> int:
-        return len(self._tasks)
 
 
 class RunExecution(AttemptOutcomes):
@@ -137,13 +122,15 @@ class RunExecution(AttemptOutcomes):
         self._ready_queue: deque[str] = deque()
         self._draining = False
         self._timeout_timer: asyncio.TimerHandle | None = None
-        self._statuses = _StatusView(self.tasks)
+        self._statuses = StatusView(self.tasks)
         #: The run's trace scope (its span) while tracing is on, else None.
         self.trace: Any = None
         #: When each queued node became ready (only while someone subscribes to events).
         self._ready_at: dict[str, float] = {}
         #: Row number of the next node a growing plan adds (found on first growth).
         self._next_seq: int | None = None
+        #: Set when the run was resumed after its owner died (core/deaths.py).
+        self._resumed: deaths.ResumedAttempts | None = None
 
     # -- lifecycle --------------------------------------------------------
 
@@ -155,12 +142,12 @@ class RunExecution(AttemptOutcomes):
         now = time.time()
         if events.subscribers:
             self._emit("run_started", None)
+        resumed = self._resumed = (
+            deaths.ResumedAttempts(self.engine.max_process_deaths) if recovering else None
+        )
         for record in self.tasks.values():
-            if recovering and record.status == TaskStatus.RUNNING:
-                # The attempt in flight when the owner died does not count.
-                record.status = TaskStatus.PENDING
-                record.attempt = max(0, record.attempt - 1)
-                self._write(record, "attempt_interrupted")
+            if resumed is not None and record.status == TaskStatus.RUNNING:
+                self._write(record, "attempt_interrupted", resumed.interrupted(record))
             elif recovering and record.status == TaskStatus.SUSPENDED:
                 # Run it once: its body knows from its own journal whether
                 # to continue (a signal came, the time is due) or to suspend
@@ -182,6 +169,8 @@ class RunExecution(AttemptOutcomes):
             self._timeout_timer = self.engine.loop.call_later(
                 max(0.0, self.workflow_timeout - elapsed), self._workflow_timed_out
             )
+        if resumed is not None:
+            resumed.frontier.update(initial)
         self._ready_queue.extend(self._by_priority(initial))
         self._drain()
         if self.open == 0 and not self.finished:
@@ -337,11 +326,16 @@ class RunExecution(AttemptOutcomes):
                 return
         record = self.tasks[key]
         record.attempt += 1
+        died = self._resumed.died.pop(key, None) if self._resumed is not None else None
+        if died is not None:
+            lease.release()
+            self._release_group(node)
+            self._failed_attempt(key, deaths.died(node.label, died), invocation)
+            return
         record.status = TaskStatus.RUNNING
         record.started_at = time.time()
         record.ended_at = None
         record.next_retry_at = None
-        self._write(record, "task_started", f'{{"attempt":{record.attempt}}}', lazy=True)
         handle = (
             TaskHandle(lease, self.engine.loop, node.label)
             if node.handle_parameter is not None
@@ -369,6 +363,10 @@ class RunExecution(AttemptOutcomes):
                     node.name or node.label or key,
                     record.attempt,
                 )
+        if self._resumed is not None:
+            self._resumed.start(record, attempt, self._write)
+            return
+        self._write(record, "task_started", f'{{"attempt":{record.attempt}}}', lazy=True)
         attempt.start()
 
     def _attempt_done(self, attempt: Attempt, value: Any, error: BaseException | None) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from taskloom.errors import ClaimLostError
 from taskloom.journal.base import Journal
 from taskloom.journal.records import Batch, EventRecord, RunUpdate, TaskRecord
 
@@ -26,8 +27,12 @@ class JournalWriter:
         journal: Journal,
         loop: asyncio.AbstractEventLoop,
         on_error: Callable[[BaseException, Batch], None],
+        write: Callable[[Batch], None] | None = None,
     ) -> None:
+        """``write``: how a batch is committed, instead of ``journal.write`` (a worker
+        writes step rows only under the claims it still holds)."""
         self._journal = journal
+        self._write = write or journal.write
         self._loop = loop
         self._on_error = on_error
         self._tasks: dict[tuple[str, str], TaskRecord] = {}
@@ -116,7 +121,11 @@ class JournalWriter:
         self._tasks, self._events, self._runs, self._then = {}, [], [], []
         if batch:
             try:
-                self._journal.write(batch)
+                self._write(batch)
+            except ClaimLostError as exc:
+                logger.warning("taskloom did not write: %s", exc)
+                self._on_error(exc, batch)
+                return
             except Exception as exc:
                 logger.critical("taskloom could not write to its journal: %s", exc, exc_info=True)
                 self._on_error(exc, batch)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from taskloom.core.deaths import death_limit
 from taskloom.core.engine import Engine
 from taskloom.core.registry import lookup_workflow
 from taskloom.core.result import WorkflowResult
@@ -61,6 +62,11 @@ class DefaultRunnerConfig:
     ``task_timeout_seconds``, which it records on every run it submits; the
     other settings belong to the workers that execute the runs, and a value
     other than the default is refused (:func:`check_client_config`).
+
+    ``max_process_deaths``: an attempt during which the runner processes
+    died this often (a task that kills its process) fails with
+    ``ProcessDiedError`` instead of running again, and its retry policy
+    decides. None: ``$TASKLOOM_MAX_PROCESS_DEATHS``, else 3; 0: no limit.
     """
 
     max_concurrent_tasks: int = 4
@@ -93,6 +99,7 @@ class DefaultRunnerConfig:
     #: Adopt orphaned runs of an older version of a workflow this runner defines when
     #: every completed task still exists with the same dependencies (docs/deploys.md).
     adopt_orphans: bool = False
+    max_process_deaths: int | None = None
 
     @staticmethod
     def default() -> DefaultRunnerConfig:
@@ -115,6 +122,7 @@ class DefaultRunnerConfig:
             )
         for name in ("task_timeout_seconds", "workflow_timeout_seconds"):
             check_timeout(name, getattr(self, name))
+        death_limit(self.max_process_deaths)
 
 
 class RunHandle:
@@ -234,6 +242,7 @@ class DefaultRunner(CronApi):
             owner_lease=self.config.owner_lease_seconds,
             thread_pool_size=self.config.thread_pool_size,
             adopt_orphans=self.config.adopt_orphans,
+            max_process_deaths=self.config.max_process_deaths,
         )
         try:
             self._start_schedules(self._engine)
@@ -439,6 +448,8 @@ _WORKER_SETTINGS = {
     "adopt_orphans": "runs are adopted by the processes that execute them: "
     "DefaultRunnerConfig(adopt_orphans=True) on a local runner, or taskloom adopt RUN_ID",
     "thread_pool_size": "sync task bodies run in the workers' threads: Worker(thread_pool_size=N)",
+    "max_process_deaths": "workers count the deaths of a task's processes: "
+    "taskloom worker --max-process-deaths N (Worker(max_process_deaths=N))",
     "shutdown_timeout_seconds": "a client's shutdown never waits for runs (the workers go on "
     "executing them); wait for one with runner.result(run_id, timeout=S)",
     "retention_seconds": "workers prune ended runs: taskloom worker --retention AGE, or "

@@ -25,10 +25,12 @@ from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.core.suspend import Suspend
 from taskloom.core.trace_hooks import end_attempt_span
+from taskloom.core.writer import JournalWriter
 from taskloom.distributed import growth
 from taskloom.distributed.batch_commit import BatchCommit, Pending
 from taskloom.distributed.deadlines import RunDeadlines
 from taskloom.distributed.run_plans import RunPlans, Shape
+from taskloom.errors import ClaimLostError
 from taskloom.journal.postgres_queue import TaskQueue
 from taskloom.journal.queue_records import ClaimedTask, Completion
 from taskloom.journal.records import TaskStatus
@@ -52,6 +54,7 @@ class AttemptResults:
     commits: BatchCommit
     deadlines: RunDeadlines
     running: dict[tuple[str, str], Attempt]
+    writer: JournalWriter
     _claims: dict[tuple[str, str], tuple[ClaimedTask, Shape]]
     _inputs: OrderedDict[str, str]
     _pending: list[Pending]
@@ -85,6 +88,12 @@ class AttemptResults:
     ) -> None:
         if attempt.trace is not None:
             end_attempt_span(attempt, error)
+        # The rows its body queued on the writer (a step run's lazily recorded
+        # starts and values) are written now, under this claim: once the claim
+        # is gone they would be dropped (see Worker._write_under_claims).
+        self.writer.flush()
+        if (claim.run_id, claim.task_key) not in self._claims:
+            return  # they could not be written: _writer_failed gave the task back
         self.running.pop((claim.run_id, claim.task_key), None)
         self._claims.pop((claim.run_id, claim.task_key), None)
         if claim.time_left is not None and not any(r == claim.run_id for r, _ in self.running):
@@ -119,6 +128,17 @@ class AttemptResults:
         if isinstance(error, Suspend):
             self._suspend(claim, shape, error)
             return
+        self._attempt_failed(claim, shape, node, error, attempt.invocation)
+
+    def _attempt_failed(
+        self,
+        claim: ClaimedTask,
+        shape: Shape,
+        node: PlanNode,
+        error: BaseException,
+        invocation: Invocation,
+    ) -> None:
+        """An attempt failed: retry it if its policy says so, else fail the task."""
         if isinstance(error, Exception) and node.retry.should_retry(claim.attempt, error):
             delay = max(0.0, node.retry.calculate_delay(claim.attempt))
             description = describe_error(error)
@@ -147,7 +167,7 @@ class AttemptResults:
                 lambda: self._wake_later(delay),
             )
             return
-        self._fail(claim, shape, node, error, attempt.invocation)
+        self._fail(claim, shape, node, error, invocation)
 
     def _suspend(self, claim: ClaimedTask, shape: Shape, request: Suspend) -> None:
         """The node waits (a sleep, an event): give the task back until it is due or signalled."""
@@ -205,9 +225,22 @@ class AttemptResults:
         )
 
     def _writer_failed(self, exc: BaseException, batch: Any) -> None:
-        """A step run's rows could not be written: give its task back to be replayed."""
+        """A step run's rows could not be written: give its task back to be replayed.
+
+        After a :class:`ClaimLostError` (this worker froze past its lease) the
+        run is another worker's: the Suspended outcome recorded here is
+        rejected by the fence, and the attempt stops where it is.
+        """
         runs = {t.run_id for t in batch.tasks} | {e.run_id for e in batch.events}
-        logger.error("taskloom worker %s could not write step rows: %s", self.worker_id, exc)
+        if not isinstance(exc, ClaimLostError):
+            logger.error(
+                "taskloom worker %s could not write step rows of run(s) %s (replayed in %.0f s): "
+                "%s",
+                self.worker_id,
+                " ".join(sorted(runs)),
+                COMMIT_RETRY_S,
+                exc,
+            )
         for (run_id, key), attempt in list(self.running.items()):
             if run_id not in runs:
                 continue

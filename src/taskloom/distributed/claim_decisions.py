@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import trace_hooks
+from taskloom.core import deaths, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.decisions import carries_output, readiness, tasks_to_inspect
 from taskloom.core.log_fields import task_fields
@@ -56,6 +56,8 @@ class ClaimDecisions:
     rejected: int
     #: The trace context of recent runs (None: submitted without one), tracing on only.
     _traces: OrderedDict[str, str | None]
+    #: Deaths of its workers after which a task's attempt fails (None: no limit).
+    max_process_deaths: int | None
 
     if TYPE_CHECKING:  # provided by Worker and AttemptResults
 
@@ -84,6 +86,15 @@ class ClaimDecisions:
             error: BaseException,
             invocation: Invocation | None,
             attempted: bool = True,
+        ) -> None: ...
+
+        def _attempt_failed(
+            self,
+            claim: ClaimedTask,
+            shape: Shape,
+            node: PlanNode,
+            error: BaseException,
+            invocation: Invocation,
         ) -> None: ...
 
         def _launch(
@@ -171,6 +182,12 @@ class ClaimDecisions:
                 except Exception as exc:
                     self._fail(claim, shape, node, exc, None, attempted=False)
                     continue
+            if claim.reclaimed and deaths.reached(claim.deaths, self.max_process_deaths):
+                # Its workers died (or froze past the lease) that often: a poison task.
+                self._attempt_failed(
+                    claim, shape, node, deaths.died(node.label, claim.deaths), invocation
+                )
+                continue
             self._launch(claim, shape, node, invocation)
 
     def _run_ended(self, claim: ClaimedTask, shape: Shape, status: str | None) -> None:

@@ -49,6 +49,7 @@ from typing import Any
 from taskloom.core import events, styles, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
+from taskloom.core.deaths import death_limit
 from taskloom.core.handle import TaskHandle
 from taskloom.core.liveness import HOSTNAME
 from taskloom.core.plan import Invocation, PlanNode
@@ -64,11 +65,12 @@ from taskloom.distributed.listener import Listener
 from taskloom.distributed.orphans import WorkerOrphans
 from taskloom.distributed.run_plans import RunPlans, Shape
 from taskloom.journal.postgres import PostgresJournal
+from taskloom.journal.postgres_fenced import write_fenced
 from taskloom.journal.postgres_queue import TaskQueue
 from taskloom.journal.postgres_run_end import STOP_PREFIX
 from taskloom.journal.postgres_vacuum import QueueVacuum
 from taskloom.journal.queue_records import ClaimedTask, FinishedCount
-from taskloom.journal.records import RunnerRecord
+from taskloom.journal.records import Batch, RunnerRecord
 from taskloom.journal.urls import is_postgres_url, redact_url, resolve_url
 
 logger = logging.getLogger("taskloom")
@@ -93,6 +95,7 @@ class Worker(ClaimDecisions, AttemptResults):
         vacuum: bool = True,
         retention: float | None = None,
         adopt_orphans: bool = False,
+        max_process_deaths: int | None = None,
     ) -> None:
         """``workflows``: the DAG workflows (or names) to serve, default every registered
         one; ``flows``: the ``@flow``s (or names), default every defined one; ``steps``:
@@ -101,7 +104,11 @@ class Worker(ClaimDecisions, AttemptResults):
         leaves it to autovacuum. ``retention``: delete runs that ended more than this
         many seconds ago, hourly (:mod:`taskloom.core.retention`); None keeps them.
         ``adopt_orphans``: adopt distributed runs of a served workflow left at another
-        version when they are compatible (docs/deploys.md)."""
+        version when they are compatible (docs/deploys.md). ``max_process_deaths``: a
+        task whose lease expired (its worker died or froze) this many times in one attempt
+        fails with ``ProcessDiedError`` instead of running again (None:
+        ``$TASKLOOM_MAX_PROCESS_DEATHS``, else 3; 0: no limit; see
+        :mod:`taskloom.core.deaths`)."""
         url = resolve_url(url)
         if not is_postgres_url(url):
             raise ValueError(
@@ -112,6 +119,7 @@ class Worker(ClaimDecisions, AttemptResults):
         if not lease > 0:
             raise ValueError(f"lease={lease!r}: give a positive number of seconds")
         self.lease = float(lease)
+        self.max_process_deaths = death_limit(max_process_deaths)
         self.poll_interval = float(poll_interval)
         self.worker_id = worker_id or f"{HOSTNAME}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         #: Default per-attempt timeout of DAG tasks that set none, for runs whose client
@@ -133,7 +141,9 @@ class Worker(ClaimDecisions, AttemptResults):
         )
         self.loop = asyncio.new_event_loop()
         #: Step runs record their steps and operations through it (as on an engine).
-        self.writer = JournalWriter(self.journal, self.loop, self._writer_failed)
+        self.writer = JournalWriter(
+            self.journal, self.loop, self._writer_failed, write=self._write_under_claims
+        )
         self.running: dict[tuple[str, str], Attempt] = {}
         self._claims: dict[tuple[str, str], tuple[ClaimedTask, Shape]] = {}
         #: Recent runs' inputs, to compute a run's outcome before the commit that ends it.
@@ -181,6 +191,26 @@ class Worker(ClaimDecisions, AttemptResults):
         self.deadlines = RunDeadlines(
             self.queue, self.loop, self._workflow_keys, self._finish_stopped, self._drop_run
         )
+
+    def _write_under_claims(self, batch: Batch) -> None:
+        """Step rows are written only under claims this worker still holds (see
+        :mod:`taskloom.journal.postgres_fenced`). Loop thread, as every commit.
+
+        Rows of a run this worker no longer runs at all are left out: what an
+        attempt queued is flushed before its claim is let go (``_attempt_done``),
+        so these trail an attempt given up here (its run was stopped, or its
+        rows could not be written), which must record nothing more.
+        """
+        held = {run_id for run_id, _ in self._claims}
+        runs = {t.run_id for t in batch.tasks} | {e.run_id for e in batch.events}
+        if not runs.union(r.run_id for r in batch.runs) <= held:
+            batch = Batch(
+                [t for t in batch.tasks if t.run_id in held],
+                [e for e in batch.events if e.run_id in held],
+                [r for r in batch.runs if r.run_id in held],
+            )
+        claims = [(run_id, key, c.fence) for (run_id, key), (c, _) in self._claims.items()]
+        write_fenced(self.journal, batch, self.worker_id, claims)
 
     @property
     def workflows(self) -> list[str]:

@@ -77,7 +77,9 @@ class Journal(ABC):
         """Take ownership of an unfinished run if it still belongs to ``expected_owner``.
 
         Compare-and-set, so two runners racing to recover one orphan cannot
-        both win.
+        both win. In the same transaction, the winner adds one to
+        ``TaskRecord.deaths`` of each task of the run recorded as Running:
+        the process running them died (see :mod:`taskloom.core.deaths`).
         """
 
     # -- signal inbox ---------------------------------------------------

@@ -21,6 +21,7 @@ from taskloom.journal.records import (
     RunStatus,
     SignalRecord,
     TaskRecord,
+    TaskStatus,
 )
 
 
@@ -61,9 +62,11 @@ class MemoryJournal(Journal):
             for t in batch.tasks:
                 rows = self._tasks.setdefault(t.run_id, {})
                 old = rows.get(t.task_key)
-                new = dataclasses.replace(t)
+                new = dataclasses.replace(t, deaths=0)
                 if old is not None:
                     new.seq = old.seq
+                    if new.status in (TaskStatus.RUNNING, TaskStatus.PENDING):
+                        new.deaths = old.deaths  # as the SQL journals' upsert_task
                 rows[t.task_key] = new
             for e in batch.events:
                 stored = dataclasses.replace(e, event_id=self._next_event_id)
@@ -153,6 +156,9 @@ class MemoryJournal(Journal):
             if run is None or run.status != RunStatus.RUNNING or run.owner_id != expected_owner:
                 return False
             run.owner_id = new_owner
+            for task in self._tasks.get(run_id, {}).values():
+                if task.status == TaskStatus.RUNNING:
+                    task.deaths += 1
             return True
 
     def send_signal(self, run_id: str, name: str, payload_json: str, at: float) -> int:

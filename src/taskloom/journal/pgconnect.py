@@ -100,3 +100,22 @@ def channel(base: str, schema: str) -> str:
     another tenant's runs.
     """
     return f"{base}_{schema}"
+
+
+def check_pooled(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check of a connection it hands out: was it dropped while it sat idle?
+
+    A server restart or ``pg_terminate_backend`` closes idle pooled
+    connections, and the next statement on one would fail although nothing
+    was wrong by then. An idle connection has nothing to read unless the
+    server said something (the "terminating connection" notice, or the end
+    of the stream): a zero-timeout ``select`` costs no round trip, and only
+    then an empty query finds out -- raising, so the pool opens a fresh one.
+    """
+    import select
+
+    if conn.closed:
+        raise psycopg_module().OperationalError("the pooled connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        conn.execute("")

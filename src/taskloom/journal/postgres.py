@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from taskloom.errors import JournalError
 from taskloom.journal.browse import ClaimRecord
-from taskloom.journal.pgconnect import channel, connect, psycopg_module, quote_ident, split_url
+from taskloom.journal.pgconnect import (
+    channel,
+    check_pooled,
+    connect,
+    psycopg_module,
+    quote_ident,
+    split_url,
+)
 from taskloom.journal.postgres_queue import READY
 from taskloom.journal.records import (
     RunRecord,
@@ -161,6 +168,7 @@ class PostgresJournal(SqlJournal):
             max_size=max(1, size),
             kwargs={"autocommit": True},
             configure=configure,
+            check=check_pooled,
             timeout=timeout,
             open=True,
             name=f"taskloom-{self.schema}",

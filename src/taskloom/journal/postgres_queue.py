@@ -168,6 +168,7 @@ class TaskQueue(RunEndings):
                 kind=r[8],
                 time_left=r[9],
                 task_timeout=r[10],
+                deaths=r[11],
             )
             for r in rows
         ]

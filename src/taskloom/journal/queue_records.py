@@ -71,6 +71,9 @@ class ClaimedTask:
     time_left: float | None = None
     #: The run's default per-attempt timeout of tasks that set none (None: not recorded).
     task_timeout: float | None = None
+    #: Workers that died (or froze past the lease) holding this attempt, counting this
+    #: takeover; 0 for a fresh attempt (see :mod:`taskloom.core.deaths`).
+    deaths: int = 0
 
     def outcome(self, status: str, **fields: Any) -> Completion:
         """The record of what became of this claim, under its fence (see :class:`Completion`)."""

@@ -60,6 +60,8 @@ class TaskRecord:
 
     ``attempt`` counts attempts started so far; ``next_retry_at`` is the wall
     clock time a waiting retry is due, which is what makes retry timers durable.
+    ``deaths`` is read from the journal, never written by an upsert: the
+    journal keeps it while the row is Running/Pending and resets it otherwise.
     """
 
     run_id: str
@@ -73,6 +75,9 @@ class TaskRecord:
     error: str | None = None
     traceback: str | None = None
     seq: int = 0
+    #: Processes that died while running the current attempt (counted by the
+    #: next owner, see :mod:`taskloom.core.deaths`); 0 once the attempt ends.
+    deaths: int = 0
 
     @property
     def duration(self) -> float | None:

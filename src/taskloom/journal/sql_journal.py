@@ -89,14 +89,18 @@ class SqlJournal(SqlBrowse, RunControlRecords, Journal):
         if not batch:
             return
         with self._transaction() as conn:
-            if batch.tasks:
-                self._executemany(conn, self._q["upsert_task"], [task_row(t) for t in batch.tasks])
-            if batch.events:
-                self._insert_events(
-                    conn, [(e.run_id, e.task_key, e.kind, e.at, e.data_json) for e in batch.events]
-                )
-            if batch.runs:
-                self._executemany(conn, self._q["update_run"], self._run_update_rows(batch.runs))
+            self.write_in(conn, batch)
+
+    def write_in(self, conn: Any, batch: Batch) -> None:
+        """:meth:`write`'s statements, inside the caller's open transaction ``conn``."""
+        if batch.tasks:
+            self._executemany(conn, self._q["upsert_task"], [task_row(t) for t in batch.tasks])
+        if batch.events:
+            self._insert_events(
+                conn, [(e.run_id, e.task_key, e.kind, e.at, e.data_json) for e in batch.events]
+            )
+        if batch.runs:
+            self._executemany(conn, self._q["update_run"], self._run_update_rows(batch.runs))
 
     # -- reads ------------------------------------------------------------
 
@@ -149,7 +153,10 @@ class SqlJournal(SqlBrowse, RunControlRecords, Journal):
     def claim_run(self, run_id: str, new_owner: str, expected_owner: str | None) -> bool:
         with self._transaction() as conn:
             cursor = conn.execute(self._q["claim_run"], (new_owner, run_id, expected_owner))
-            return bool(cursor.rowcount == 1)
+            if cursor.rowcount != 1:
+                return False
+            conn.execute(self._q["count_deaths"], (run_id,))
+            return True
 
     # -- signal inbox -----------------------------------------------------
 

@@ -18,7 +18,10 @@ ON CONFLICT (run_id, task_key) DO UPDATE SET
     ended_at = excluded.ended_at,
     output_json = excluded.output_json,
     error = excluded.error,
-    traceback = excluded.traceback;
+    traceback = excluded.traceback,
+    -- A process death counts against the attempt in flight only: a row that
+    -- leaves Running/Pending (the attempt ended) starts again from 0.
+    deaths = CASE WHEN excluded.status IN ('Running', 'Pending') THEN task_runs.deaths ELSE 0 END;
 
 -- name: insert_event
 INSERT INTO events (run_id, task_key, kind, at, data_json) VALUES (%s, %s, %s, %s, %s);
@@ -50,7 +53,7 @@ FROM runs WHERE status = 'Running' AND NOT distributed ORDER BY created_at, seq;
 
 -- name: get_tasks
 SELECT run_id, task_key, status, attempt, next_retry_at, started_at, ended_at,
-       output_json, error, traceback, seq
+       output_json, error, traceback, seq, deaths
 FROM task_runs WHERE run_id = %s ORDER BY seq;
 
 -- name: get_events
@@ -75,6 +78,11 @@ SELECT runner_id, hostname, pid, started_at, heartbeat_at FROM runners;
 UPDATE runs SET owner_id = %s
 WHERE run_id = %s AND status = 'Running' AND NOT distributed
   AND owner_id IS NOT DISTINCT FROM %s;
+
+-- name: count_deaths
+-- In claim_run's transaction: the new owner counts the death of the old one
+-- against every task it had recorded as running (core/deaths.py).
+UPDATE task_runs SET deaths = deaths + 1 WHERE run_id = %s AND status = 'Running';
 
 -- name: schema_version_table
 CREATE TABLE IF NOT EXISTS schema_version (

@@ -50,6 +50,7 @@ SET status = 'Running',
     claimed_by = %(me)s,
     fence = t.fence + 1,
     attempt = t.attempt + 1,
+    deaths = 0,
     lease_until = clock.now + %(lease)s,
     started_at = clock.now,
     ended_at = NULL,
@@ -58,7 +59,7 @@ FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
 WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
           r.workflow_name, r.workflow_version, r.input_json, r.kind,
-          r.deadline - clock.now, r.task_timeout;
+          r.deadline - clock.now, r.task_timeout, t.deaths;
 
 -- name: claim_expired
 -- Tasks whose owner's lease ran out (the owner died or froze). Run from the
@@ -69,6 +70,10 @@ picked AS (
     FROM task_runs t
     WHERE t.status = 'Running'
       AND t.claimed_by IS NOT NULL
+      -- Never our own: we are still running it (our renewals failed while the
+      -- database was away) and renew it once we can. Taking it over would run
+      -- it twice here, its two attempts under one key of ours.
+      AND t.claimed_by <> %(me)s
       AND t.lease_until < (SELECT now FROM clock)
       AND t.workflow = ANY(%(workflows)s::text[])
     ORDER BY t.lease_until
@@ -78,14 +83,16 @@ picked AS (
 UPDATE task_runs t
 SET claimed_by = %(me)s,
     fence = t.fence + 1,
-    -- The attempt cut short by a dead owner does not count against retries.
+    -- The attempt cut short by a dead owner does not count against retries,
+    -- but its death does count against the attempt (core/deaths.py).
+    deaths = t.deaths + 1,
     lease_until = clock.now + %(lease)s,
     started_at = clock.now
 FROM picked JOIN runs r ON r.run_id = picked.run_id, clock
 WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
           r.workflow_name, r.workflow_version, r.input_json, r.kind,
-          r.deadline - clock.now, r.task_timeout;
+          r.deadline - clock.now, r.task_timeout, t.deaths;
 
 -- name: task_states
 -- Read after a claim has committed: the states of the claimed tasks'
@@ -534,6 +541,7 @@ SET status = 'Running',
     claimed_by = %(me)s,
     fence = t.fence + 1,
     attempt = t.attempt + 1,
+    deaths = 0,
     lease_until = clock.now + %(lease)s,
     started_at = clock.now,
     ended_at = NULL,
@@ -543,7 +551,7 @@ WHERE t.run_id = picked.run_id AND t.task_key = picked.task_key
   AND t.status IN ('Ready', 'Retrying', 'Suspended')
 RETURNING t.run_id, t.task_key, t.attempt, t.fence, picked.old_status,
           r.workflow_name, r.workflow_version, r.input_json, r.kind,
-          r.deadline - clock.now, r.task_timeout;
+          r.deadline - clock.now, r.task_timeout, t.deaths;
 
 -- name: vacuum_stats
 -- Dead and live row estimates of this schema's queue tables
@@ -651,3 +659,15 @@ WHERE t.status IN ('Ready', 'Retrying', 'Suspended')
 -- name: trace_contexts
 -- The trace context a distributed run was submitted with (its run_started event).
 SELECT run_id, data_json FROM events WHERE run_id = ANY(%s) AND kind = 'run_started';
+
+-- name: held_claims
+-- Which of these claims (run, task, fence) this worker still holds, locked
+-- until the transaction ends: a takeover (claim_expired, FOR UPDATE SKIP
+-- LOCKED) cannot slip in between this check and the rows written under it.
+SELECT t.run_id, t.task_key
+FROM task_runs t
+JOIN unnest(%(run_ids)s::text[], %(keys)s::text[], %(fences)s::bigint[])
+     AS c(run_id, task_key, fence)
+  ON t.run_id = c.run_id AND t.task_key = c.task_key AND t.fence = c.fence
+WHERE t.claimed_by = %(me)s AND t.status = 'Running'
+FOR SHARE OF t;
