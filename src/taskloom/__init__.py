@@ -31,14 +31,20 @@ from taskloom.dag.triggers import (
 )
 from taskloom.dag.workflow import Workflow, WorkflowBuilder
 from taskloom.dataflow.flow import Flow, Node, fan_out, flow
+from taskloom.dataflow.policy import FailurePolicy
 from taskloom.errors import (
     AdoptionRefused,
     AggregateTaskError,
+    CycleDetectedError,
     GraphNodeError,
+    InvalidGraphError,
     JournalError,
+    RetryExhaustedError,
     RunnerSetupError,
     RunNotFoundError,
     RunStateError,
+    TaskExecutionError,
+    TaskExecutionTimeoutError,
     TaskFailedError,
     TaskloomError,
     TaskTimeoutError,
@@ -56,7 +62,7 @@ from taskloom.retry import (
 from taskloom.task import TaskDefinition, task
 
 if TYPE_CHECKING:
-    from taskloom.core.events import LifecycleEvent, flush_events, subscribe
+    from taskloom.core.events import LifecycleEvent, flush_events
     from taskloom.core.handle import TaskHandle
     from taskloom.core.result import TaskOutcome, WorkflowResult
     from taskloom.core.run_control import adopt_run, cancel_run, orphaned_runs, retry_run
@@ -67,6 +73,8 @@ if TYPE_CHECKING:
     from taskloom.dag.reactor import passthrough_accumulator, reactor
     from taskloom.dag.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
     from taskloom.dag.tenancy import DatabaseAdmin, TenantConfig, TenantCredentials
+    from taskloom.dataflow.context import RunContext, get_context
+    from taskloom.dataflow.hooks.named_events import emit, subscribe
     from taskloom.dataflow.runner import resume
     from taskloom.dataflow.schedules import schedule
     from taskloom.distributed.client import Client, RemoteRunHandle
@@ -104,7 +112,12 @@ _LAZY = {
     "run_workflow": "taskloom.steps",
     # ``@durable`` is ``taskloom.steps.workflow`` (``taskloom.Workflow`` is Cloaca's).
     "durable": "taskloom.steps",
-    "subscribe": "taskloom.core.events",
+    # One subscribe for both forms: subscribe(callback) gets LifecycleEvent objects,
+    # subscribe("task_failed", callback) auto_workflow's dict payloads.
+    "subscribe": "taskloom.dataflow.hooks.named_events",
+    "emit": "taskloom.dataflow.hooks.named_events",
+    "get_context": "taskloom.dataflow.context",
+    "RunContext": "taskloom.dataflow.context",
     "flush_events": "taskloom.core.events",
     "LifecycleEvent": "taskloom.core.events",
     # PostgreSQL: psycopg itself is imported only when a connection is made.
@@ -192,13 +205,16 @@ __all__ = [
     "ComputationGraphBuilder",
     "ConditionOperator",
     "Context",
+    "CycleDetectedError",
     "DatabaseAdmin",
     "DefaultRunner",
     "DefaultRunnerConfig",
     "Directive",
     "ErrorDetails",
+    "FailurePolicy",
     "Flow",
     "GraphNodeError",
+    "InvalidGraphError",
     "Jitter",
     "JournalError",
     "LifecycleEvent",
@@ -206,8 +222,10 @@ __all__ = [
     "NonDeterminismError",
     "RemoteRunHandle",
     "RetryCondition",
+    "RetryExhaustedError",
     "RetryPolicy",
     "RetryPolicyBuilder",
+    "RunContext",
     "RunHandle",
     "RunNotFoundError",
     "RunStateError",
@@ -215,6 +233,8 @@ __all__ = [
     "StepContext",
     "StepFailed",
     "TaskDefinition",
+    "TaskExecutionError",
+    "TaskExecutionTimeoutError",
     "TaskFailedError",
     "TaskHandle",
     "TaskOutcome",
@@ -240,10 +260,12 @@ __all__ = [
     "configure_pickle",
     "context_value",
     "durable",
+    "emit",
     "fan_out",
     "flow",
     "flush_events",
     "node",
+    "get_context",
     "none_of",
     "orphaned_runs",
     "passthrough_accumulator",

@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from taskloom.core import current
+from taskloom.core.current import TaskScope
 from taskloom.core.handle import TaskHandle
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.core.slots import SlotLease
@@ -97,6 +99,7 @@ class Attempt:
         "loop",
         "node",
         "on_done",
+        "scope",
         "trace",
     )
 
@@ -125,21 +128,20 @@ class Attempt:
         #: With tracing on: the context the body runs in, and the attempt's span.
         self.context: contextvars.Context | None = None
         self.trace: Any = None
+        #: The run and attempt this is, seen by the body as ``current_task()``.
+        self.scope: TaskScope | None = None
 
     def start(self) -> None:
         node = self.node
         args = self.invocation.args
         if node.handle_parameter is not None:
             args = (*args, self.handle)
+        context = self.context if self.context is not None else contextvars.copy_context()
+        context.run(current.enter, self.scope)
         if node.is_async:
-            self._task = self.loop.create_task(self._run_async(args), context=self.context)
+            self._task = self.loop.create_task(self._run_async(args), context=context)
             return
-        if self.context is None:
-            future = self.executor.submit(node.fn, *args, **self.invocation.kwargs)
-        else:
-            future = self.executor.submit(
-                self.context.run, node.fn, *args, **self.invocation.kwargs
-            )
+        future = self.executor.submit(context.run, node.fn, *args, **self.invocation.kwargs)
         if node.timeout is not None:
             self._timer = self.loop.call_later(node.timeout, self._timed_out)
         future.add_done_callback(self._thread_done)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from taskloom.core import events, graph, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
+from taskloom.core.current import TaskScope
 from taskloom.core.decisions import (
     carries_output,
     readiness,
@@ -356,6 +357,15 @@ class RunExecution(AttemptOutcomes):
             self.engine.executor,
             self._attempt_done,
             self.engine.completions,
+        )
+        attempt.scope = TaskScope(
+            self.run_id,
+            self.plan.workflow_name,
+            key,
+            node.name or node.label or key,
+            record.attempt,
+            self.run.created_at,
+            self.plan,
         )
         self.running[key] = attempt
         if self.trace is not None:

@@ -342,30 +342,25 @@ class Flow(Generic[P, R]):
         return submit_flow(client, self, args, _merge(kwargs, params), failure_policy, None)
 
     def describe(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The graph the body builds for these inputs, as JSON-able data."""
+        """The graph the body builds for these inputs, as JSON-able data (auto_workflow's keys)."""
+        from taskloom.dataflow import introspect
+
         builder, _ = self.build(*args, **kwargs)
-        return {
-            "flow": self.name,
-            "nodes": [
-                {
-                    "id": key,
-                    "task": call.node.task.task_id,
-                    "upstream": list(call.node.deps),
-                    "priority": call.node.task.priority,
-                    "tags": list(call.node.task.tags),
-                }
-                for key, call in builder.calls.items()
-            ],
-        }
+        return introspect.describe(self.name, builder)
 
     def export_dot(self, *args: Any, **kwargs: Any) -> str:
-        """The same graph in Graphviz DOT."""
-        lines = [f'digraph "{self.name}" {{']
-        for node in self.describe(*args, **kwargs)["nodes"]:
-            lines.append(f'  "{node["id"]}" [label="{node["task"]}"];')
-            lines.extend(f'  "{up}" -> "{node["id"]}";' for up in node["upstream"])
-        lines.append("}")
-        return "\n".join(lines)
+        """The same graph in Graphviz DOT, nodes named as auto_workflow names them."""
+        from taskloom.dataflow import introspect
+
+        builder, _ = self.build(*args, **kwargs)
+        return introspect.graph(builder).to_dot()
+
+    def export_graph(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The graph as ``{name: {"upstream": [...], "downstream": [...]}}``."""
+        from taskloom.dataflow import introspect
+
+        builder, _ = self.build(*args, **kwargs)
+        return introspect.graph(builder).to_dict()
 
 
 def _merge(kwargs: dict[str, Any], params: dict[str, Any] | None) -> dict[str, Any]:
