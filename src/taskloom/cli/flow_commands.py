@@ -14,7 +14,8 @@ says which: "Failed to import module ...", "... not found in module ..."),
 ``--max-concurrency`` that is not a positive int). ``run`` prints the
 flow's value as ``print`` does, ``describe`` the ``flow.describe()`` JSON,
 ``list`` a JSON object mapping each flow of the module to its number of
-task calls. ``MODULE`` may also be a ``path/to/file.py``.
+task calls (``null`` for a flow whose body needs arguments). ``MODULE`` may
+also be a ``path/to/file.py``.
 
 ``--executor`` is accepted and has no effect, as in auto_workflow (each
 task's ``run_in`` decides where it runs). ``--params`` are the flow's
@@ -159,14 +160,20 @@ def cmd_flow_list(args: argparse.Namespace) -> int:
     def body(args: argparse.Namespace) -> int:
         module = _import(args.module)
         found = {
-            name: value.describe()["count"]
-            for name, value in vars(module).items()
-            if isinstance(value, Flow)
+            name: _count(value) for name, value in vars(module).items() if isinstance(value, Flow)
         }
         print(json.dumps(found, indent=2))
         return EXIT_OK
 
     return _guarded("list", args, body)
+
+
+def _count(flow: Flow[Any, Any]) -> int | None:
+    """Task calls the body makes without arguments; None if it needs arguments."""
+    try:
+        return int(flow.describe()["count"])
+    except TypeError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

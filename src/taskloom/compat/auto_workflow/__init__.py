@@ -7,6 +7,10 @@ Connectors to external systems (``auto_workflow.connectors``) are out of
 scope.
 """
 
+# The twins named like functions are imported first: importing a submodule sets
+# the package attribute of its name, which must end up being the function.
+from taskloom.compat.auto_workflow import flow as _flow_module  # noqa: F401
+from taskloom.compat.auto_workflow import task as _task_module  # noqa: F401
 from taskloom.dataflow.context import get_context
 from taskloom.dataflow.flow import Flow, fan_out, flow
 from taskloom.dataflow.hooks.named_events import subscribe

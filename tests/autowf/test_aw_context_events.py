@@ -1,0 +1,150 @@
+"""get_context() inside tasks, and auto_workflow's event bus (subscribe by name, emit)."""
+
+import asyncio
+
+import pytest
+
+import taskloom
+from taskloom import flow, get_context, subscribe, task
+from taskloom.compat.auto_workflow.events import emit
+
+
+@task
+def whoami(x):
+    ctx = get_context()
+    return {
+        "run_id": ctx.run_id,
+        "flow": ctx.flow_name,
+        "task": ctx.task_name,
+        "node": ctx.node,
+        "attempt": ctx.attempt,
+        "params": ctx.params,
+        "started": ctx.start_time > 0,
+    }
+
+
+@task
+async def whoami_async(x):
+    await asyncio.sleep(0)
+    ctx = get_context()
+    return [ctx.task_name, ctx.attempt]
+
+
+attempts = []
+
+
+@task(retries=2, retry_backoff=0.0)
+def third_time_lucky():
+    attempts.append(get_context().attempt)
+    if len(attempts) < 3:
+        raise RuntimeError("not yet")
+    return "ok"
+
+
+@flow
+def ctx_flow(n):
+    return [whoami(n), whoami_async(n)]
+
+
+@flow
+def retry_flow():
+    return third_time_lucky()
+
+
+def test_get_context_inside_sync_and_async_tasks():
+    sync_part, async_part = ctx_flow.run(n=3)
+    assert sync_part["flow"] == "ctx_flow" and sync_part["task"] == "whoami"
+    assert sync_part["node"] == "whoami#0" and sync_part["attempt"] == 1
+    assert sync_part["params"] == {"n": 3} and sync_part["started"]
+    assert len(sync_part["run_id"]) == 32
+    assert async_part == ["whoami_async", 1]
+
+
+def test_attempt_counts_retries():
+    attempts.clear()
+    assert retry_flow.run() == "ok"
+    assert attempts == [1, 2, 3]
+
+
+def test_get_context_without_active_run_raises():
+    with pytest.raises(RuntimeError, match="outside a running task"):
+        get_context()
+
+
+def test_event_bus_subscribe_and_emit():
+    out = {}
+
+    def cb(payload):
+        out.update(payload)
+
+    subscribe("hello", cb)
+    emit("hello", {"a": 1})
+    assert out == {"a": 1}
+
+
+@task
+def one():
+    return 1
+
+
+@task
+def broken(x):
+    raise ValueError("no")
+
+
+@flow
+def evented():
+    return broken(one())
+
+
+def test_lifecycle_events_arrive_by_name_before_run_returns():
+    seen = []
+    for name in (
+        "flow_started",
+        "task_started",
+        "task_succeeded",
+        "task_failed",
+        "flow_completed",
+    ):
+        subscribe(name, lambda p, name=name: seen.append((name, p)))
+    with pytest.raises(taskloom.TaskExecutionError):
+        evented.run()
+    names = [n for n, _ in seen]
+    assert names[0] == "flow_started" and names[-1] == "flow_completed"
+    payloads = dict(seen)
+    run_id = payloads["flow_started"]["run_id"]
+    assert payloads["flow_started"] == {"flow": "evented", "run_id": run_id}
+    started = [p for n, p in seen if n == "task_started"]
+    assert [(p["task"], p["node"]) for p in started] == [("one", "one#0"), ("broken", "broken#0")]
+    assert payloads["task_succeeded"]["duration_ms"] >= 0
+    assert payloads["task_failed"]["node"] == "broken#0"
+    assert "ValueError: no" in payloads["task_failed"]["error"]
+    assert payloads["flow_completed"]["tasks"] == 2
+    assert payloads["flow_completed"]["status"] == "Failed"
+
+
+def test_task_retry_event_carries_attempt_and_max():
+    retries = []
+    subscribe("task_retry", retries.append)
+    attempts.clear()
+    retry_flow.run()
+    assert [(p["task"], p["attempt"], p["max"]) for p in retries] == [
+        ("third_time_lucky", 1, 2),
+        ("third_time_lucky", 2, 2),
+    ]
+
+
+def test_unsubscribe_and_the_one_argument_form():
+    got = []
+    stop = subscribe("flow_started", got.append)
+    objects = []
+    stop_objects = subscribe(objects.append)  # taskloom's own form: LifecycleEvent objects
+    evented.run(failure_policy="continue")
+    taskloom.flush_events()
+    stop()
+    stop_objects()
+    evented.run(failure_policy="continue")
+    taskloom.flush_events()
+    assert len(got) == 1
+    assert {e.kind for e in objects} >= {"run_started", "task_failed", "run_finished"}
+    assert len([e for e in objects if e.kind == "run_started"]) == 1
