@@ -1,4 +1,4 @@
-"""auto_workflow's CLI (run, describe, list) as ``taskloom flow ...``: same arguments, exit codes."""
+"""auto_workflow's CLI (run, describe, list) as ``taskloom flow ...``, same arguments."""
 
 import json
 import subprocess
