@@ -11,17 +11,14 @@ is recorded differently.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from taskloom.dataflow.flow import Node
 
-if TYPE_CHECKING:
-    from taskloom.dataflow.plan import FlowPlan
 
-
-def failures_in_place(plan: FlowPlan, value: Any, errors: dict[str, BaseException]) -> Any:
-    """``value`` with the error of every failed node the template names at its place."""
-    return _walk(plan.template, value, errors)
+def failures_in_place(template: Any, value: Any, errors: dict[str, BaseException]) -> Any:
+    """``value`` with the error of every failed node ``template`` names at its place."""
+    return _walk(template, value, errors)
 
 
 def _walk(template: Any, value: Any, errors: dict[str, BaseException]) -> Any:

@@ -183,12 +183,26 @@ def outcome(run: RunRecord, tasks: list[TaskRecord], plan: FlowPlan | None) -> A
             {t.task_key: execution_error(t, plan) for t in failed},
         )
     value = decode_value(run.final_json) if run.final_json is not None else None
-    if failed and plan is not None:
+    if failed:
         # auto_workflow's CONTINUE puts the failure where the failed call's value would be.
-        value = failures_in_place(
-            plan, value, {t.task_key: execution_error(t, plan) for t in failed}
-        )
+        template = plan.template if plan is not None else _rebuilt_template(run)
+        if template is not None:
+            errors = {t.task_key: execution_error(t, plan) for t in failed}
+            value = failures_in_place(template, value, errors)
     return value
+
+
+def _rebuilt_template(run: RunRecord) -> Any:
+    """The body's returned template of a run planned elsewhere (None if this process cannot)."""
+    flow = lookup_flow(run.workflow_name)
+    if flow is None or flow.version != run.workflow_version:
+        return None
+    try:
+        data = decode_value(run.input_json)
+        _, template = flow.build(*data["args"], **data["kwargs"])
+    except Exception:
+        return None
+    return template
 
 
 def _original_of(record: TaskRecord, plan: FlowPlan | None) -> BaseException:
