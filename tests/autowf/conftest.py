@@ -30,7 +30,7 @@ def journal_url(
     tracing.set_tracer(tracing.DummyTracer())
     secrets.set_secrets_provider(secrets.EnvSecrets())
     yield url
-    named_events.clear()
     middleware.clear()
     tracing.set_tracer(tracing.DummyTracer())
+    named_events.reset()  # later tests see no subscriber at all
     config._cached = None  # re-read after monkeypatch restored the environment

@@ -148,3 +148,21 @@ def test_unsubscribe_and_the_one_argument_form():
     assert len(got) == 1
     assert {e.kind for e in objects} >= {"run_started", "task_failed", "run_finished"}
     assert len([e for e in objects if e.kind == "run_started"]) == 1
+
+
+def test_a_slow_plain_subscriber_does_not_hold_up_runs_with_named_hooks():
+    import threading
+    import time
+
+    release = threading.Event()
+    stop_slow = taskloom.subscribe(lambda event: release.wait(5))
+    seen = []
+    subscribe("task_succeeded", seen.append)
+    try:
+        start = time.perf_counter()
+        assert ctx_flow.run(n=1)[1] == ["whoami_async", 1]
+        assert time.perf_counter() - start < 2.0
+        assert len(seen) == 2  # the named callbacks were waited for; the slow one was not
+    finally:
+        release.set()
+        stop_slow()

@@ -158,7 +158,10 @@ def resume(run_id: str, db: str | None = None, timeout: float | None = None) -> 
             logger.info("run %s is owned by a live runner; waiting for it", run_id)
     execution = engine.active.get(run_id)
     plan = execution.plan if execution is not None else None
-    engine.wait(run_id, timeout)
+    try:
+        engine.wait(run_id, timeout)
+    finally:
+        named_events.settle()
     final = engine.journal.get_run(run_id)
     assert final is not None
     return outcome(
@@ -187,7 +190,9 @@ def outcome(run: RunRecord, tasks: list[TaskRecord], plan: FlowPlan | None) -> A
         # auto_workflow's CONTINUE puts the failure where the failed call's value would be.
         template = plan.template if plan is not None else _rebuilt_template(run)
         if template is not None:
-            errors = {t.task_key: execution_error(t, plan) for t in failed}
+            errors: dict[str, BaseException] = {
+                t.task_key: execution_error(t, plan) for t in failed
+            }
             value = failures_in_place(template, value, errors)
     return value
 

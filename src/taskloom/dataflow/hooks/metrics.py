@@ -7,8 +7,9 @@
 events, every style), ``cache_hits`` and ``cache_sets`` (dataflow result
 cache) and ``dedup_joins`` (an identical call already running was joined).
 
-Importing this module installs the adapter; until then nothing is counted
-and the engine pays nothing.
+The adapter is installed by the first ``set_metrics_provider`` or
+``get_metrics_provider`` call; until then nothing is counted and the engine
+pays nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
-from taskloom.core import events as core_events
 from taskloom.core.events import LifecycleEvent
 from taskloom.dataflow.hooks import named_events
 
@@ -60,16 +60,24 @@ def set_metrics_provider(provider: MetricsProvider) -> None:
             "**labels) and observe(name, value, **labels)"
         )
     _provider = provider
+    _attach()
 
 
 def get_metrics_provider() -> MetricsProvider:
     """The provider in use."""
+    _attach()
     return _provider
 
 
+def _attach() -> None:
+    if not named_events.attached(_on_event):
+        named_events.attach(_on_event)
+
+
 def count(name: str, value: float = 1.0) -> None:
-    """``inc`` on the provider (used by the result cache for hits, sets and joins)."""
-    _provider.inc(name, value)
+    """``inc`` on the provider (the result cache's hits, sets and joins), once in use."""
+    if named_events.attached(_on_event):
+        _provider.inc(name, value)
 
 
 def _on_event(event: LifecycleEvent) -> None:
@@ -81,8 +89,6 @@ def _on_event(event: LifecycleEvent) -> None:
     elif event.kind == "task_failed":
         _provider.inc("tasks_failed", 1.0, task=event.task_name)
 
-
-_installed = (core_events.subscribe(_on_event), named_events.observe())
 
 __all__ = [
     "InMemoryMetrics",

@@ -12,10 +12,12 @@ Callbacks get dict payloads, as in auto_workflow. Two kinds of event reach them:
   attempt, max, ...}, ``task_skipped``. Every task payload also carries
   ``run_id``, ``flow`` and ``attempt``.
 
-Lifecycle events arrive on the engine's event thread; so that code written
-for auto_workflow (whose callbacks run before ``flow.run`` returns) sees
-them in time, ``flow.run`` waits for their delivery (:func:`settle`) while
-any named subscriber or adapter is installed -- and only then.
+Lifecycle events reach these callbacks, and the tracer and metrics adapters,
+on one thread of their own (an event channel, :func:`attach`); so that code
+written for auto_workflow (whose callbacks run before ``flow.run`` returns)
+sees them in time, ``flow.run`` waits until that thread has caught up
+(:func:`settle`) while any of them is installed -- and only then. Other
+subscribers of ``taskloom.subscribe(callback)`` are not waited for.
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ logger = logging.getLogger("taskloom")
 
 Callback = Callable[[dict[str, Any]], object]
 
+Handler = Callable[[LifecycleEvent], object]
+
 _lock = threading.Lock()
 _named: dict[str, tuple[Callback, ...]] = {}
-_bridge_off: Callable[[], None] | None = None
-#: Adapters (tracer, metrics) whose output callers expect once ``flow.run`` returned.
-_observers = 0
+#: What the channel's thread calls for each event: the bridge to named callbacks,
+#: the tracer and metrics adapters.
+_handlers: tuple[Handler, ...] = ()
+_channel: core_events.Channel | None = None
 #: Task keys seen per run, for ``flow_completed``'s ``tasks`` count.
 _seen: dict[str, set[str]] = {}
 
@@ -60,11 +65,9 @@ def subscribe(event: Any, callback: Callback | None = None) -> Callable[[], None
         raise TypeError(f"subscribe({event!r}, ...): the event name must be a non-empty str")
     if not callable(callback):
         raise TypeError(f"subscribe({event!r}, {callback!r}): pass a function taking a dict")
-    global _bridge_off
     with _lock:
         _named[event] = (*_named.get(event, ()), callback)
-        if _bridge_off is None:
-            _bridge_off = core_events.subscribe(_bridge)
+    attach(_bridge)
 
     def unsubscribe() -> None:
         with _lock:
@@ -92,31 +95,55 @@ def clear() -> None:
         _named.clear()
 
 
-def observe() -> Callable[[], None]:
-    """An adapter registers itself so that ``flow.run`` waits for event delivery."""
-    global _observers
+def reset() -> None:
+    """Forget every named subscriber and hook, and stop the hooks' thread (tests)."""
+    global _handlers, _channel
     with _lock:
-        _observers += 1
-    done = False
+        _named.clear()
+        _handlers = ()
+        channel, _channel = _channel, None
+    if channel is not None:
+        core_events.close_channel(channel)
 
-    def stop() -> None:
-        nonlocal done
-        global _observers
+
+def attached(handler: Handler) -> bool:
+    """True if ``handler`` receives events."""
+    return handler in _handlers
+
+
+def attach(handler: Handler) -> Callable[[], None]:
+    """Call ``handler(event)`` for every lifecycle event on the hooks' thread; returns detach."""
+    global _handlers, _channel
+    with _lock:
+        if handler not in _handlers:
+            _handlers = (*_handlers, handler)
+        if _channel is None:
+            _channel = core_events.open_channel(_dispatch, "taskloom-hooks")
+
+    def detach() -> None:
+        global _handlers
         with _lock:
-            if not done:
-                done = True
-                _observers -= 1
+            _handlers = tuple(h for h in _handlers if h is not handler)
 
-    return stop
+    return detach
+
+
+def _dispatch(event: LifecycleEvent) -> None:
+    for handler in _handlers:
+        try:
+            handler(event)
+        except Exception:
+            logger.exception("hook %r raised on %s; ignored", handler, event.kind)
 
 
 def settle() -> None:
-    """Wait until lifecycle events emitted so far were delivered, if anyone listens by name."""
-    if not (_named or _observers):
+    """Wait until the hooks' thread has seen every event emitted so far (if any hook is on)."""
+    channel = _channel
+    if channel is None or not _handlers:
         return
-    if threading.current_thread().name == "taskloom-events":
-        return  # a subscriber running a flow: waiting for ourselves would never end
-    core_events.flush_events()
+    if threading.current_thread() is channel.thread:
+        return  # a hook running a flow: waiting for ourselves would never end
+    channel.flush()
 
 
 def payload_of(event: LifecycleEvent) -> tuple[str, dict[str, Any]]:
@@ -152,4 +179,13 @@ def _bridge(event: LifecycleEvent) -> None:
     emit(name, payload)
 
 
-__all__ = ["clear", "emit", "observe", "payload_of", "settle", "subscribe"]
+__all__ = [
+    "attach",
+    "attached",
+    "clear",
+    "emit",
+    "payload_of",
+    "reset",
+    "settle",
+    "subscribe",
+]

@@ -6,8 +6,8 @@ when the run finishes, and opens ``task:<name>`` (attributes ``node``,
 ``run_id``, ``attempt``) when an attempt starts and closes it when the
 attempt ends -- raising the task's failure into the span on a failed or
 retried attempt. The spans are driven by the engine's lifecycle events
-(one adapter, no second mechanism), on the event thread, with a private
-event loop for the tracer's ``async with``.
+(one adapter, no second mechanism), on the hooks' event thread, with a
+private event loop for the tracer's ``async with``.
 
 The default tracer records nothing and installs no adapter.
 """
@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
-from taskloom.core import events as core_events
 from taskloom.core.events import LifecycleEvent
 from taskloom.dataflow.hooks import named_events
 from taskloom.errors import TaskExecutionError, TaskFailedError
@@ -46,7 +45,7 @@ class DummyTracer:
 _default = DummyTracer()
 _tracer: Tracer = _default
 _lock = threading.Lock()
-_adapter_off: tuple[Callable[[], None], Callable[[], None]] | None = None
+_adapter_off: Callable[[], None] | None = None
 
 
 def get_tracer() -> Tracer:
@@ -66,11 +65,10 @@ def set_tracer(tracer: Tracer) -> None:
         _tracer = tracer
         if isinstance(tracer, DummyTracer):
             if _adapter_off is not None:
-                for off in _adapter_off:
-                    off()
+                _adapter_off()
                 _adapter_off = None
         elif _adapter_off is None:
-            _adapter_off = (core_events.subscribe(_spans.on_event), named_events.observe())
+            _adapter_off = named_events.attach(_spans.on_event)
 
 
 class _Spans:
