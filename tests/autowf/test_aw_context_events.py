@@ -166,3 +166,25 @@ def test_a_slow_plain_subscriber_does_not_hold_up_runs_with_named_hooks():
     finally:
         release.set()
         stop_slow()
+
+
+@task
+def report_date():
+    return get_context().params["date"]
+
+
+@flow
+def dated():  # auto_workflow's params reach tasks through the context, not the body
+    return report_date()
+
+
+@flow
+def dated_with_arg(date, **rest):
+    return [report_date(), date, sorted(rest)]
+
+
+def test_params_the_body_does_not_take_reach_get_context_only():
+    assert dated.run(params={"date": "2024-01-02"}) == "2024-01-02"
+    assert dated_with_arg.run(params={"date": "d", "extra": 1}) == ["d", "d", ["extra"]]
+    described = dated.describe()
+    assert described["count"] == 1

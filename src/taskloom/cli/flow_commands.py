@@ -18,9 +18,9 @@ task calls (``null`` for a flow whose body needs arguments). ``MODULE`` may
 also be a ``path/to/file.py``.
 
 ``--executor`` is accepted and has no effect, as in auto_workflow (each
-task's ``run_in`` decides where it runs). ``--params`` are the flow's
-keyword arguments (auto_workflow passes them as ``params=``, which a flow
-body only sees through ``get_context().params``; here they are both).
+task's ``run_in`` decides where it runs). ``--params`` go to ``flow.run(params=...)``:
+keyword arguments the flow body takes, the rest seen only through
+``get_context().params`` (which is all auto_workflow does with them).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 
 from taskloom.cli.common import EXIT_OK, EXIT_RUN_FAILED, CliError, positive_int
 from taskloom.cli.targets import import_workflows
-from taskloom.dataflow.flow import Flow
+from taskloom.dataflow.flow import Flow, merge_params
 from taskloom.dataflow.policy import FailurePolicy
 
 
@@ -150,7 +150,7 @@ def cmd_flow_describe(args: argparse.Namespace) -> int:
     def body(args: argparse.Namespace) -> int:
         params = _params(args.params)
         flow = load_flow(args.flow)
-        print(json.dumps(flow.describe(**params), indent=2))
+        print(json.dumps(flow.describe(**merge_params(flow.fn, {}, params)), indent=2))
         return EXIT_OK
 
     return _guarded("describe", args, body)

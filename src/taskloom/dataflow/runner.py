@@ -29,7 +29,7 @@ from typing import Any
 from taskloom.core.shared_engines import engine_for
 from taskloom.core.styles import PlanHost, register_planner
 from taskloom.dataflow.config import setting
-from taskloom.dataflow.flow import Flow, lookup_flow
+from taskloom.dataflow.flow import CONTEXT_PARAMS, Flow, lookup_flow
 from taskloom.dataflow.hooks import named_events
 from taskloom.dataflow.plan import FlowPlan
 from taskloom.dataflow.policy import checked_policy
@@ -80,7 +80,8 @@ def plan_flow(
         max_concurrency=max_concurrency,
         cache_store=JournalCache(engine.journal) if engine is not None else None,
     )
-    plan.params = kwargs
+    plan.params = {k: v for k, v in kwargs.items() if k != CONTEXT_PARAMS}
+    plan.params.update(builder.context_params)
     plan.fan_outs.limit = setting("max_dynamic_tasks")
     return plan
 
