@@ -136,11 +136,24 @@ class Attempt:
         args = self.invocation.args
         if node.handle_parameter is not None:
             args = (*args, self.handle)
-        context = self.context if self.context is not None else contextvars.copy_context()
-        context.run(current.enter, self.scope)
-        if node.is_async:
-            self._task = self.loop.create_task(self._run_async(args), context=context)
-            return
+        if self.context is not None:
+            # Tracing prepared the body's context: the scope goes into it too.
+            context = self.context
+            context.run(current.install, self.scope)
+            if node.is_async:
+                self._task = self.loop.create_task(self._run_async(args), context=context)
+                return
+        else:
+            # The body inherits the scope: an asyncio task copies the context it
+            # is created in, a sync body runs in a copy made here.
+            token = current.install(self.scope)
+            try:
+                if node.is_async:
+                    self._task = self.loop.create_task(self._run_async(args))
+                    return
+                context = contextvars.copy_context()
+            finally:
+                current.uninstall(token)
         future = self.executor.submit(context.run, node.fn, *args, **self.invocation.kwargs)
         if node.timeout is not None:
             self._timer = self.loop.call_later(node.timeout, self._timed_out)

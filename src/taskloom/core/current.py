@@ -11,14 +11,12 @@ anywhere else, so there is no cleanup and no cross-talk between runs.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from contextvars import ContextVar, Token
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class TaskScope:
-    """The run and attempt a task body runs for."""
+class TaskScope(NamedTuple):
+    """The run and attempt a task body runs for (a tuple: built for every attempt)."""
 
     run_id: str
     workflow_name: str
@@ -42,9 +40,15 @@ def current_task() -> TaskScope | None:
     return _scope.get()
 
 
-def enter(scope: TaskScope | None) -> None:
-    """Install ``scope`` in the current context (called inside a copied context)."""
-    _scope.set(scope)
+def install(scope: TaskScope | None) -> Token[TaskScope | None]:
+    """Make ``scope`` current; a task or a context copied now inherits it. Undo with
+    :func:`uninstall`."""
+    return _scope.set(scope)
 
 
-__all__ = ["TaskScope", "current_task", "enter"]
+def uninstall(token: Token[TaskScope | None]) -> None:
+    """Undo :func:`install`."""
+    _scope.reset(token)
+
+
+__all__ = ["TaskScope", "current_task", "install", "uninstall"]
