@@ -83,6 +83,14 @@ def test_task_definition_has_auto_workflow_attributes():
     assert (t.name, t.retries, t.priority, t.persist, t.run_in) == ("t", 3, 2, False, "async")
 
 
+def test_flow_has_auto_workflow_attributes():
+    @taskloom.flow
+    def body():
+        return 1
+
+    assert (body.name, body.build_fn()) == ("body", 1)
+
+
 def test_default_cache_key_is_stable_and_binds_arguments():
     from taskloom.compat.auto_workflow.utils import default_cache_key
 

@@ -275,6 +275,11 @@ class Flow(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<flow {self.name!r}>"
 
+    @property
+    def build_fn(self) -> Callable[P, R]:
+        """auto_workflow's name for the flow's body."""
+        return self.fn
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Calling a flow runs it, like :meth:`run` with the default options."""
         from taskloom.dataflow.runner import run_flow
