@@ -20,6 +20,7 @@ from taskloom.compat.auto_workflow.cache import (
 )
 from taskloom.compat.auto_workflow.config import reload_config
 from taskloom.dataflow.serializers import PickleSerializer
+from taskloom.errors import ValueRefusedError
 
 
 def test_filesystem_result_cache_roundtrip(tmp_path):
@@ -43,7 +44,8 @@ def test_filesystem_result_cache_expires(tmp_path):
     assert cache.get("k", ttl=500) == 1
 
 
-def test_filesystem_result_cache_is_json_unless_pickle_is_chosen(tmp_path):
+def test_filesystem_result_cache_is_json_unless_pickle_is_chosen(tmp_path, monkeypatch):
+    monkeypatch.setenv("TASKLOOM_PICKLE_KEY", "test-key")
     json_cache = FileSystemResultCache(tmp_path / "j")
     json_cache.set("s", {1, 2})  # not JSON: simply not cached
     assert json_cache.lookup("s", 10) == (False, None)
@@ -107,13 +109,52 @@ def test_json_artifacts_refuse_other_values_clearly(tmp_path):
     assert [p for p in tmp_path.iterdir()] == []  # nothing half-written
 
 
-def test_pickle_artifacts_are_an_explicit_choice(tmp_path):
+def test_pickle_artifacts_are_signed_and_an_explicit_choice(tmp_path, monkeypatch):
+    monkeypatch.setenv("TASKLOOM_PICKLE_KEY", "test-key")
     store = FileSystemArtifactStore(tmp_path, serializer=PickleSerializer())
     ref = store.put((1, b"x"))
     assert store.get(ref) == (1, b"x")
-    planted = FileSystemArtifactStore(tmp_path)  # JSON: a pickle file is refused, not run
+    assert FileSystemArtifactStore(tmp_path).get(ref) == (1, b"x")  # signed: any store reads it
+    # A planted pickle runs nothing: refused by the pickle store, not JSON for the JSON one.
+    (tmp_path / "planted").write_bytes(pickle.dumps(("payload", 1)))
+    with pytest.raises(ValueRefusedError, match="could run any code"):
+        store.get(ArtifactRef("planted"))
     with pytest.raises(ValueError):
-        planted.get(ref)
+        FileSystemArtifactStore(tmp_path).get(ArtifactRef("planted"))
+    # An altered signed file is refused before anything is unpickled.
+    path = tmp_path / ref.key
+    path.write_bytes(path.read_bytes() + b"\x00")
+    with pytest.raises(ValueRefusedError, match="signature does not match"):
+        store.get(ref)
+
+
+def test_pickle_needs_a_signing_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("TASKLOOM_PICKLE_KEY", raising=False)
+    with pytest.raises(TypeError, match="signing key"):
+        FileSystemArtifactStore(tmp_path, serializer=PickleSerializer()).put({1})
+
+
+@task(persist=True, serializer="pickle")
+def a_set():
+    return {1, 2}
+
+
+@task
+def size(ref):
+    return len(get_store().get(ref))
+
+
+@flow
+def set_flow():
+    return size(a_set())
+
+
+def test_a_task_opting_in_to_pickle_persists_what_json_cannot_hold(monkeypatch, tmp_path):
+    monkeypatch.setenv("TASKLOOM_PICKLE_KEY", "test-key")
+    monkeypatch.setenv("AUTO_WORKFLOW_ARTIFACT_STORE_PATH", str(tmp_path / "arts"))
+    reload_config()
+    assert isinstance(get_store(), FileSystemArtifactStore)
+    assert set_flow.run() == 2
 
 
 def test_missing_artifact_raises_key_error(tmp_path):

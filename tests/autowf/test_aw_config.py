@@ -149,6 +149,7 @@ def test_result_cache_max_entries_bounds_the_memory_cache(monkeypatch):
 
 
 def test_artifact_store_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("TASKLOOM_PICKLE_KEY", "test-key")
     monkeypatch.setenv("AUTO_WORKFLOW_ARTIFACT_STORE", "memory")
     reload_config()
     assert isinstance(get_store(), InMemoryArtifactStore)

@@ -2,8 +2,9 @@
 
 ``FileSystemArtifactStore(root)`` keeps one file per artifact under
 ``root`` with a pluggable serializer (:mod:`taskloom.dataflow.serializers`):
-JSON unless pickle is asked for (``artifact_serializer = "pickle"``), so a
-planted file cannot run code in a reader. Files are written to a temporary
+JSON unless pickle is asked for (``artifact_serializer = "pickle"``, or a
+task's ``serializer="pickle"`` for what JSON cannot hold), and pickles are
+signed, so a planted file cannot run code in a reader. Files are written to a temporary
 name and renamed, so a reader never sees half an artifact and a crash
 leaves none behind. ``InMemoryArtifactStore`` is taskloom's
 ``MemoryArtifactStore``.
@@ -23,7 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskloom.dataflow.config import load_config
-from taskloom.dataflow.serializers import Serializer, serializer_named
+from taskloom.dataflow.serializers import (
+    PickleSerializer,
+    Serializer,
+    is_signed_pickle,
+    serializer_named,
+)
 
 if TYPE_CHECKING:
     from taskloom.dataflow.artifacts import ArtifactRef, ArtifactStore
@@ -37,10 +43,17 @@ class FileSystemArtifactStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.serializer = serializer or serializer_named(load_config()["artifact_serializer"])
 
-    def put(self, value: Any) -> ArtifactRef:
+    def put(self, value: Any, *, allow_pickle: bool = False) -> ArtifactRef:
+        """Store ``value``; ``allow_pickle`` (its task opted in): a value the serializer
+        cannot write is stored as a signed pickle instead."""
         from taskloom.dataflow.artifacts import ArtifactRef
 
-        data = self.serializer.dumps(value)
+        try:
+            data = self.serializer.dumps(value)
+        except TypeError:
+            if not allow_pickle:
+                raise
+            data = PickleSerializer().dumps(value)
         ref = ArtifactRef(uuid.uuid4().hex)  # the name retention sweeps (32 hex digits)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
         try:
@@ -65,6 +78,8 @@ class FileSystemArtifactStore:
                 f"artifact {key} is not in {str(self.root)!r}; was it stored by a process "
                 "using another artifact_store_path?"
             ) from None
+        if is_signed_pickle(data):
+            return PickleSerializer().loads(data)  # checked against the key before loading
         return self.serializer.loads(data)
 
 

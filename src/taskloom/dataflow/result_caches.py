@@ -11,7 +11,8 @@ it was set less than ``ttl`` seconds ago, else ``None``; ``set(key, value)``.
 :meth:`lookup` tells a cached ``None`` from a miss, which the engine uses.
 The memory cache is an LRU bounded by ``result_cache_max_entries`` (1024 if
 unset). The filesystem cache writes JSON by default (``result_cache_serializer
-= "pickle"`` opts in to pickle); a value it cannot write is not cached.
+= "pickle"``, or a task's ``serializer="pickle"``, opts in to signed pickles);
+a value it cannot write is not cached, a file it cannot trust is a miss.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from taskloom.dataflow.config import load_config
-from taskloom.dataflow.serializers import Serializer, serializer_named
+from taskloom.dataflow.serializers import (
+    PickleSerializer,
+    Serializer,
+    is_signed_pickle,
+    serializer_named,
+)
 
 logger = logging.getLogger("taskloom")
 
@@ -109,6 +115,8 @@ class FileSystemResultCache:
         if time.time() - stored > ttl:
             return False, None
         try:
+            if is_signed_pickle(data):
+                return True, PickleSerializer().loads(data)
             return True, self.serializer.loads(data)
         except Exception as exc:
             logger.warning("result cache: %s cannot be read (%s); treated as a miss", path, exc)
@@ -117,9 +125,14 @@ class FileSystemResultCache:
     def get(self, key: str, ttl: float | None) -> Any | None:
         return self.lookup(key, ttl)[1]
 
-    def set(self, key: str, value: Any) -> None:
+    def set(self, key: str, value: Any, *, allow_pickle: bool = False) -> None:
         try:
-            data = self.serializer.dumps(value)
+            try:
+                data = self.serializer.dumps(value)
+            except TypeError:
+                if not allow_pickle:
+                    raise
+                data = PickleSerializer().dumps(value)
         except Exception as exc:
             logger.info("result cache: %r not cached: %s", key.partition(":")[0], exc)
             return
@@ -156,8 +169,11 @@ class ImmediateStore:
     def get(self, key: str) -> tuple[bool, Any]:
         return self.cache.lookup(key, self.ttl)
 
-    def put(self, key: str, value: Any, ttl: float) -> None:
-        self.cache.set(key, value)
+    def put(self, key: str, value: Any, ttl: float, *, allow_pickle: bool = False) -> None:
+        if isinstance(self.cache, FileSystemResultCache):
+            self.cache.set(key, value, allow_pickle=allow_pickle)
+        else:
+            self.cache.set(key, value)
 
 
 __all__ = [
