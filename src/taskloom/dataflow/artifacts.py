@@ -224,6 +224,7 @@ def sweep_artifacts(outputs: list[str]) -> int:
             removed += 1
     return removed
 
+
 from taskloom.dataflow.artifact_stores import FileSystemArtifactStore  # noqa: E402
 from taskloom.dataflow.config import on_reload  # noqa: E402
 
