@@ -262,3 +262,22 @@ def test_sigkill_mid_step_another_worker_finishes_without_rerunning_operations(
     assert effects[("o2", "charge")] == 1, "a completed operation ran again"
     assert effects[("o2", "confirm")] == 1
     assert f"o2 confirm {rescuer.pid}" in side.read_text().splitlines()
+
+
+@pytest.mark.timeout(60)
+def test_get_context_in_a_task_run_by_a_worker(
+    pg_url: str, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    app = load_app(APP)
+    worker = WorkerProcess(pg_url, APP, tmp_path, tmp_path / "side.txt")
+    workers.append(worker)
+    worker.wait_started()
+    handle = app.context_flow.submit(tag="w", db=pg_url)
+    assert handle.result(timeout=30) == [
+        handle.run_id,
+        "context_flow",
+        "whoami",
+        "whoami#0",
+        1,
+        {"tag": "w"},
+    ]

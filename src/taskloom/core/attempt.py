@@ -99,7 +99,6 @@ class Attempt:
         "loop",
         "node",
         "on_done",
-        "scope",
         "trace",
     )
 
@@ -128,10 +127,9 @@ class Attempt:
         #: With tracing on: the context the body runs in, and the attempt's span.
         self.context: contextvars.Context | None = None
         self.trace: Any = None
-        #: The run and attempt this is, seen by the body as ``current_task()``.
-        self.scope: TaskScope | None = None
 
-    def start(self) -> None:
+    def start(self, scope: TaskScope | None = None) -> None:
+        """Start the body; ``scope``: the run and attempt, its ``current_task()``."""
         node = self.node
         args = self.invocation.args
         if node.handle_parameter is not None:
@@ -139,14 +137,14 @@ class Attempt:
         if self.context is not None:
             # Tracing prepared the body's context: the scope goes into it too.
             context = self.context
-            context.run(current.install, self.scope)
+            context.run(current.install, scope)
             if node.is_async:
                 self._task = self.loop.create_task(self._run_async(args), context=context)
                 return
         else:
             # The body inherits the scope: an asyncio task copies the context it
             # is created in, a sync body runs in a copy made here.
-            token = current.install(self.scope)
+            token = current.install(scope)
             try:
                 if node.is_async:
                     self._task = self.loop.create_task(self._run_async(args))

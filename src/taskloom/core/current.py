@@ -40,6 +40,19 @@ def current_task() -> TaskScope | None:
     return _scope.get()
 
 
+def scope_of(run: Any, plan: Any, node: Any, attempt: int) -> TaskScope:
+    """The scope of attempt ``attempt`` of ``node`` (a PlanNode) in ``run`` (a RunRecord)."""
+    return TaskScope(
+        run.run_id,
+        plan.workflow_name,
+        node.key,
+        node.name or node.label or node.key,
+        attempt,
+        run.created_at,
+        plan,
+    )
+
+
 def install(scope: TaskScope | None) -> Token[TaskScope | None]:
     """Make ``scope`` current; a task or a context copied now inherits it. Undo with
     :func:`uninstall`."""
@@ -51,4 +64,4 @@ def uninstall(token: Token[TaskScope | None]) -> None:
     _scope.reset(token)
 
 
-__all__ = ["TaskScope", "current_task", "install", "uninstall"]
+__all__ = ["TaskScope", "current_task", "install", "scope_of", "uninstall"]

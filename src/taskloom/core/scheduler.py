@@ -27,10 +27,9 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import events, graph, trace_hooks
+from taskloom.core import current, events, graph, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
-from taskloom.core.current import TaskScope
 from taskloom.core.decisions import (
     carries_output,
     readiness,
@@ -358,15 +357,6 @@ class RunExecution(AttemptOutcomes):
             self._attempt_done,
             self.engine.completions,
         )
-        attempt.scope = TaskScope(
-            self.run_id,
-            self.plan.workflow_name,
-            key,
-            node.name or node.label or key,
-            record.attempt,
-            self.run.created_at,
-            self.plan,
-        )
         self.running[key] = attempt
         if self.trace is not None:
             tracer = trace_hooks.tracing()
@@ -379,7 +369,7 @@ class RunExecution(AttemptOutcomes):
                     node.name or node.label or key,
                     record.attempt,
                 )
-        attempt.start()
+        attempt.start(current.scope_of(self.run, self.plan, node, record.attempt))
 
     def _attempt_done(self, attempt: Attempt, value: Any, error: BaseException | None) -> None:
         node = attempt.node
