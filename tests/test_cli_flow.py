@@ -70,7 +70,8 @@ def test_a_failing_flow_exits_1_naming_the_error(
     code = main(["run", f"{flows}:doomed_flow", "--params", '{"n": 5}', "--db", db_url])
     err = capsys.readouterr().err
     assert code == 1
-    assert "flow 'doomed_flow' failed: ValueError: bad 5" in err
+    assert "flow 'doomed_flow' failed: TaskExecutionError: Task 'explode'" in err
+    assert "ValueError('bad 5')" in err
 
 
 @pytest.mark.parametrize(

@@ -83,7 +83,7 @@ def test_a_failed_task_and_a_dag_run_emit_too(db_url: str, seen: list[LifecycleE
     def failing() -> Any:
         return broken()
 
-    with pytest.raises(ValueError):
+    with pytest.raises(taskloom.errors.TaskExecutionError):
         failing.run(db=db_url)
 
     with taskloom.WorkflowBuilder("events_dag") as builder:

@@ -18,6 +18,7 @@ from taskloom import fan_out, flow, task
 from taskloom.core.shared_engines import shutdown_engines
 from taskloom.dataflow.cache_key import cache_key, canonical
 from taskloom.dataflow.result_cache import cache
+from taskloom.dataflow.result_caches import get_result_cache
 from taskloom.journal import open_journal
 from taskloom.journal.memory import MemoryJournal
 from taskloom.journal.sqlite import SQLiteJournal
@@ -26,6 +27,7 @@ from taskloom.journal.sqlite import SQLiteJournal
 @pytest.fixture(autouse=True)
 def _engines() -> Iterator[None]:
     cache.clear()
+    get_result_cache().clear()
     yield
     shutdown_engines()
 

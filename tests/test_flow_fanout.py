@@ -17,6 +17,7 @@ import pytest
 from crashkit import kill_when_reached, run_to_end
 from taskloom import AggregateTaskError, fan_out, flow, task
 from taskloom.core.shared_engines import shutdown_engines
+from taskloom.errors import TaskExecutionError
 from taskloom.journal import TaskStatus, open_journal
 
 
@@ -175,8 +176,11 @@ def test_non_iterable_upstream_fails_the_fan_out_naming_it(db_url: str) -> None:
     def bad() -> Any:
         return fan_out(scrambled, number())
 
-    with pytest.raises(TypeError, match=r"fan_out\('scrambled'\) over number#0: .* int"):
+    with pytest.raises(
+        TaskExecutionError, match=r"fan_out\('scrambled'\) over number#0: .* int"
+    ) as info:
         bad.run(db=db_url)
+    assert isinstance(info.value.__cause__, TypeError)
 
 
 @task
@@ -193,7 +197,7 @@ def with_a_bad_item() -> Any:
 
 
 def test_failed_call_under_fail_fast_raises_its_error(db_url: str) -> None:
-    with pytest.raises(ValueError, match="item 2 is bad"):
+    with pytest.raises(TaskExecutionError, match="item 2 is bad"):
         with_a_bad_item.run(db=db_url)
 
 
@@ -207,7 +211,7 @@ def test_failed_call_under_aggregate_names_it(db_url: str) -> None:
     with pytest.raises(AggregateTaskError) as info:
         with_a_bad_item.run(failure_policy="aggregate", db=db_url)
     assert list(info.value.errors) == ["picky#0[2]"]
-    assert isinstance(info.value.errors["picky#0[2]"], ValueError)
+    assert isinstance(info.value.errors["picky#0[2]"].original, ValueError)
 
 
 def test_calls_of_a_dynamic_fan_out_are_journal_rows(db_url: str) -> None:

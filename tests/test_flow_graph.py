@@ -123,11 +123,12 @@ def test_fan_out_over_a_node_builds_one_collector_node() -> None:
     def dynamic() -> Any:
         return fan_out(ident, ident([1, 2]))
 
-    nodes = dynamic.describe()["nodes"]
-    assert [(n["id"], n["upstream"]) for n in nodes] == [
-        ("ident#0", []),
-        ("ident#1", ["ident#0"]),
+    described = dynamic.describe()
+    assert [(n["id"], n["upstream"]) for n in described["nodes"]] == [("ident#0", [])]
+    assert [(f["id"], f["source"]) for f in described["dynamic_fanouts"]] == [
+        ("ident#1", "ident#0")
     ]
+    assert described["edges"] == [["ident#0", "ident#1"]]
 
 
 def test_nodes_from_another_flow_run_are_refused() -> None:
@@ -155,12 +156,16 @@ def test_describe_and_export_dot() -> None:
     described = two.describe()
     assert described["nodes"][1] == {
         "id": "ident#1",
+        "name": "ident:2",
         "task": "ident",
         "upstream": ["ident#0"],
         "priority": 0,
         "tags": [],
+        "persist": False,
+        "run_in": "async",
+        "retries": 0,
     }
-    assert '"ident#0" -> "ident#1";' in two.export_dot()
+    assert '"ident:1" -> "ident:2";' in two.export_dot()
 
 
 def test_tags_are_kept_and_described() -> None:

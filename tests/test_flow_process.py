@@ -11,6 +11,7 @@ import pytest
 
 from taskloom import TaskTimeoutError, flow, task
 from taskloom.core.shared_engines import shutdown_engines
+from taskloom.errors import TaskExecutionError
 
 
 @pytest.fixture(autouse=True)
@@ -77,10 +78,11 @@ def test_exception_crosses_the_process_boundary_with_type_and_traceback(db_url: 
     def pay() -> Any:
         return charge(7)
 
-    with pytest.raises(PaymentDeclined, match="declined: 7") as raised:
+    with pytest.raises(TaskExecutionError, match="declined: 7") as raised:
         pay.run(db=db_url)
+    assert isinstance(raised.value.original, PaymentDeclined)
     # The worker's traceback travels with the error, naming the task body.
-    text = "".join(__import__("traceback").format_exception(raised.value))
+    text = "".join(__import__("traceback").format_exception(raised.value.original))
     assert "charge" in text
     with pytest.raises(PaymentDeclined, match="declined: 3"):
         charge(3)  # an immediate call outside a flow too

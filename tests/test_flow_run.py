@@ -14,12 +14,15 @@ import pytest
 from taskloom import AggregateTaskError, TaskTimeoutError, fan_out, flow, task
 from taskloom.core.shared_engines import shutdown_engines
 from taskloom.dataflow.result_cache import cache
+from taskloom.dataflow.result_caches import get_result_cache
+from taskloom.errors import TaskExecutionError
 from taskloom.journal import TaskStatus, open_journal
 
 
 @pytest.fixture(autouse=True)
 def _engines() -> Iterator[None]:
     cache.clear()
+    get_result_cache().clear()
     yield
     shutdown_engines()
 
@@ -194,8 +197,9 @@ def test_fail_fast_cancels_pending_work_and_raises_the_original_exception(db_url
         return [explode("bad input"), after_slow(slow())]
 
     start = time.monotonic()
-    with pytest.raises(ValueError, match="bad input"):
+    with pytest.raises(TaskExecutionError, match="bad input") as info:
         doomed.run(db=db_url)
+    assert isinstance(info.value.__cause__, ValueError) and info.value.task_name == "explode"
     assert time.monotonic() - start < 2.0
     assert ran == []
     journal = open_journal(db_url)
@@ -215,11 +219,10 @@ def test_continue_skips_dependents_and_returns_none_for_them(db_url: str) -> Non
         bad = explode("no")
         return {"bad": bad, "child": value(bad), "fine": value(3)}
 
-    assert partial.run(failure_policy="continue", db=db_url) == {
-        "bad": None,
-        "child": None,
-        "fine": 3,
-    }
+    result = partial.run(failure_policy="continue", db=db_url)
+    # The failed call's place holds its error (auto_workflow's CONTINUE), a skipped one None.
+    assert isinstance(result["bad"], TaskExecutionError) and result["bad"].node == "explode#0"
+    assert result == {"bad": result["bad"], "child": None, "fine": 3}
 
 
 def test_aggregate_raises_one_error_with_every_failure(db_url: str) -> None:
@@ -231,8 +234,8 @@ def test_aggregate_raises_one_error_with_every_failure(db_url: str) -> None:
         several.run(failure_policy="aggregate", db=db_url)
     errors = info.value.errors
     assert set(errors) == {"explode#0", "lookup#0"}
-    assert isinstance(errors["explode#0"], ValueError)
-    assert isinstance(errors["lookup#0"], KeyError)
+    assert isinstance(errors["explode#0"].original, ValueError)
+    assert isinstance(errors["lookup#0"].__cause__, KeyError)
 
 
 def test_flow_run_is_recorded_in_the_journal_with_per_node_rows(db_url: str) -> None:
@@ -351,8 +354,7 @@ def test_bad_run_options_fail_naming_the_flow(db_url: str) -> None:
     def empty() -> Any:
         return 1
 
-    with pytest.raises(ValueError, match="flow 'empty' called no task"):
-        empty.run(db=db_url)
+    assert empty.run(db=db_url) == 1  # no task called: the body's value, no run
 
     async def body() -> None: ...
 

@@ -25,7 +25,14 @@ import pytest
 
 import taskloom
 from planted import as_01_value, pickle_bytes, prove_live
-from taskloom import TaskFailedError, TaskloomError, ValueRefusedError, flow, task
+from taskloom import (
+    TaskExecutionError,
+    TaskFailedError,
+    TaskloomError,
+    ValueRefusedError,
+    flow,
+    task,
+)
 from taskloom.artifacts import ArtifactRef, FileArtifactStore, get_store
 from taskloom.core import signing
 from taskloom.core.shared_engines import shutdown_engines
@@ -123,8 +130,9 @@ def test_a_planted_task_result_fails_the_resumed_run_without_loading_it(
         as_01_value(marker),
         run_id,
     )
-    with pytest.raises(TaskFailedError, match=r"consume#0.*refused.*unsigned pickle"):
+    with pytest.raises(TaskExecutionError, match=r"consume#0.*refused.*unsigned pickle") as info:
         taskloom.resume(run_id, db=db_url, timeout=30)
+    assert isinstance(info.value.original, TaskFailedError)  # the recorded text of the refusal
     assert not marker.exists()
     assert not (tmp_path / "consume-ran").exists()  # the dependent never started
     journal = open_journal(db_url)

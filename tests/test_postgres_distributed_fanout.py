@@ -23,7 +23,7 @@ from taskloom.dataflow.values import decode_value, encode_value
 from taskloom.distributed import growth
 from taskloom.distributed.batch_commit import Pending
 from taskloom.distributed.client import Client
-from taskloom.errors import TaskFailedError
+from taskloom.errors import TaskExecutionError, TaskFailedError
 from taskloom.journal.queue_records import ClaimedTask
 from taskloom.journal.records import TaskStatus
 from test_postgres_distributed_styles import _most_at_once, _spans
@@ -137,22 +137,28 @@ def test_failures_in_a_dynamic_fan_out_behave_as_locally(
     worker = WorkerProcess(pg_url, APP, tmp_path, side)
     workers.append(worker)
     worker.wait_started()
-    with pytest.raises(TypeError) as local:
+    with pytest.raises(TaskExecutionError) as local:
         app.scalar_fan.run("l", db=db_url)
+    assert isinstance(local.value.original, TypeError)
     assert "which is not iterable" in str(local.value)
     handle = app.scalar_fan.submit("n", db=pg_url)
-    with pytest.raises(TaskFailedError) as remote:
+    with pytest.raises(TaskExecutionError) as remote:
         handle.result(timeout=30)
-    assert str(remote.value) == f"task 'timed#0' failed: TypeError: {local.value}"
+    assert isinstance(remote.value.original, TaskFailedError)
+    assert str(remote.value.original) == (
+        f"task 'timed#0' failed: TypeError: {local.value.original}"
+    )
     assert handle.status() == "Failed"
-    # continue: the collector fails, the flow's result has None for it (as locally).
+    # continue: the collector fails, the flow's result has its error in place (as locally).
     with Client(pg_url) as client:
         tolerant = client.start_flow("scalar_fan", "c", failure_policy="continue")
-        assert tolerant.result(timeout=30) is None
-    assert app.scalar_fan.run("c", db=db_url, failure_policy="continue") is None
+        remote_value = tolerant.result(timeout=30)
+    local_value = app.scalar_fan.run("c", db=db_url, failure_policy="continue")
+    for value in (remote_value, local_value):
+        assert isinstance(value, TaskExecutionError) and value.node == "timed#0"
 
     strict = app.picky_fan.submit(3, "p", db=pg_url)
-    with pytest.raises(TaskFailedError, match="ValueError: picky p 1"):
+    with pytest.raises(TaskExecutionError, match="ValueError: picky p 1"):
         strict.result(timeout=30)
     statuses = dict(
         task_rows(

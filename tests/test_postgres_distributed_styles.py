@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from taskloom.distributed.client import Client, close_shared_clients
-from taskloom.errors import TaskFailedError, TaskloomError
+from taskloom.errors import TaskExecutionError, TaskloomError
 from taskloom.steps import Client as StepClient
 from test_postgres_workers import WorkerProcess, load_app, side_effects, task_rows, wait_for
 
@@ -110,7 +110,7 @@ def test_fail_fast_flow_raises_and_cancels_the_rest(
     workers.append(worker)
     worker.wait_started()
     handle = app.failing.submit("x", db=pg_url)
-    with pytest.raises(TaskFailedError, match="boom in x"):
+    with pytest.raises(TaskExecutionError, match="boom in x"):
         handle.result(timeout=30)
     assert handle.status() == "Failed"
     statuses = dict(
@@ -120,9 +120,12 @@ def test_fail_fast_flow_raises_and_cancels_the_rest(
     )
     assert statuses["boom#0"] == "Failed"
     assert statuses["total#0"] == "Cancelled"
-    # continue: the failure does not stop the rest; the result has None for it.
+    # continue: the failure does not stop the rest; the result has its error in its
+    # place (None for the skipped dependent).
     tolerant = Client(pg_url).start_flow(app.failing, "y", failure_policy="continue")
-    assert tolerant.result(timeout=30) == [None, None]
+    failure, skipped = tolerant.result(timeout=30)
+    assert isinstance(failure, TaskExecutionError) and failure.node == "boom#0"
+    assert skipped is None
 
 
 @pytest.mark.timeout(60)
@@ -265,3 +268,22 @@ def test_sigkill_mid_step_another_worker_finishes_without_rerunning_operations(
     assert effects[("o2", "charge")] == 1, "a completed operation ran again"
     assert effects[("o2", "confirm")] == 1
     assert f"o2 confirm {rescuer.pid}" in side.read_text().splitlines()
+
+
+@pytest.mark.timeout(60)
+def test_get_context_in_a_task_run_by_a_worker(
+    pg_url: str, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    app = load_app(APP)
+    worker = WorkerProcess(pg_url, APP, tmp_path, tmp_path / "side.txt")
+    workers.append(worker)
+    worker.wait_started()
+    handle = app.context_flow.submit(tag="w", db=pg_url)
+    assert handle.result(timeout=30) == [
+        handle.run_id,
+        "context_flow",
+        "whoami",
+        "whoami#0",
+        1,
+        {"tag": "w"},
+    ]

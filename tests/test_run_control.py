@@ -243,8 +243,9 @@ def test_retry_of_a_failed_flow_run(db_url: str, tmp_path: Path) -> None:
     def retried_flow(n: int) -> int:
         return second(first(n))
 
-    with pytest.raises(RuntimeError, match="the gate is closed"):
+    with pytest.raises(taskloom.TaskExecutionError, match="the gate is closed") as info:
         retried_flow.run(1, db=db_url)
+    assert isinstance(info.value.original, RuntimeError)
     journal = open_journal(db_url)
     try:
         (run,) = journal.list_runs()

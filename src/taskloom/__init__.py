@@ -31,15 +31,21 @@ from taskloom.dag.triggers import (
 )
 from taskloom.dag.workflow import Workflow, WorkflowBuilder
 from taskloom.dataflow.flow import Flow, Node, fan_out, flow
+from taskloom.dataflow.policy import FailurePolicy
 from taskloom.errors import (
     AdoptionRefused,
     AggregateTaskError,
+    CycleDetectedError,
     GraphNodeError,
+    InvalidGraphError,
     JournalError,
     ProcessDiedError,
+    RetryExhaustedError,
     RunnerSetupError,
     RunNotFoundError,
     RunStateError,
+    TaskExecutionError,
+    TaskExecutionTimeoutError,
     TaskFailedError,
     TaskloomError,
     TaskTimeoutError,
@@ -57,7 +63,7 @@ from taskloom.retry import (
 from taskloom.task import TaskDefinition, task
 
 if TYPE_CHECKING:
-    from taskloom.core.events import LifecycleEvent, flush_events, subscribe
+    from taskloom.core.events import LifecycleEvent, flush_events
     from taskloom.core.handle import TaskHandle
     from taskloom.core.result import TaskOutcome, WorkflowResult
     from taskloom.core.run_control import adopt_run, cancel_run, orphaned_runs, retry_run
@@ -68,6 +74,8 @@ if TYPE_CHECKING:
     from taskloom.dag.reactor import passthrough_accumulator, reactor
     from taskloom.dag.runner import DefaultRunner, DefaultRunnerConfig, RunHandle
     from taskloom.dag.tenancy import DatabaseAdmin, TenantConfig, TenantCredentials
+    from taskloom.dataflow.context import RunContext, get_context
+    from taskloom.dataflow.hooks.named_events import emit, subscribe
     from taskloom.dataflow.runner import resume
     from taskloom.dataflow.schedules import schedule
     from taskloom.distributed.client import Client, RemoteRunHandle
@@ -105,7 +113,12 @@ _LAZY = {
     "run_workflow": "taskloom.steps",
     # ``@durable`` is ``taskloom.steps.workflow`` (``taskloom.Workflow`` is Cloaca's).
     "durable": "taskloom.steps",
-    "subscribe": "taskloom.core.events",
+    # One subscribe for both forms: subscribe(callback) gets LifecycleEvent objects,
+    # subscribe("task_failed", callback) auto_workflow's dict payloads.
+    "subscribe": "taskloom.dataflow.hooks.named_events",
+    "emit": "taskloom.dataflow.hooks.named_events",
+    "get_context": "taskloom.dataflow.context",
+    "RunContext": "taskloom.dataflow.context",
     "flush_events": "taskloom.core.events",
     "LifecycleEvent": "taskloom.core.events",
     # PostgreSQL: psycopg itself is imported only when a connection is made.
@@ -193,13 +206,16 @@ __all__ = [
     "ComputationGraphBuilder",
     "ConditionOperator",
     "Context",
+    "CycleDetectedError",
     "DatabaseAdmin",
     "DefaultRunner",
     "DefaultRunnerConfig",
     "Directive",
     "ErrorDetails",
+    "FailurePolicy",
     "Flow",
     "GraphNodeError",
+    "InvalidGraphError",
     "Jitter",
     "JournalError",
     "LifecycleEvent",
@@ -208,8 +224,10 @@ __all__ = [
     "ProcessDiedError",
     "RemoteRunHandle",
     "RetryCondition",
+    "RetryExhaustedError",
     "RetryPolicy",
     "RetryPolicyBuilder",
+    "RunContext",
     "RunHandle",
     "RunNotFoundError",
     "RunStateError",
@@ -217,6 +235,8 @@ __all__ = [
     "StepContext",
     "StepFailed",
     "TaskDefinition",
+    "TaskExecutionError",
+    "TaskExecutionTimeoutError",
     "TaskFailedError",
     "TaskHandle",
     "TaskOutcome",
@@ -242,9 +262,11 @@ __all__ = [
     "configure_pickle",
     "context_value",
     "durable",
+    "emit",
     "fan_out",
     "flow",
     "flush_events",
+    "get_context",
     "node",
     "none_of",
     "orphaned_runs",

@@ -114,3 +114,50 @@ class ProcessDiedError(TaskloomError):
     fails with this error instead of running again, and the task's retry
     policy decides what follows (see :mod:`taskloom.core.deaths`).
     """
+
+
+# -- auto_workflow's hierarchy ------------------------------------------------
+# auto_workflow's base error is :class:`TaskloomError`; what a failed task of a
+# flow raises out of ``flow.run`` is a :class:`TaskExecutionError` naming the
+# task, with the task's own exception as ``original`` and ``__cause__``.
+
+
+class InvalidGraphError(TaskloomError, ValueError):
+    """A graph cannot be run as built (auto_workflow's ``InvalidGraphError``)."""
+
+
+class CycleDetectedError(InvalidGraphError):
+    """A graph has a cycle; ``cycle`` lists the nodes on it (or left unsorted)."""
+
+    def __init__(self, cycle: list[str], message: str | None = None) -> None:
+        self.cycle = list(cycle)
+        super().__init__(message or f"Cycle detected in DAG: {' -> '.join(self.cycle)}")
+
+
+class TaskExecutionError(TaskloomError):
+    """A task of a flow failed for good.
+
+    ``task_name`` is the task (``"fetch"``), ``node`` the call in the flow
+    (``"fetch#2"``), ``original`` the exception the task raised (also the
+    ``__cause__``). After a resume in another process only the recorded text
+    of that exception exists; ``original`` is then a :class:`TaskFailedError`.
+    """
+
+    def __init__(self, task_name: str, original: BaseException, *, node: str | None = None) -> None:
+        self.task_name = task_name
+        self.node = node
+        self.original = original
+        where = f" (node {node})" if node is not None and node != task_name else ""
+        super().__init__(f"Task '{task_name}'{where} failed: {original!r}")
+        self.__cause__ = original
+
+
+class RetryExhaustedError(TaskExecutionError):
+    """A task with retries failed on its last attempt."""
+
+
+class TaskExecutionTimeoutError(TaskExecutionError, TaskTimeoutError):
+    """A task's last attempt ran over its timeout (auto_workflow's ``TimeoutError``).
+
+    Also a :class:`TaskTimeoutError` and so a builtin ``TimeoutError``.
+    """

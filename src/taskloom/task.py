@@ -120,6 +120,16 @@ class TaskDefinition(Generic[P, R]):
             return self.explicit_retry
         return _SINGLE_ATTEMPT
 
+    @property
+    def name(self) -> str:
+        """auto_workflow's name for the task id."""
+        return self.task_id
+
+    @property
+    def retries(self) -> int:
+        """Extra attempts in a flow or an immediate call (auto_workflow's ``retries``)."""
+        return self.dataflow_retry.max_attempts - 1
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         handler = calls.current_handler()
         if handler is not None:

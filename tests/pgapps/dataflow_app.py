@@ -177,3 +177,17 @@ async def approve(ctx: Context, by: str) -> Directive:
     tag = await ctx.store.get("tag")
     await confirm(txn, tag, await ctx.store.get("pause"))
     return ctx.next.complete({"txn": txn, "by": by})
+
+
+@task
+def whoami(tag: str) -> list[Any]:
+    from taskloom import get_context
+
+    ctx = get_context()
+    note(tag, "whoami")
+    return [ctx.run_id, ctx.flow_name, ctx.task_name, ctx.node, ctx.attempt, ctx.params]
+
+
+@flow
+def context_flow(tag: str) -> Any:
+    return whoami(tag)

@@ -11,6 +11,7 @@ Commands::
                     [--poll S] [--task-timeout S] [--no-vacuum] [--adopt-orphans]
     taskloom ui [--db URL] [--host H] [--port P] [--token T] [--read-only] [--app MODULE]
     taskloom schedules [list|add TARGET --cron EXPR|pause ID|resume ID|delete ID] [--db URL]
+    taskloom flow run|describe|list ...   (auto_workflow's commands, see flow_commands)
     taskloom --version
 
 Exit codes follow the usual Unix split so scripts and CI can branch on them:
@@ -55,6 +56,7 @@ from taskloom.cli.common import (
     positive_int,
     run_status,
 )
+from taskloom.cli.flow_commands import add_flow_parser
 from taskloom.cli.format import format_table
 from taskloom.cli.inspect import cmd_runs, cmd_show
 from taskloom.cli.prune import add_prune_parser, age
@@ -143,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_parsers(subparsers, common)
     add_ui_parser(subparsers, common)
     _add_schedules_parser(subparsers, common)
+    add_flow_parser(subparsers, common)
     return parser
 
 

@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from taskloom.core import current
+from taskloom.core.current import TaskScope
 from taskloom.core.handle import TaskHandle
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.core.slots import SlotLease
@@ -126,20 +128,31 @@ class Attempt:
         self.context: contextvars.Context | None = None
         self.trace: Any = None
 
-    def start(self) -> None:
+    def start(self, scope: TaskScope | None = None) -> None:
+        """Start the body; ``scope``: the run and attempt, its ``current_task()``."""
         node = self.node
         args = self.invocation.args
         if node.handle_parameter is not None:
             args = (*args, self.handle)
-        if node.is_async:
-            self._task = self.loop.create_task(self._run_async(args), context=self.context)
-            return
-        if self.context is None:
-            future = self.executor.submit(node.fn, *args, **self.invocation.kwargs)
+        if self.context is not None:
+            # Tracing prepared the body's context: the scope goes into it too.
+            context = self.context
+            context.run(current.install, scope)
+            if node.is_async:
+                self._task = self.loop.create_task(self._run_async(args), context=context)
+                return
         else:
-            future = self.executor.submit(
-                self.context.run, node.fn, *args, **self.invocation.kwargs
-            )
+            # The body inherits the scope: an asyncio task copies the context it
+            # is created in, a sync body runs in a copy made here.
+            token = current.install(scope)
+            try:
+                if node.is_async:
+                    self._task = self.loop.create_task(self._run_async(args))
+                    return
+                context = contextvars.copy_context()
+            finally:
+                current.uninstall(token)
+        future = self.executor.submit(context.run, node.fn, *args, **self.invocation.kwargs)
         if node.timeout is not None:
             self._timer = self.loop.call_later(node.timeout, self._timed_out)
         future.add_done_callback(self._thread_done)

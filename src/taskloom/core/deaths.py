@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from taskloom.errors import ProcessDiedError
 from taskloom.journal.records import TaskRecord, TaskStatus
@@ -103,17 +103,19 @@ class ResumedAttempts:
             self.died[record.task_key] = record.deaths
         return f'{{"deaths":{record.deaths}}}'
 
-    def start(self, record: TaskRecord, attempt: Attempt, write: Writer) -> None:
-        """Record ``attempt``'s start and start it: for the frontier, once it is durable."""
+    def start(self, record: TaskRecord, attempt: Attempt, write: Writer, scope: Any = None) -> None:
+        """Record ``attempt``'s start and start it: for the frontier, once it is durable.
+
+        ``scope``: the run and attempt the body sees (``Attempt.start``)."""
         started = f'{{"attempt":{record.attempt}}}'
         if record.task_key not in self.frontier:
             write(record, "task_started", started, None, True)
-            attempt.start()
+            attempt.start(scope)
             return
         self.frontier.discard(record.task_key)
 
         def start_if_wanted() -> None:
             if not attempt.done:  # the run may have been cancelled meanwhile
-                attempt.start()
+                attempt.start(scope)
 
         write(record, "task_started", started, start_if_wanted, False)

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from taskloom.core.plan import Plan
@@ -145,7 +145,70 @@ def subscribe(callback: Subscriber) -> Callable[[], None]:
 
 def emit(event: LifecycleEvent) -> None:
     """Queue ``event`` for the subscribers (callers check :data:`subscribers` first)."""
+    for channel in _channels:
+        channel.queue.put(event)
     _queue.put(event)
+
+
+class Channel:
+    """A subscriber with a queue and a thread of its own, fed by :func:`emit` directly.
+
+    For observers whose callers wait until they have seen a run's events
+    (auto_workflow's hooks, whose callbacks ran before ``flow.run`` returned):
+    waiting for them must never mean waiting for a slow, unrelated subscriber
+    on the shared thread. The channel is listed in :data:`subscribers` only
+    so that the scheduler emits; called there it does nothing.
+    """
+
+    def __init__(self, callback: Subscriber, name: str) -> None:
+        self.callback = callback
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._deliver, name=name, daemon=True)
+
+    def __call__(self, event: LifecycleEvent) -> None:
+        """On the shared thread: nothing (delivery happens on the channel's thread)."""
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Wait until every event emitted so far reached the callback; False on timeout."""
+        marker = threading.Event()
+        self.queue.put(marker)
+        return marker.wait(timeout)
+
+    def _deliver(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is _CLOSE:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            try:
+                self.callback(item)
+            except Exception:
+                logger.exception(
+                    "event channel %s raised on %s; ignored", self.thread.name, item.kind
+                )
+
+
+#: Put on a channel's queue by :func:`close_channel`: its thread ends there.
+_CLOSE = object()
+
+#: Open channels; replaced (never mutated), read by :func:`emit` without a lock.
+_channels: tuple[Channel, ...] = ()
+
+
+def open_channel(callback: Subscriber, name: str) -> Channel:
+    """Deliver every lifecycle event from now on to ``callback`` on a thread of its own."""
+    global subscribers, _channels, _thread
+    channel = Channel(callback, name)
+    channel.thread.start()
+    with _lock:
+        _channels = (*_channels, channel)
+        subscribers = (*subscribers, channel)
+        if _thread is None:
+            _thread = threading.Thread(target=_deliver, name="taskloom-events", daemon=True)
+            _thread.start()
+    return channel
 
 
 def flush_events(timeout: float | None = 5.0) -> bool:
@@ -172,3 +235,12 @@ def _deliver() -> None:
                     getattr(callback, "__name__", callback),
                     item.kind,
                 )
+
+
+def close_channel(channel: Channel) -> None:
+    """Stop delivering to ``channel``; its thread ends after the events already queued."""
+    global subscribers, _channels
+    with _lock:
+        _channels = tuple(c for c in _channels if c is not channel)
+        subscribers = tuple(s for s in subscribers if s is not channel)
+    channel.queue.put(_CLOSE)

@@ -150,20 +150,26 @@ def _read_pending() -> None:
         pending = list(_pending)
         _pending.clear()
         seen: set[int] = set()
+        # Every hint stays referenced until the batch is done: ``seen`` holds ids,
+        # and the id of a hint freed early could be reused by another (a skipped type).
+        held: list[Any] = []
         for fn in pending:
             hints = typing_hints(fn)
+            held.append(hints)
             if not hints and getattr(fn, "__annotations__", None):
                 _pending.append(fn)  # not resolvable yet: try again on the next miss
-            _note_hints(hints, seen)
+            _note_hints(hints, seen, held)
 
 
-def _note_hints(hints: dict[str, Any], seen: set[int]) -> None:
+def _note_hints(hints: dict[str, Any], seen: set[int], held: list[Any] | None = None) -> None:
+    held = [] if held is None else held
     stack = list(hints.values())
     while stack:
         hint = stack.pop()
         if id(hint) in seen:
             continue
         seen.add(id(hint))
+        held.append(hint)  # keeps its id unique while ``seen`` is in use
         stack.extend(typing.get_args(hint))
         if isinstance(hint, type) and hint not in _by_class:
             kind = auto_kind(hint)

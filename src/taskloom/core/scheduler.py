@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from taskloom.core import deaths, events, graph, trace_hooks
+from taskloom.core import current, deaths, events, graph, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
 from taskloom.core.decisions import (
@@ -363,11 +363,12 @@ class RunExecution(AttemptOutcomes):
                     node.name or node.label or key,
                     record.attempt,
                 )
+        scope = current.scope_of(self.run, self.plan, node, record.attempt)
         if self._resumed is not None:
-            self._resumed.start(record, attempt, self._write)
+            self._resumed.start(record, attempt, self._write, scope)
             return
         self._write(record, "task_started", f'{{"attempt":{record.attempt}}}', lazy=True)
-        attempt.start()
+        attempt.start(scope)
 
     def _attempt_done(self, attempt: Attempt, value: Any, error: BaseException | None) -> None:
         node = attempt.node

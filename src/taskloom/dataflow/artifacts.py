@@ -9,7 +9,10 @@ The default store is a directory of files beside the default journal
 (``taskloom-artifacts/`` next to ``taskloom.db``, or ``$TASKLOOM_ARTIFACTS_DIR``),
 so refs stay valid across processes and after a crash, like the journal
 that records them. ``set_store(MemoryArtifactStore())`` keeps artifacts in
-the process instead (auto_workflow's default).
+the process instead (auto_workflow's default). The ``artifact_store``,
+``artifact_store_path`` and ``artifact_serializer`` settings
+(:mod:`taskloom.dataflow.config`), when given, choose the default store
+instead (:mod:`taskloom.dataflow.artifact_stores`).
 """
 
 from __future__ import annotations
@@ -147,6 +150,8 @@ _HEADER = b"TASKLOOM-ARTIFACT 1"
 ENV_VAR = "TASKLOOM_ARTIFACTS_DIR"
 _store: ArtifactStore | None = None
 _store_lock = threading.Lock()
+#: ids of the store get_store() built itself (a reload of the settings replaces it).
+_from_settings: set[int] = set()
 
 
 def default_directory() -> str:
@@ -166,8 +171,20 @@ def get_store() -> ArtifactStore:
     global _store
     with _store_lock:
         if _store is None:
-            _store = FileArtifactStore(default_directory())
+            from taskloom.dataflow.artifact_stores import configured_store
+
+            _store = configured_store() or FileArtifactStore(default_directory())
+            _from_settings.add(id(_store))
         return _store
+
+
+def _forget_settled_store() -> None:
+    """The settings were reloaded: a store built from them is built again on next use."""
+    global _store
+    with _store_lock:
+        if _store is not None and id(_store) in _from_settings:
+            _store = None
+        _from_settings.clear()
 
 
 def set_store(store: ArtifactStore) -> None:
@@ -190,12 +207,16 @@ def sweep_artifacts(outputs: list[str]) -> int:
     on disk.
     """
     store = get_store()
-    if not isinstance(store, FileArtifactStore):
+    if isinstance(store, FileArtifactStore):
+        directory = store.directory
+    elif isinstance(store, FileSystemArtifactStore):
+        directory = os.fspath(store.root)
+    else:
         return 0
     removed = 0
     for output in outputs:
         for key in set(_ARTIFACT_KEY.findall(output)):
-            path = os.path.join(store.directory, key)
+            path = os.path.join(directory, key)
             try:
                 os.remove(path)
             except FileNotFoundError:
@@ -204,10 +225,20 @@ def sweep_artifacts(outputs: list[str]) -> int:
     return removed
 
 
+from taskloom.dataflow.artifact_stores import FileSystemArtifactStore  # noqa: E402
+from taskloom.dataflow.config import on_reload  # noqa: E402
+
+on_reload(_forget_settled_store)
+
+#: auto_workflow's name for :class:`MemoryArtifactStore`.
+InMemoryArtifactStore = MemoryArtifactStore
+
 __all__ = [
     "ArtifactRef",
     "ArtifactStore",
     "FileArtifactStore",
+    "FileSystemArtifactStore",
+    "InMemoryArtifactStore",
     "MemoryArtifactStore",
     "get_store",
     "set_store",

@@ -47,7 +47,9 @@ class FanOuts:
         #: Keys of the calls each expanded collector waits for, in item order.
         self.children: dict[str, list[str]] = {}
         #: Why a collector could not expand (its upstream result is not iterable).
-        self.errors: dict[str, TypeError] = {}
+        self.errors: dict[str, TypeError | ValueError] = {}
+        #: Most calls one fan-out may add (the ``max_dynamic_tasks`` setting); None: no limit.
+        self.limit: int | None = None
 
     def collector(self, key: str, spec: FanOutSpec, errors: dict[str, BaseException]) -> PlanNode:
         """The plan node of collector ``key``: it returns its calls' results as a list.
@@ -121,6 +123,13 @@ class FanOuts:
                 f"fan_out({spec.task.task_id!r}) over {spec.upstream}: that task returned "
                 f"{type(value).__name__}, which is not iterable; it must return a list "
                 "(or another iterable) of the items to fan out over"
+            )
+            return Expansion([], None)
+        if self.limit is not None and len(items) > self.limit:
+            self.errors[collector] = ValueError(
+                f"fan_out({spec.task.task_id!r}) over {spec.upstream}: {len(items)} items, more "
+                f"than max_dynamic_tasks={self.limit}; raise the setting (max_dynamic_tasks in "
+                "[tool.taskloom], or $TASKLOOM_MAX_DYNAMIC_TASKS) or fan out over fewer items"
             )
             return Expansion([], None)
         calls = self._builder.calls

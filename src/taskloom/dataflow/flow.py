@@ -110,6 +110,8 @@ class FlowBuilder:
         self.groups: dict[str, str] = {}
         #: Limit of each group ("fan_out#<n>", n counting limited fan-outs).
         self.group_limits: dict[str, int] = {}
+        #: ``params`` of the run the body does not take (``get_context().params``).
+        self.context_params: dict[str, Any] = {}
 
     def new_group(self, limit: int) -> str:
         """A fresh concurrency group allowing ``limit`` calls at once."""
@@ -273,6 +275,11 @@ class Flow(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<flow {self.name!r}>"
 
+    @property
+    def build_fn(self) -> Callable[P, R]:
+        """auto_workflow's name for the flow's body."""
+        return self.fn
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Calling a flow runs it, like :meth:`run` with the default options."""
         from taskloom.dataflow.runner import run_flow
@@ -283,6 +290,9 @@ class Flow(Generic[P, R]):
     def build(self, *args: Any, **kwargs: Any) -> tuple[FlowBuilder, Any]:
         """Run the body with a builder installed: the recorded calls and the returned template."""
         builder = FlowBuilder(self.name)
+        if CONTEXT_PARAMS in kwargs:
+            kwargs = dict(kwargs)
+            builder.context_params = dict(kwargs.pop(CONTEXT_PARAMS))
         token = flow_context.set_flow_builder(builder)
         try:
             template = self.fn(*args, **kwargs)
@@ -301,10 +311,13 @@ class Flow(Generic[P, R]):
     ) -> Any:
         """Run the flow to its end, recorded in the journal; returns the body's structure
         with every node replaced by its task's result. ``params`` are extra keyword
-        arguments for the body."""
+        arguments for the body; those its signature does not take are seen only by
+        ``get_context().params`` (auto_workflow's meaning of ``params``)."""
         from taskloom.dataflow.runner import run_flow
 
-        return run_flow(self, args, _merge(kwargs, params), failure_policy, max_concurrency, db)
+        return run_flow(
+            self, args, merge_params(self.fn, kwargs, params), failure_policy, max_concurrency, db
+        )
 
     async def run_async(
         self,
@@ -319,7 +332,7 @@ class Flow(Generic[P, R]):
         from taskloom.dataflow.runner import run_flow_async
 
         return await run_flow_async(
-            self, args, _merge(kwargs, params), failure_policy, max_concurrency, db
+            self, args, merge_params(self.fn, kwargs, params), failure_policy, max_concurrency, db
         )
 
     def submit(
@@ -339,36 +352,42 @@ class Flow(Generic[P, R]):
         from taskloom.distributed.client import shared_client
 
         client = shared_client(db)
-        return submit_flow(client, self, args, _merge(kwargs, params), failure_policy, None)
+        return submit_flow(
+            client, self, args, merge_params(self.fn, kwargs, params), failure_policy, None
+        )
 
     def describe(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The graph the body builds for these inputs, as JSON-able data."""
+        """The graph the body builds for these inputs, as JSON-able data (auto_workflow's keys)."""
+        from taskloom.dataflow import introspect
+
         builder, _ = self.build(*args, **kwargs)
-        return {
-            "flow": self.name,
-            "nodes": [
-                {
-                    "id": key,
-                    "task": call.node.task.task_id,
-                    "upstream": list(call.node.deps),
-                    "priority": call.node.task.priority,
-                    "tags": list(call.node.task.tags),
-                }
-                for key, call in builder.calls.items()
-            ],
-        }
+        return introspect.describe(self.name, builder)
 
     def export_dot(self, *args: Any, **kwargs: Any) -> str:
-        """The same graph in Graphviz DOT."""
-        lines = [f'digraph "{self.name}" {{']
-        for node in self.describe(*args, **kwargs)["nodes"]:
-            lines.append(f'  "{node["id"]}" [label="{node["task"]}"];')
-            lines.extend(f'  "{up}" -> "{node["id"]}";' for up in node["upstream"])
-        lines.append("}")
-        return "\n".join(lines)
+        """The same graph in Graphviz DOT, nodes named as auto_workflow names them."""
+        from taskloom.dataflow import introspect
+
+        builder, _ = self.build(*args, **kwargs)
+        return introspect.graph(builder).to_dot()
+
+    def export_graph(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The graph as ``{name: {"upstream": [...], "downstream": [...]}}``."""
+        from taskloom.dataflow import introspect
+
+        builder, _ = self.build(*args, **kwargs)
+        return introspect.graph(builder).to_dict()
 
 
-def _merge(kwargs: dict[str, Any], params: dict[str, Any] | None) -> dict[str, Any]:
+#: The keyword under which ``params`` the body does not take ride in a run's recorded
+#: keyword arguments (so recovery and workers rebuild the same ``get_context().params``).
+CONTEXT_PARAMS = "__taskloom_context_params__"
+
+
+def merge_params(
+    fn: Callable[..., Any], kwargs: dict[str, Any], params: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``kwargs`` plus ``params``: those the body's signature takes as keywords go to it,
+    the others only to ``get_context().params`` (auto_workflow passes none to the body)."""
     if params is None:
         return kwargs
     if not isinstance(params, dict):
@@ -376,7 +395,22 @@ def _merge(kwargs: dict[str, Any], params: dict[str, Any] | None) -> dict[str, A
     clash = sorted(set(params) & set(kwargs))
     if clash:
         raise ValueError(f"flow arguments {', '.join(clash)} given both in params and as keywords")
-    return {**kwargs, **params}
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {**kwargs, **params}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return {**kwargs, **params}
+    takes = {
+        name
+        for name, p in parameters.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    merged = {**kwargs, **{k: v for k, v in params.items() if k in takes}}
+    context_only = {k: v for k, v in params.items() if k not in takes}
+    if context_only:
+        merged[CONTEXT_PARAMS] = context_only
+    return merged
 
 
 _flows: dict[str, Flow[Any, Any]] = {}

@@ -2,7 +2,8 @@
 
 The call honours the task's retries (with backoff), timeout, cache and
 persistence, but is not recorded in the journal: it is a plain function call
-with a safety net; having no journal, it caches in the process's LRU. A sync
+with a safety net; having no journal, it caches in the backend the
+``result_cache`` setting names (a process-wide LRU by default). A sync
 task runs in the caller's thread, so it works whether or not an event loop
 is running. An async task returns an awaitable
 when a loop is running in this thread (``await my_task(x)``) and is run to
@@ -23,7 +24,8 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from taskloom.dataflow import task_body
-from taskloom.dataflow.result_cache import cache
+from taskloom.dataflow.result_cache import CacheStore, cache
+from taskloom.dataflow.result_caches import ImmediateStore
 from taskloom.errors import TaskTimeoutError
 
 if TYPE_CHECKING:
@@ -74,7 +76,7 @@ def _retrying(
                     raise
                 time.sleep(policy.calculate_delay(attempt))
 
-    return task_body.run_sync(definition, cache, args, kwargs, attempts)
+    return task_body.run_sync(definition, _store(definition), args, kwargs, attempts)
 
 
 def _with_timeout(
@@ -114,7 +116,7 @@ def run_async(
                     raise
                 await asyncio.sleep(policy.calculate_delay(attempt))
 
-    return task_body.run_async(definition, cache, args, kwargs, attempts)
+    return task_body.run_async(definition, _store(definition), args, kwargs, attempts)
 
 
 async def _await_with_timeout(
@@ -130,3 +132,10 @@ async def _await_with_timeout(
         raise TaskTimeoutError(
             f"task {definition.task_id!r} timed out after {timeout:g} s"
         ) from None
+
+
+def _store(definition: TaskDefinition[Any, Any]) -> CacheStore:
+    """Where an immediate call caches: the configured backend (``result_cache`` setting)."""
+    if definition.cache_ttl is None:
+        return cache  # never read: the call does not cache
+    return ImmediateStore(definition.cache_ttl)

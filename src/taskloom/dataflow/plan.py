@@ -21,6 +21,7 @@ from taskloom.core.plan import Expansion, Invocation, Plan, PlanNode
 from taskloom.dataflow import task_body
 from taskloom.dataflow.fanout import FanOuts
 from taskloom.dataflow.flow import Flow, FlowBuilder, nodes_in, resolve
+from taskloom.dataflow.hooks import middleware
 from taskloom.dataflow.result_cache import CacheStore, cache
 from taskloom.dataflow.values import decode_value, encode_value
 from taskloom.errors import ValueRefusedError
@@ -56,6 +57,10 @@ class FlowPlan(Plan):
         self.template = template
         #: The exception each node's latest attempt raised (this process only).
         self.errors: dict[str, BaseException] = {}
+        #: The keyword arguments of the flow body (``get_context().params``).
+        self.params: dict[str, Any] = {}
+        #: auto_workflow task middleware, fixed for the run when it is planned.
+        self._middleware = middleware.registered()
         self._default_timeout = default_timeout
         self.nodes = {}
         self.group_limits = builder.group_limits
@@ -87,7 +92,7 @@ class FlowPlan(Plan):
             key=key,
             deps=deps,
             fn=self._body(key, definition),
-            is_async=definition.is_async,
+            is_async=definition.is_async or bool(self._middleware),
             retry=definition.dataflow_retry,
             timeout=timeout,
             priority=definition.priority,
@@ -110,6 +115,15 @@ class FlowPlan(Plan):
                 self.fan_outs.expand(record.task_key, record.output_json)
 
     def _body(self, key: str, definition: TaskDefinition[Any, Any]) -> Callable[..., Any]:
+        """The node's attempt, inside the registered middleware if there is any."""
+        inner = self._plain_body(key, definition)
+        if not self._middleware:
+            return inner
+        if definition.is_async:
+            return middleware.wrap_async(inner, definition, self._middleware)
+        return middleware.wrap_sync(inner, definition, self._middleware)
+
+    def _plain_body(self, key: str, definition: TaskDefinition[Any, Any]) -> Callable[..., Any]:
         """The node's attempt: the task body, remembering the exception it raised."""
         errors = self.errors
         if definition.run_in == "process" and not definition.is_async:

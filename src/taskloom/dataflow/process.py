@@ -1,7 +1,8 @@
 """``run_in="process"``: a sync task body in another process.
 
 The function and its arguments travel with cloudpickle, so lambdas and
-closures work. Calls without a timeout share one process pool. A call with a
+closures work. Calls without a timeout share one process pool (of
+``process_pool_max_workers`` processes, default one per CPU). A call with a
 timeout gets a single-use worker of its own, so that when it runs over its
 time the worker can be killed without hurting other tasks -- the only way
 to really stop a Python function, which a thread cannot do. Workers start
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from taskloom.dataflow import task_body
+from taskloom.dataflow.config import setting
 from taskloom.errors import TaskTimeoutError
 
 if TYPE_CHECKING:
@@ -38,6 +40,9 @@ def _shutdown_shared() -> None:
 
 atexit.register(_shutdown_shared)
 
+#: Stop the shared pool (it starts again on the next call); safe to call twice.
+shutdown_pool = _shutdown_shared
+
 
 def _context() -> Any:
     methods = multiprocessing.get_all_start_methods()
@@ -50,6 +55,17 @@ def _call_pickled(blob: bytes) -> Any:
 
     fn, args, kwargs = cloudpickle.loads(blob)
     return fn(*args, **kwargs)
+
+
+def get_process_pool() -> concurrent.futures.ProcessPoolExecutor:
+    """The shared pool (``process_pool_max_workers`` processes), started on first use."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = concurrent.futures.ProcessPoolExecutor(
+                max_workers=setting("process_pool_max_workers"), mp_context=_context()
+            )
+        return _shared
 
 
 def run_in_process(
@@ -67,12 +83,7 @@ def run_in_process(
             "arguments or use run_in='thread'"
         ) from exc
     if definition.timeout is None:
-        global _shared
-        with _lock:
-            if _shared is None:
-                _shared = concurrent.futures.ProcessPoolExecutor(mp_context=_context())
-            pool = _shared
-        return pool.submit(_call_pickled, blob).result()
+        return get_process_pool().submit(_call_pickled, blob).result()
     single = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=_context())
     try:
         future = single.submit(_call_pickled, blob)

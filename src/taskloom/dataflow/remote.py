@@ -81,6 +81,11 @@ def submit_flow(
     if not isinstance(found, Flow):
         raise ValueError(f"unknown flow {flow!r}; import the module that defines it first")
     plan = plan_flow(found, args, kwargs, failure_policy, max_concurrency, None)
+    if not plan.nodes:
+        raise ValueError(
+            f"flow {found.name!r} called no task, so there is nothing for workers to run; "
+            "call it with flow.run() to get the body's value"
+        )
     run_id = client.submit_plan(
         plan, flow_input_json(plan, args, kwargs), workflow_timeout=workflow_timeout
     )

@@ -10,12 +10,14 @@ the same nodes before trusting the recorded outputs.
 What the caller gets back depends on the failure policy:
 
 * ``fail_fast``: the first task to fail for good cancels everything pending
-  and its own exception is raised (same type; after a resume in another
-  process only the recorded text exists, so ``TaskFailedError`` is raised).
+  and a :class:`TaskExecutionError` naming it is raised, the task's own
+  exception as its ``original`` and ``__cause__`` (after a resume in another
+  process only the recorded text exists: a ``TaskFailedError``).
 * ``continue``: everything that can run runs; dependents of a failed task
-  are skipped; the result has ``None`` where a failed or skipped node was.
+  are skipped; the result has the failed call's ``TaskExecutionError``
+  where its value would be (as auto_workflow), ``None`` for skipped calls.
 * ``aggregate``: like ``continue``, then one :class:`AggregateTaskError`
-  carrying every failure is raised if any task failed.
+  carrying every failure (as ``TaskExecutionError``) is raised.
 """
 
 from __future__ import annotations
@@ -26,13 +28,20 @@ from typing import Any
 
 from taskloom.core.shared_engines import engine_for
 from taskloom.core.styles import PlanHost, register_planner
-from taskloom.dataflow.flow import FAILURE_POLICIES, Flow, lookup_flow
+from taskloom.dataflow.config import setting
+from taskloom.dataflow.flow import CONTEXT_PARAMS, Flow, lookup_flow
+from taskloom.dataflow.hooks import named_events
 from taskloom.dataflow.plan import FlowPlan
+from taskloom.dataflow.policy import checked_policy
 from taskloom.dataflow.result_cache import JournalCache
+from taskloom.dataflow.result_view import failures_in_place
 from taskloom.dataflow.values import decode_value, encode_value
 from taskloom.errors import (
     AggregateTaskError,
+    RetryExhaustedError,
     RunNotFoundError,
+    TaskExecutionError,
+    TaskExecutionTimeoutError,
     TaskFailedError,
     TaskloomError,
     ValueRefusedError,
@@ -53,11 +62,7 @@ def plan_flow(
     engine: PlanHost | None,
 ) -> FlowPlan:
     """Check the run options and build the run's graph (``engine``: where its cache lives)."""
-    if failure_policy not in FAILURE_POLICIES:
-        raise ValueError(
-            f"flow {flow.name!r}: failure_policy={failure_policy!r}; use one of "
-            + ", ".join(repr(p) for p in FAILURE_POLICIES)
-        )
+    failure_policy = checked_policy(flow.name, failure_policy)
     if max_concurrency is not None and (
         isinstance(max_concurrency, bool)
         or not isinstance(max_concurrency, int)
@@ -67,11 +72,7 @@ def plan_flow(
             f"flow {flow.name!r}: max_concurrency={max_concurrency!r}; give an int >= 1 or None"
         )
     builder, template = flow.build(*args, **kwargs)
-    if not builder.calls:
-        raise ValueError(
-            f"flow {flow.name!r} called no task; a flow body must call @task functions"
-        )
-    return FlowPlan(
+    plan = FlowPlan(
         flow,
         builder,
         template,
@@ -79,6 +80,10 @@ def plan_flow(
         max_concurrency=max_concurrency,
         cache_store=JournalCache(engine.journal) if engine is not None else None,
     )
+    plan.params = {k: v for k, v in kwargs.items() if k != CONTEXT_PARAMS}
+    plan.params.update(builder.context_params)
+    plan.fan_outs.limit = setting("max_dynamic_tasks")
+    return plan
 
 
 def flow_input_json(plan: FlowPlan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -105,8 +110,13 @@ def run_flow(
 ) -> Any:
     engine = engine_for(db)
     plan = plan_flow(flow, args, kwargs, failure_policy, max_concurrency, engine)
+    if not plan.nodes:
+        return plan.template  # a body that calls no task: its own value, no run
     execution = engine.submit(plan, flow_input_json(plan, args, kwargs))
-    execution.future.result()
+    try:
+        execution.future.result()
+    finally:
+        named_events.settle()
     return outcome(execution.run, list(execution.tasks.values()), plan)
 
 
@@ -120,9 +130,14 @@ async def run_flow_async(
 ) -> Any:
     engine = await asyncio.to_thread(engine_for, db)
     plan = plan_flow(flow, args, kwargs, failure_policy, max_concurrency, engine)
+    if not plan.nodes:
+        return plan.template
     input_json = flow_input_json(plan, args, kwargs)
     execution = await asyncio.to_thread(engine.submit, plan, input_json)
-    await asyncio.wrap_future(execution.future)
+    try:
+        await asyncio.wrap_future(execution.future)
+    finally:
+        await asyncio.to_thread(named_events.settle)
     return outcome(execution.run, list(execution.tasks.values()), plan)
 
 
@@ -144,7 +159,10 @@ def resume(run_id: str, db: str | None = None, timeout: float | None = None) -> 
             logger.info("run %s is owned by a live runner; waiting for it", run_id)
     execution = engine.active.get(run_id)
     plan = execution.plan if execution is not None else None
-    engine.wait(run_id, timeout)
+    try:
+        engine.wait(run_id, timeout)
+    finally:
+        named_events.settle()
     final = engine.journal.get_run(run_id)
     assert final is not None
     return outcome(
@@ -161,17 +179,39 @@ def outcome(run: RunRecord, tasks: list[TaskRecord], plan: FlowPlan | None) -> A
     if run.status == RunStatus.CANCELLED or (run.status == RunStatus.FAILED and not failed):
         raise TaskloomError(f"flow run {run.run_id} of {run.workflow_name!r}: {run.error}")
     if failed and policy == "fail_fast":
-        raise _error_of(failed[0], plan)
+        raise execution_error(failed[0], plan)
     if failed and policy == "aggregate":
         raise AggregateTaskError(
             f"flow {run.workflow_name!r}: {len(failed)} task(s) failed: "
             + "; ".join(f"{t.task_key}: {t.error}" for t in failed),
-            {t.task_key: _error_of(t, plan) for t in failed},
+            {t.task_key: execution_error(t, plan) for t in failed},
         )
-    return decode_value(run.final_json) if run.final_json is not None else None
+    value = decode_value(run.final_json) if run.final_json is not None else None
+    if failed:
+        # auto_workflow's CONTINUE puts the failure where the failed call's value would be.
+        template = plan.template if plan is not None else _rebuilt_template(run)
+        if template is not None:
+            errors: dict[str, BaseException] = {
+                t.task_key: execution_error(t, plan) for t in failed
+            }
+            value = failures_in_place(template, value, errors)
+    return value
 
 
-def _error_of(record: TaskRecord, plan: FlowPlan | None) -> BaseException:
+def _rebuilt_template(run: RunRecord) -> Any:
+    """The body's returned template of a run planned elsewhere (None if this process cannot)."""
+    flow = lookup_flow(run.workflow_name)
+    if flow is None or flow.version != run.workflow_version:
+        return None
+    try:
+        data = decode_value(run.input_json)
+        _, template = flow.build(*data["args"], **data["kwargs"])
+    except Exception:
+        return None
+    return template
+
+
+def _original_of(record: TaskRecord, plan: FlowPlan | None) -> BaseException:
     """The exception a task raised, or the best stand-in rebuilt from the journal."""
     if plan is not None and record.task_key in plan.errors:
         return plan.errors[record.task_key]
@@ -180,6 +220,21 @@ def _error_of(record: TaskRecord, plan: FlowPlan | None) -> BaseException:
     if name == "TaskTimeoutError":
         return _Timeout(message)
     return TaskFailedError(f"task {record.task_key!r} failed: {text}")
+
+
+def execution_error(record: TaskRecord, plan: FlowPlan | None) -> TaskExecutionError:
+    """What a failed task raises out of its flow: the task named, its exception the cause."""
+    original = _original_of(record, plan)
+    task_name = record.task_key.partition("#")[0]
+    node = plan.nodes.get(record.task_key) if plan is not None else None
+    if node is not None and node.name:
+        task_name = node.name
+    kind: type[TaskExecutionError] = TaskExecutionError
+    if isinstance(original, _Timeout):
+        kind = TaskExecutionTimeoutError
+    elif record.attempt > 1:
+        kind = RetryExhaustedError
+    return kind(task_name, original, node=record.task_key)
 
 
 def _recorded_policy(run: RunRecord) -> str:

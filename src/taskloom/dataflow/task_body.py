@@ -12,6 +12,7 @@ in-process LRU for an immediate call (:mod:`result_cache`).
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,13 @@ from taskloom.dataflow.single_flight import flights
 
 if TYPE_CHECKING:
     from taskloom.task import TaskDefinition
+
+
+def _count(name: str) -> None:
+    """Count a cache event on auto_workflow's metrics provider, if that module is in use."""
+    metrics = sys.modules.get("taskloom.dataflow.hooks.metrics")
+    if metrics is not None:
+        metrics.count(name)
 
 
 def persisted(definition: TaskDefinition[Any, Any], value: Any) -> Any:
@@ -49,6 +57,7 @@ def run_sync(
     key = cache_key(definition, args, kwargs)
     leader, future = flights.join(key)
     if not leader:
+        _count("dedup_joins")
         return future.result()
     try:
         hit, value = store.get(key)
@@ -57,6 +66,7 @@ def run_sync(
             store.put(
                 key, value, definition.cache_ttl, allow_pickle=definition.serializer == "pickle"
             )
+        _count("cache_sets" if not hit else "cache_hits")
     except BaseException as exc:
         flights.finish(key, future, error=exc)
         raise
@@ -77,6 +87,7 @@ async def run_async(
     key = cache_key(definition, args, kwargs)
     leader, future = flights.join(key)
     if not leader:
+        _count("dedup_joins")
         return await asyncio.wrap_future(future)
     try:
         hit, value = store.get(key)
@@ -85,6 +96,7 @@ async def run_async(
             store.put(
                 key, value, definition.cache_ttl, allow_pickle=definition.serializer == "pickle"
             )
+        _count("cache_sets" if not hit else "cache_hits")
     except BaseException as exc:
         flights.finish(key, future, error=exc)
         raise

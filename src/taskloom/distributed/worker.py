@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from taskloom.core import events, styles, trace_hooks
+from taskloom.core import current, events, styles, trace_hooks
 from taskloom.core.attempt import Attempt
 from taskloom.core.callbacks import run_isolated
 from taskloom.core.deaths import death_limit
@@ -461,7 +461,18 @@ class Worker(ClaimDecisions, AttemptResults):
                         node.name or node.label or claim.task_key,
                         claim.attempt,
                     )
-            attempt.start()
+            # The run's creation time is not in the claim: start_time is the claim's.
+            attempt.start(
+                current.TaskScope(
+                    claim.run_id,
+                    claim.workflow_name,
+                    claim.task_key,
+                    node.name or node.label or claim.task_key,
+                    claim.attempt,
+                    time.time(),
+                    shape.plan,
+                )
+            )
             if events.subscribers:
                 now = time.time()
                 self._started[(claim.run_id, claim.task_key)] = (now, claim.attempt)
