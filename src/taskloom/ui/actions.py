@@ -2,7 +2,8 @@
 
 Each action goes through the public API a program would use, so it is
 recorded in the journal exactly like that call: ``taskloom.cancel_run``,
-``taskloom.retry_run``, sending an event to a waiting step run
+``taskloom.retry_run``, pausing and resuming a schedule (as
+``set_cron_schedule_enabled`` / ``set_trigger_enabled``), sending an event to a waiting step run
 (``taskloom.steps`` ``send_event``), starting a run of a workflow the
 dashboard imported with ``--app``.
 
@@ -94,6 +95,17 @@ class Actions:
         try:
             retry_run(run_id, database_url=self.url)
         except TaskloomError as exc:  # unknown run, running or completed run
+            raise ActionError(str(exc)) from None
+
+    # -- schedules ----------------------------------------------------------
+
+    def set_schedule_enabled(self, schedule_id: str, enabled: bool) -> None:
+        """Pause or resume a schedule, as ``set_cron_schedule_enabled`` would."""
+        from taskloom.ui.schedules import set_schedule_enabled
+
+        try:
+            set_schedule_enabled(self.journal, schedule_id, enabled)
+        except (LookupError, ValueError) as exc:
             raise ActionError(str(exc)) from None
 
     # -- events -------------------------------------------------------------

@@ -37,10 +37,15 @@ ENDPOINTS = {
     "GET /api/runs/{id}/live?since=E": "the graph nodes' states when the run changed since E",
     "GET /api/workflows": "workflow names and versions with counts and success rates",
     "GET /api/workers": "runner processes and workers, and the tasks workers hold",
+    "GET /api/schedules": "cron and trigger schedules: workflow, cron expression and timezone "
+    "or poll interval, enabled, next fire, and their last runs with statuses",
     "GET /api/session": "the CSRF token actions need, and whether actions are enabled",
     "POST /api/runs/{id}/cancel": "cancel a run",
     "POST /api/runs/{id}/retry": "retry a failed or cancelled run",
     "POST /api/runs/{id}/events": "send {name, payload} to a waiting step run",
+    "POST /api/schedules/{id}/pause": "pause a schedule (as set_cron_schedule_enabled(id, False) "
+    "or set_trigger_enabled(name, False))",
+    "POST /api/schedules/{id}/resume": "resume a schedule from its next due time after now",
     "POST /api/start": "start {style, name, input} of a workflow imported with --app",
 }
 
@@ -199,6 +204,13 @@ def workers(request: Request) -> Response:
     )
 
 
+def schedules(request: Request) -> Response:
+    from taskloom.ui.schedules import schedule_documents
+
+    board = dashboard_of(request)
+    return JSONResponse({"schedules": schedule_documents(board.journal)})
+
+
 async def _act(request: Request, action: str) -> Response:
     board = dashboard_of(request)
     if not board.security.csrf_ok(request, None):
@@ -219,6 +231,11 @@ async def _act(request: Request, action: str) -> Response:
         if action == "retry":
             await run_in_threadpool(board.actions.retry, run_id)
             return JSONResponse({"retried": run_id})
+        if action in ("pause", "resume"):
+            schedule_id = request.path_params["schedule_id"]
+            enabled = action == "resume"
+            await run_in_threadpool(board.actions.set_schedule_enabled, schedule_id, enabled)
+            return JSONResponse({"id": schedule_id, "enabled": enabled})
         if action == "event":
             name = str(body.get("name") or "")
             await run_in_threadpool(board.actions.send_event, run_id, name, body.get("payload"))
@@ -241,3 +258,11 @@ async def retry(request: Request) -> Response:
 
 async def start(request: Request) -> Response:
     return await _act(request, "start")
+
+
+async def pause_schedule(request: Request) -> Response:
+    return await _act(request, "pause")
+
+
+async def resume_schedule(request: Request) -> Response:
+    return await _act(request, "resume")

@@ -1,4 +1,4 @@
-"""The HTML pages: runs, a run, workflows, workers, login; and the form actions.
+"""The HTML pages: runs, a run, workflows, workers, schedules, login; and the form actions.
 
 Every value reaches the page through a Jinja2 template with autoescaping
 on; the pages' script (``static/app.js``) writes text with ``textContent``
@@ -171,6 +171,19 @@ def workers_page(request: Request) -> Response:
     )
 
 
+def schedules_page(request: Request) -> Response:
+    from taskloom.ui.schedules import schedule_documents, supported
+
+    board = dashboard_of(request)
+    return render(
+        request,
+        "schedules.html",
+        schedules=schedule_documents(board.journal),
+        supported=supported(board.journal),
+        actions_enabled=not board.config.read_only,
+    )
+
+
 # -- actions -----------------------------------------------------------------
 
 
@@ -207,6 +220,24 @@ async def run_action(request: Request) -> Response:
     except ValueError as exc:  # ActionError, and JSON that does not parse
         return _back(back, err=str(exc))
     return PlainTextResponse(f"unknown action {action!r}", 404)
+
+
+async def schedule_action(request: Request) -> Response:
+    board = dashboard_of(request)
+    form = await _form(request)
+    if not board.security.csrf_ok(request, form.get("csrf")):
+        return PlainTextResponse("forbidden: missing or wrong CSRF token", 403)
+    if board.config.read_only:
+        return PlainTextResponse("forbidden: the dashboard is read-only (--read-only)", 403)
+    action = request.path_params["action"]
+    if action not in ("pause", "resume"):
+        return PlainTextResponse(f"unknown action {action!r}", 404)
+    schedule_id = request.path_params["schedule_id"]
+    try:
+        await run_in_threadpool(board.actions.set_schedule_enabled, schedule_id, action == "resume")
+    except ActionError as exc:
+        return _back("/schedules", err=str(exc))
+    return _back("/schedules", msg=f"schedule {schedule_id} {action}d")
 
 
 async def start_action(request: Request) -> Response:
