@@ -16,10 +16,11 @@ from collections.abc import Generator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from taskloom.steps.client import Client, WorkflowHandle, recorded_result
+from taskloom.steps.client import Client, WorkflowHandle
 from taskloom.steps.codec import restore
 from taskloom.steps.directives import seconds_of
 from taskloom.steps.errors import WorkflowNotFoundError
+from taskloom.steps.results import recorded_result
 from taskloom.steps.run_info import RunInfo
 
 if TYPE_CHECKING:

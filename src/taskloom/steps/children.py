@@ -30,18 +30,21 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from taskloom.core.suspend import Suspend
 from taskloom.errors import TaskloomError
 from taskloom.journal.records import RunStatus, TaskRecord, TaskStatus
 from taskloom.steps.codec import json_default
-from taskloom.steps.journal import RecordedRun, op_key
+from taskloom.steps.journal import RecordedRun, args_digest, op_key
+from taskloom.steps.recorder import StepRecorder
+from taskloom.steps.results import recorded_result
 
 if TYPE_CHECKING:
     from taskloom.core.engine import Engine
+    from taskloom.core.plan import Plan
     from taskloom.journal.postgres_queue import TaskQueue
-    from taskloom.steps.context import StepContext
     from taskloom.steps.workflow import Workflow
 
 #: How often a parent re-checks a child whose end will not wake it.
@@ -50,13 +53,24 @@ FOREIGN_CHILD_POLL = 1.0
 #: Name of the operation that records a child.
 CHILD_OP = "__child__"
 
+#: Builds the plan of a child run on a local engine: ``taskloom.steps.plan``
+#: registers ``StepPlan`` at import (it sits above this module, so importing it
+#: here would close an import cycle). Any parent running on an engine runs a
+#: ``StepPlan`` itself, so the factory is registered before a child starts.
+PlanFactory = Callable[["Workflow", str, "Engine", tuple[str, str]], "Plan"]
+_plan_factory: PlanFactory | None = None
+
+
+def register_plan_factory(factory: PlanFactory) -> None:
+    """Set how a child run's plan is built (called by ``taskloom.steps.plan``)."""
+    global _plan_factory
+    _plan_factory = factory
+
 
 async def ensure_child(
-    ctx: StepContext, workflow: Workflow, workflow_id: str | None, input: Any
+    ctx: StepRecorder, workflow: Workflow, workflow_id: str | None, input: Any
 ) -> str:
     """Start the child once (idempotent across replays); its id."""
-    from taskloom.steps.context import args_digest
-
     position = ctx._take_position()
     child_id = workflow_id or f"{ctx.workflow_id}.s{ctx.index:03d}.{position:04d}"
     try:
@@ -85,17 +99,19 @@ async def ensure_child(
     return child_id
 
 
-def _start(ctx: StepContext, workflow: Workflow, child_id: str, input_json: str) -> None:
+def _start(ctx: StepRecorder, workflow: Workflow, child_id: str, input_json: str) -> None:
     """Create the child run where the parent runs: on its engine, or queued for the workers."""
     from taskloom.core.engine import Engine
-    from taskloom.steps.plan import StepPlan
 
     host = ctx.writer.engine
     if isinstance(host, Engine):
         parent = (ctx.workflow_id, ctx.workflow_type)
-        host.start_run(StepPlan(workflow, child_id, host, parent), input_json, run_id=child_id)
+        if _plan_factory is None:
+            raise TaskloomError("taskloom.steps.plan is not imported; no step plan to run a child")
+        plan = _plan_factory(workflow, child_id, host, parent)
+        host.start_run(plan, input_json, run_id=child_id)
         return
-    from taskloom.steps.remote import queue_child
+    from taskloom.steps.remote import queue_child  # lazily: distributed-only imports
 
     started = queue_child(_queue(ctx), workflow, child_id, input_json, ctx.workflow_id)
     if started == "parent ended":
@@ -117,10 +133,9 @@ def _check_type(child_id: str, recorded: str, workflow: Workflow) -> None:
         )
 
 
-def child_result(ctx: StepContext, child_id: str) -> Any:
+def child_result(ctx: StepRecorder, child_id: str) -> Any:
     """The child's result if it has ended (raises its failure); else suspend the parent."""
     from taskloom.core.engine import Engine
-    from taskloom.steps.client import recorded_result
 
     host = ctx.writer.engine
     if isinstance(host, Engine):
@@ -165,7 +180,7 @@ def _wait_distributed(queue: TaskQueue, parent: str, child_id: str) -> None:
     )
 
 
-def _queue(ctx: StepContext) -> TaskQueue:
+def _queue(ctx: StepRecorder) -> TaskQueue:
     """The workers' queue of the distributed worker running this step."""
     from taskloom.distributed.worker import Worker
 

@@ -20,22 +20,21 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from taskloom.core.engine import Engine
 from taskloom.core.shared_engines import engine_for
 from taskloom.core.styles import register_planner
-from taskloom.journal.base import Journal
-from taskloom.journal.records import RunStatus, TaskStatus
+from taskloom.journal.records import RunStatus
 from taskloom.journal.urls import is_postgres_url, resolve_url
+from taskloom.steps.backend import StepBackend
 from taskloom.steps.codec import json_default
-from taskloom.steps.directives import Directive, ErrorDetails, seconds_of
+from taskloom.steps.directives import seconds_of
 from taskloom.steps.errors import (
-    StepFailed,
     WorkflowAlreadyRunning,
-    WorkflowFailed,
     WorkflowNotFoundError,
     WorkflowTypeNotRegisteredError,
 )
 from taskloom.steps.events import send_event
 from taskloom.steps.functions import DurableFunction
-from taskloom.steps.journal import DRIVER_KEY, RecordedRun
-from taskloom.steps.plan import KIND, StepPlan, step_planner
+from taskloom.steps.journal import DRIVER_KEY, KIND, RecordedRun
+from taskloom.steps.plan import StepPlan, step_planner
+from taskloom.steps.results import recorded_result
 from taskloom.steps.workflow import Workflow, lookup_workflow
 
 if TYPE_CHECKING:
@@ -45,19 +44,6 @@ if TYPE_CHECKING:
 
 
 register_planner(KIND, step_planner)
-
-
-class StepBackend(Protocol):
-    """What handles need of whoever executes the runs: an engine here, or the workers."""
-
-    @property
-    def journal(self) -> Journal: ...
-
-    def wait(self, run_id: str, timeout: float | None = None) -> object: ...
-
-    def cancel(self, run_id: str, reason: str = ...) -> bool: ...
-
-    def wake(self, run_id: str) -> None: ...
 
 
 class RunQueue(StepBackend, Protocol):
@@ -272,40 +258,6 @@ class Client:
         if self._engine.journal.get_run(workflow_id) is None:
             raise WorkflowNotFoundError(f"no workflow with id {workflow_id!r}")
         return WorkflowHandle(self._engine, workflow_id)
-
-
-def recorded_result(journal: Journal, workflow_id: str) -> Any:
-    """The result of an ended run as its journal holds it, or raise its failure.
-
-    What ``handle.result()`` returns once the run has ended, and what a
-    parent's ``run_child`` returns, read from records that never change
-    once the run is final -- so a replay gets the same answer.
-    """
-    run = journal.get_run(workflow_id)
-    assert run is not None
-    if run.status == RunStatus.COMPLETED:
-        return json.loads(run.final_json or "null")
-    failure = _recorded_failure(journal, workflow_id)
-    if failure is not None:
-        raise failure
-    details = ErrorDetails(type=run.status, message=run.error or run.status.lower())
-    raise WorkflowFailed(workflow_id, details)
-
-
-def _recorded_failure(journal: Journal, workflow_id: str) -> WorkflowFailed | None:
-    """The failure a run's last step recorded (``ctx.next.fail`` or an uncaught exception)."""
-    recorded = RecordedRun.load(journal.get_tasks(workflow_id))
-    if not recorded.steps:
-        return None
-    name, record = recorded.steps[max(recorded.steps)]
-    if record.status != TaskStatus.COMPLETED:
-        return None
-    data = json.loads(record.output_json or "{}")
-    directive = Directive.from_dict(data["directive"])
-    if directive.kind != "fail" or directive.error is None:
-        return None
-    cls = StepFailed if data.get("uncaught") else WorkflowFailed
-    return cls(workflow_id, directive.error, name)
 
 
 def _resolve(workflow_type: str | Workflow | DurableFunction[Any]) -> Workflow:

@@ -10,35 +10,38 @@ of calls -- which is deterministic for ``gather``, ``TaskGroup`` and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random as _random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from taskloom.core.suspend import Suspend
 from taskloom.journal.records import TaskStatus
 from taskloom.steps.awaitable_values import RecordedFloat, RecordedUUID
 from taskloom.steps.directives import NextBuilder, seconds_of
 from taskloom.steps.errors import NonDeterminismError
-from taskloom.steps.journal import RecordedRun, RunWriter, op_key
+from taskloom.steps.journal import RecordedRun, RunWriter, args_digest, op_key
 from taskloom.steps.logger import ReplayAwareLogger, workflow_logger
 from taskloom.steps.run_info import ChildHandle, RunInfo
 from taskloom.steps.store import Store
 
 if TYPE_CHECKING:
-    from taskloom.steps.functions import DurableFunction
     from taskloom.steps.workflow import Workflow
     from taskloom.task import TaskDefinition
 
 
-def args_digest(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """A stable hash of a call's arguments (part of the operation id)."""
-    text = json.dumps([list(args), kwargs], sort_keys=True, default=repr, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+class WorkflowFunction(Protocol):
+    """A durable function, as ``run_child`` and ``start_child`` accept one.
+
+    ``functions.DurableFunction`` satisfies it; described here because that
+    module imports this one.
+    """
+
+    @property
+    def workflow(self) -> Workflow: ...
 
 
 class StepContext:
@@ -173,7 +176,7 @@ class StepContext:
 
     async def run_child(
         self,
-        workflow: str | Workflow | DurableFunction[Any],
+        workflow: str | Workflow | WorkflowFunction,
         workflow_id: str | None = None,
         input: Any = None,
         *,
@@ -196,7 +199,7 @@ class StepContext:
 
     async def start_child(
         self,
-        workflow: str | Workflow | DurableFunction[Any],
+        workflow: str | Workflow | WorkflowFunction,
         workflow_id: str | None = None,
         input: Any = None,
         *,
@@ -284,7 +287,7 @@ def _child_input(input: Any, workflow_input: Any) -> Any:
     return workflow_input if input is None else input
 
 
-def _workflow(workflow: str | Workflow | DurableFunction[Any]) -> Workflow:
+def _workflow(workflow: str | Workflow | WorkflowFunction) -> Workflow:
     from taskloom.steps.workflow import Workflow, lookup_workflow
 
     if isinstance(workflow, Workflow):

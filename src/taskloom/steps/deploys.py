@@ -22,8 +22,7 @@ import json
 
 from taskloom.core import adoption, retrying
 from taskloom.journal.records import TaskRecord, TaskStatus
-from taskloom.steps.journal import DRIVER_KEY, RecordedRun
-from taskloom.steps.plan import KIND, VERSION
+from taskloom.steps.journal import DRIVER_KEY, KIND, VERSION, RecordedRun
 from taskloom.steps.workflow import lookup_workflow
 
 

@@ -25,7 +25,7 @@ from taskloom.steps.workflow import lookup_workflow
 logger = logging.getLogger("taskloom")
 
 if TYPE_CHECKING:
-    from taskloom.steps.client import StepBackend
+    from taskloom.steps.backend import StepBackend
 
 
 def send_event(engine: StepBackend, workflow_id: str, name: str, payload: Any = None) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import json
 import re
 import time
@@ -29,6 +30,11 @@ from taskloom.journal.records import EventRecord, TaskRecord
 if TYPE_CHECKING:
     from taskloom.core.writer import JournalWriter
     from taskloom.journal.base import Journal
+
+#: Run kind of step workflows in the journal (re-exported by ``plan``).
+KIND = "steps"
+#: Recorded versions are checked by replay (NonDeterminismError), not by a hash.
+VERSION = "1"
 
 #: Key of the scheduler node that drives the steps.
 DRIVER_KEY = "workflow"
@@ -45,6 +51,12 @@ PATCH_PREFIX = "patch:"
 
 def step_key(index: int, name: str) -> str:
     return f"s{index:03d}:{name}"
+
+
+def args_digest(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """A stable hash of a call's arguments (part of the operation id)."""
+    text = json.dumps([list(args), kwargs], sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def op_key(index: int, position: int, digest: str, name: str) -> str:

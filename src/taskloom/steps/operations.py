@@ -29,22 +29,20 @@ from taskloom.steps.codec import (
     rebuild_error,
     return_type,
 )
-from taskloom.steps.journal import op_key
+from taskloom.steps.journal import args_digest, op_key
+from taskloom.steps.recorder import StepRecorder
 
 if TYPE_CHECKING:
-    from taskloom.steps.context import StepContext
     from taskloom.task import TaskDefinition
 
 
 async def run_operation(
-    ctx: StepContext,
+    ctx: StepRecorder,
     task: TaskDefinition[Any, Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     position: int,
 ) -> Any:
-    from taskloom.steps.context import args_digest
-
     name = task.task_id
     digest = args_digest(args, kwargs)
     ctx.check_recorded(position, name, digest)
@@ -115,7 +113,7 @@ def _fail(record: TaskRecord, exc: BaseException, status: str) -> None:
 
 
 async def _invoke(
-    ctx: StepContext, task: TaskDefinition[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ctx: StepRecorder, task: TaskDefinition[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """Call the task body once, outside the step's recorder (nested calls run directly)."""
     token = step_context.set_recorder(None)

@@ -21,20 +21,18 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from taskloom.journal.records import RunStatus, TaskStatus
 from taskloom.steps.codec import json_default
-from taskloom.steps.journal import op_key
-
-if TYPE_CHECKING:
-    from taskloom.steps.context import StepContext
+from taskloom.steps.journal import args_digest, op_key
+from taskloom.steps.recorder import StepRecorder
 
 #: Name of the operation that records a send to the parent.
 SEND_OP = "__send_to_parent__"
 
 
-def parent_of(ctx: StepContext) -> str | None:
+def parent_of(ctx: StepRecorder) -> str | None:
     """The workflow id of the run that started this one, if any."""
     if ctx.recorded.parent is not None:
         return ctx.recorded.parent
@@ -50,10 +48,8 @@ def parent_of(ctx: StepContext) -> str | None:
     return None if state is None else state[1]
 
 
-async def send_to_parent(ctx: StepContext, event_name: str, payload: Any = None) -> None:
+async def send_to_parent(ctx: StepRecorder, event_name: str, payload: Any = None) -> None:
     """Record event ``event_name`` for the parent run, once; see the module docstring."""
-    from taskloom.steps.context import args_digest
-
     if not isinstance(event_name, str) or not event_name:
         raise ValueError(f"send_to_parent(event_name={event_name!r}): give a non-empty str")
     try:
@@ -99,7 +95,7 @@ async def send_to_parent(ctx: StepContext, event_name: str, payload: Any = None)
     await ctx.writer.commit(record, "parent_event_sent", {"parent": parent, "event": event_name})
 
 
-def _wake(ctx: StepContext, parent: str) -> None:
+def _wake(ctx: StepRecorder, parent: str) -> None:
     """Wake the parent where it runs here; on workers the signal's commit already did."""
     from taskloom.core.engine import Engine
 

@@ -29,16 +29,13 @@ for runs that took the new branch.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from taskloom.journal.records import TaskStatus
 from taskloom.steps.journal import PATCH_PREFIX
-
-if TYPE_CHECKING:
-    from taskloom.steps.context import StepContext
+from taskloom.steps.recorder import StepRecorder
 
 
-def decide(ctx: StepContext, change_id: str) -> bool:
+def decide(ctx: StepRecorder, change_id: str) -> bool:
     """The branch ``ctx``'s run takes for ``change_id`` (see the module docstring)."""
     if not isinstance(change_id, str) or not change_id.strip():
         raise ValueError(

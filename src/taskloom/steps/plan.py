@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 from taskloom.core.plan import Invocation, Plan, PlanNode
 from taskloom.journal.records import TaskRecord, TaskStatus
 from taskloom.retry import RetryPolicy
+from taskloom.steps.children import recorded_children, register_plan_factory
 from taskloom.steps.codec import encode_result
 from taskloom.steps.journal import DRIVER_KEY, PARENT_KEY, RunWriter, StepHost
+
+# Defined in ``journal`` (below ``remote`` and ``children``); re-exported here, their old home.
+from taskloom.steps.journal import KIND as KIND
+from taskloom.steps.journal import VERSION as VERSION
 from taskloom.steps.replay import StepDriver
 from taskloom.steps.workflow import Workflow, lookup_workflow
 
 if TYPE_CHECKING:
     from taskloom.core.styles import PlanHost
     from taskloom.journal.records import RunRecord
-
-#: Run kind of step workflows in the journal.
-KIND = "steps"
-#: Recorded versions are checked by replay (NonDeterminismError), not by a hash.
-VERSION = "1"
 
 
 class StepPlan(Plan):
@@ -95,9 +95,10 @@ class StepPlan(Plan):
 
     def child_runs(self) -> Sequence[str]:
         """The children the run recorded starting (committed before each child exists)."""
-        from taskloom.steps.children import recorded_children
-
         return recorded_children(self.engine.journal.get_tasks(self.workflow_id))
+
+
+register_plan_factory(StepPlan)
 
 
 def step_planner(run: RunRecord, engine: PlanHost) -> StepPlan | None:

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 from taskloom.errors import RunNotFoundError
 from taskloom.journal.records import RunRecord, RunStatus, TaskRecord, TaskStatus
 from taskloom.journal.urls import open_journal, resolve_url
-from taskloom.steps.journal import DRIVER_KEY
-from taskloom.steps.plan import KIND, VERSION
+from taskloom.steps.journal import DRIVER_KEY, KIND, VERSION
 from taskloom.steps.worker import check_shared, claim_now, local_engines
 
 if TYPE_CHECKING:

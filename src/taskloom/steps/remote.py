@@ -25,8 +25,7 @@ from taskloom.distributed.client import shared_client
 from taskloom.journal.postgres_children import ChildStart, enqueue_child
 from taskloom.journal.queue_records import QueuedTask
 from taskloom.journal.records import RunRecord, RunStatus
-from taskloom.steps.journal import DRIVER_KEY
-from taskloom.steps.plan import KIND, VERSION
+from taskloom.steps.journal import DRIVER_KEY, KIND, VERSION
 
 if TYPE_CHECKING:
     from taskloom.distributed.client import Client

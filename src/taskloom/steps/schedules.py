@@ -18,7 +18,8 @@ from taskloom.core.schedule_styles import register_schedule_style
 from taskloom.core.styles import PlanHost
 from taskloom.journal.base import Journal
 from taskloom.journal.schedules import ScheduleStore
-from taskloom.steps.plan import KIND, StepPlan
+from taskloom.steps.journal import KIND
+from taskloom.steps.plan import StepPlan
 from taskloom.steps.workflow import lookup_workflow
 
 

@@ -17,7 +17,7 @@ from taskloom.steps import (
     schedules,  # noqa: F401  (registers the "steps" schedule style)
 )
 from taskloom.steps.children import recorded_children
-from taskloom.steps.plan import KIND, VERSION
+from taskloom.steps.journal import KIND, VERSION
 from taskloom.steps.workflow import registered_workflows
 
 
