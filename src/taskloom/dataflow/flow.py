@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from taskloom.core import known_types
 from taskloom.core.codec import check_serializer
 from taskloom.dataflow import artifacts as _artifacts  # noqa: F401  (registers ArtifactRef)
-from taskloom.dataflow import flow_context
+from taskloom.dataflow import flow_actions, flow_context
 
 if TYPE_CHECKING:
-    from taskloom.dataflow.remote import RemoteFlowHandle
     from taskloom.task import TaskDefinition
 
 P = ParamSpec("P")
@@ -282,9 +281,7 @@ class Flow(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Calling a flow runs it, like :meth:`run` with the default options."""
-        from taskloom.dataflow.runner import run_flow
-
-        result: R = run_flow(self, args, dict(kwargs), "fail_fast", None, None)
+        result: R = flow_actions.action("run")(self, args, dict(kwargs), "fail_fast", None, None)
         return result
 
     def build(self, *args: Any, **kwargs: Any) -> tuple[FlowBuilder, Any]:
@@ -313,9 +310,7 @@ class Flow(Generic[P, R]):
         with every node replaced by its task's result. ``params`` are extra keyword
         arguments for the body; those its signature does not take are seen only by
         ``get_context().params`` (auto_workflow's meaning of ``params``)."""
-        from taskloom.dataflow.runner import run_flow
-
-        return run_flow(
+        return flow_actions.action("run")(
             self, args, merge_params(self.fn, kwargs, params), failure_policy, max_concurrency, db
         )
 
@@ -329,9 +324,7 @@ class Flow(Generic[P, R]):
         **kwargs: Any,
     ) -> Any:
         """:meth:`run` for async code: the caller's event loop is never blocked."""
-        from taskloom.dataflow.runner import run_flow_async
-
-        return await run_flow_async(
+        return await flow_actions.action("run_async")(
             self, args, merge_params(self.fn, kwargs, params), failure_policy, max_concurrency, db
         )
 
@@ -342,40 +335,37 @@ class Flow(Generic[P, R]):
         failure_policy: str = "fail_fast",
         db: str | None = None,
         **kwargs: Any,
-    ) -> RemoteFlowHandle:
-        """Queue a run for distributed workers (PostgreSQL ``db``); returns a handle at once.
+    ) -> Any:
+        """Queue a run for distributed workers (PostgreSQL ``db``); returns a
+        ``RemoteFlowHandle`` (:mod:`taskloom.dataflow.remote`) at once.
 
         ``handle.result(timeout)`` returns or raises like :meth:`run`. The
         workers must import this flow's module (``taskloom worker --import``).
         """
-        from taskloom.dataflow.remote import submit_flow
         from taskloom.distributed.client import shared_client
 
         client = shared_client(db)
-        return submit_flow(
+        return flow_actions.action("submit")(
             client, self, args, merge_params(self.fn, kwargs, params), failure_policy, None
         )
 
     def describe(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The graph the body builds for these inputs, as JSON-able data (auto_workflow's keys)."""
-        from taskloom.dataflow import introspect
-
         builder, _ = self.build(*args, **kwargs)
-        return introspect.describe(self.name, builder)
+        result: dict[str, Any] = flow_actions.action("describe")(self.name, builder)
+        return result
 
     def export_dot(self, *args: Any, **kwargs: Any) -> str:
         """The same graph in Graphviz DOT, nodes named as auto_workflow names them."""
-        from taskloom.dataflow import introspect
-
         builder, _ = self.build(*args, **kwargs)
-        return introspect.graph(builder).to_dot()
+        dot: str = flow_actions.action("graph")(builder).to_dot()
+        return dot
 
     def export_graph(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The graph as ``{name: {"upstream": [...], "downstream": [...]}}``."""
-        from taskloom.dataflow import introspect
-
         builder, _ = self.build(*args, **kwargs)
-        return introspect.graph(builder).to_dict()
+        graph: dict[str, Any] = flow_actions.action("graph")(builder).to_dict()
+        return graph
 
 
 #: The keyword under which ``params`` the body does not take ride in a run's recorded

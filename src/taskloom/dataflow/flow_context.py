@@ -8,12 +8,13 @@ consults; the builder itself stays the dataflow style's business.
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING
+from typing import Any
 
 from taskloom.core import calls
 
-if TYPE_CHECKING:
-    from taskloom.dataflow.flow import FlowBuilder
+# The builder is the dataflow style's ``FlowBuilder`` (typed loosely here: the
+# flow module imports this one, not the other way round).
+FlowBuilder = Any
 
 _current: contextvars.ContextVar[FlowBuilder | None] = contextvars.ContextVar(
     "taskloom_flow_builder", default=None
@@ -25,7 +26,7 @@ def current_flow_builder() -> FlowBuilder | None:
     return _current.get()
 
 
-Token = tuple[contextvars.Token["FlowBuilder | None"], contextvars.Token[calls.CallHandler | None]]
+Token = tuple[contextvars.Token[FlowBuilder | None], contextvars.Token[calls.CallHandler | None]]
 
 
 def set_flow_builder(builder: FlowBuilder | None) -> Token:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from taskloom.dataflow import flow_actions
 from taskloom.errors import CycleDetectedError
 
 if TYPE_CHECKING:
@@ -174,3 +175,7 @@ def graph(builder: FlowBuilder) -> DAG:
 
 
 __all__ = ["DAG", "auto_workflow_names", "describe", "graph"]
+
+
+flow_actions.register("describe", describe)
+flow_actions.register("graph", graph)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from taskloom.dataflow import flow_actions
 from taskloom.dataflow.flow import Flow, lookup_flow
 from taskloom.dataflow.runner import flow_input_json, outcome, plan_flow
 
@@ -90,3 +91,6 @@ def submit_flow(
         plan, flow_input_json(plan, args, kwargs), workflow_timeout=workflow_timeout
     )
     return RemoteFlowHandle(client, run_id)
+
+
+flow_actions.register("submit", submit_flow)

@@ -28,6 +28,7 @@ from typing import Any
 
 from taskloom.core.shared_engines import engine_for
 from taskloom.core.styles import PlanHost, register_planner
+from taskloom.dataflow import flow_actions
 from taskloom.dataflow.config import setting
 from taskloom.dataflow.flow import CONTEXT_PARAMS, Flow, lookup_flow
 from taskloom.dataflow.hooks import named_events
@@ -287,3 +288,7 @@ def _flow_planner(run: RunRecord, engine: PlanHost) -> FlowPlan | None:
 
 
 register_planner("flow", _flow_planner)
+
+
+flow_actions.register("run", run_flow)
+flow_actions.register("run_async", run_flow_async)

@@ -15,6 +15,7 @@ from taskloom.core import styles
 from taskloom.core.plan import Plan
 from taskloom.dataflow import (
     deploys,  # noqa: F401  (registers adoption and retry rules)
+    introspect,  # noqa: F401  (registers describe/graph for Flow)
     runner,  # noqa: F401  (registers the "flow" planner)
     schedules,  # noqa: F401  (registers the "flow" schedule style)
 )

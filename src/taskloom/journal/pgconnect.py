@@ -92,6 +92,12 @@ def quote_ident(name: str) -> str:
     return '"' + validate_name(name) + '"'
 
 
+#: Base names of the notification channels (one per schema, see :func:`channel`):
+#: a task became claimable, and a run ended (payload: the run id).
+READY = "taskloom_ready"
+RUN_DONE = "taskloom_run_done"
+
+
 def channel(base: str, schema: str) -> str:
     """The NOTIFY channel of ``base`` for one schema.
 

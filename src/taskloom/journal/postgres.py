@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from taskloom.errors import JournalError
 from taskloom.journal.browse import ClaimRecord
 from taskloom.journal.pgconnect import (
+    READY,
     channel,
     check_pooled,
     connect,
@@ -37,14 +38,13 @@ from taskloom.journal.pgconnect import (
     quote_ident,
     split_url,
 )
-from taskloom.journal.postgres_queue import READY
 from taskloom.journal.records import (
     RunRecord,
     TaskRecord,
 )
+from taskloom.journal.redact import redact_url
 from taskloom.journal.sql_journal import SqlJournal
 from taskloom.journal.sqlfiles import load_queries, migrations, read_script
-from taskloom.journal.urls import redact_url
 
 if TYPE_CHECKING:
     import psycopg

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskloom.errors import JournalError
-from taskloom.journal.pgconnect import connect, quote_ident
+from taskloom.journal.pgconnect import READY, RUN_DONE, connect, quote_ident
 from taskloom.journal.postgres_run_end import RunEndings
 from taskloom.journal.queue_records import (
     ClaimedTask,
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     import psycopg
 
     from taskloom.journal.postgres import PostgresJournal
-
-READY = "taskloom_ready"
-RUN_DONE = "taskloom_run_done"
 
 
 class TaskQueue(RunEndings):

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from taskloom.journal.postgres_queue import READY
+from taskloom.journal.pgconnect import READY
 from taskloom.journal.queue_records import workflow_key
 from taskloom.journal.records import EventRecord, RunRecord, RunStatus, TaskRecord, TaskStatus
 

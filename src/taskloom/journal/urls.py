@@ -14,10 +14,10 @@ No URL means ``$TASKLOOM_DATABASE_URL`` or ``./taskloom.db``.
 from __future__ import annotations
 
 import os
-import re
 from urllib.parse import parse_qs
 
 from taskloom.journal.base import Journal
+from taskloom.journal.redact import redact_url as redact_url
 
 ENV_VAR = "TASKLOOM_DATABASE_URL"
 DEFAULT_URL = "sqlite://taskloom.db"
@@ -105,30 +105,3 @@ def is_postgres_url(url: str | None) -> bool:
     """Whether ``url`` (after defaults) names a PostgreSQL journal."""
     scheme, sep, _ = resolve_url(url).partition("://")
     return bool(sep) and scheme.lower() in ("postgresql", "postgres")
-
-
-_QUERY_SECRET = re.compile(r"(?i)((?:[?&;])(?:ssl)?password=)[^&;#]*")
-_CONNINFO_SECRET = re.compile(r"(?i)(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
-
-
-def redact_url(url: str | None) -> str:
-    """``url`` with any password replaced by ``***``: the only form shown or logged.
-
-    Covers ``scheme://user:password@host``, ``?password=`` query options and
-    libpq ``key=value`` strings. Never raises, so it is safe in error paths.
-    """
-    if url is None:
-        return "(default url)"
-    text = str(url)
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        return _CONNINFO_SECRET.sub(r"\1***", text)
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    location, tail = rest[:end], rest[end:]
-    if "@" in location:
-        userinfo, _, host = location.rpartition("@")
-        user, colon, _password = userinfo.partition(":")
-        if colon:
-            location = f"{user}:***@{host}"
-    tail = _QUERY_SECRET.sub(r"\1***", tail)
-    return f"{scheme}://{location}{tail}"
