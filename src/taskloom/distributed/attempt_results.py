@@ -10,11 +10,9 @@ Split from :mod:`taskloom.distributed.worker`, which inherits it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,52 +25,23 @@ from taskloom.core.suspend import Suspend
 from taskloom.core.trace_hooks import end_attempt_span
 from taskloom.core.writer import JournalWriter
 from taskloom.distributed import growth
-from taskloom.distributed.batch_commit import BatchCommit, Pending
-from taskloom.distributed.deadlines import RunDeadlines
-from taskloom.distributed.run_plans import RunPlans, Shape
+from taskloom.distributed.batch_commit import Pending
+from taskloom.distributed.run_plans import Shape
+from taskloom.distributed.worker_state import COMMIT_RETRY_S, WorkerState
 from taskloom.errors import ClaimLostError
-from taskloom.journal.postgres_queue import TaskQueue
 from taskloom.journal.queue_records import ClaimedTask, Completion
 from taskloom.journal.records import TaskStatus
 
 logger = logging.getLogger("taskloom")
 
-#: After a failed commit the batch is retried this much later (the fence keeps it safe).
-COMMIT_RETRY_S = 1.0
 
-#: Run inputs kept for speculated outcomes; a run missing here is finished the slow way.
-MAX_INPUTS = 1024
-
-
-class AttemptResults:
+class AttemptResults(WorkerState):
     """The outcome half of a :class:`~taskloom.distributed.worker.Worker`."""
 
-    worker_id: str
-    loop: asyncio.AbstractEventLoop
-    queue: TaskQueue
-    plans: RunPlans
-    commits: BatchCommit
-    deadlines: RunDeadlines
-    running: dict[tuple[str, str], Attempt]
     writer: JournalWriter
-    _claims: dict[tuple[str, str], tuple[ClaimedTask, Shape]]
-    _inputs: OrderedDict[str, str]
-    _pending: list[Pending]
-    _flush_scheduled: bool
-    _draining: bool
-    completed: int
-    rejected: int
     _started: dict[tuple[str, str], tuple[float, int]]
 
     if TYPE_CHECKING:  # provided by Worker
-
-        def _poke(self) -> None: ...
-
-        def _maybe_done(self) -> None: ...
-
-        def _wake_later(self, delay: float) -> None: ...
-
-        def _callback(self, node: PlanNode, fn: Callable[..., Any], *args: Any) -> None: ...
 
         def _launch(
             self, claim: ClaimedTask, shape: Shape, node: PlanNode, invocation: Invocation

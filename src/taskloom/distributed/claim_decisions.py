@@ -8,66 +8,34 @@ uses, so a run means the same thing wherever it executes. Split from
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from taskloom.core import deaths, trace_hooks
-from taskloom.core.attempt import Attempt
 from taskloom.core.decisions import carries_output, readiness, tasks_to_inspect
 from taskloom.core.log_fields import task_fields
 from taskloom.core.plan import Invocation, PlanNode
 from taskloom.distributed import growth
-from taskloom.distributed.batch_commit import BatchCommit, Pending
-from taskloom.distributed.deadlines import RunDeadlines
-from taskloom.distributed.run_plans import RunPlans, Shape
-from taskloom.journal.postgres_queue import TaskQueue
+from taskloom.distributed.run_plans import Shape
+from taskloom.distributed.worker_state import COMMIT_RETRY_S, MAX_INPUTS, WorkerState
 from taskloom.journal.queue_records import ClaimedTask, Completion
 from taskloom.journal.records import RunStatus, TaskStatus
 
 logger = logging.getLogger("taskloom")
 
-#: After a failed commit the batch is retried this much later (the fence keeps it safe).
-COMMIT_RETRY_S = 1.0
 
-#: Run inputs kept for speculated outcomes; a run missing here is finished the slow way.
-MAX_INPUTS = 1024
-
-
-class ClaimDecisions:
+class ClaimDecisions(WorkerState):
     """The claim half of a :class:`~taskloom.distributed.worker.Worker`."""
 
-    worker_id: str
-    loop: asyncio.AbstractEventLoop
-    queue: TaskQueue
-    plans: RunPlans
-    commits: BatchCommit
-    deadlines: RunDeadlines
-    running: dict[tuple[str, str], Attempt]
-    _claims: dict[tuple[str, str], tuple[ClaimedTask, Shape]]
-    _inputs: OrderedDict[str, str]
-    _pending: list[Pending]
-    _flush_scheduled: bool
-    _draining: bool
-    completed: int
-    rejected: int
     #: The trace context of recent runs (None: submitted without one), tracing on only.
     _traces: OrderedDict[str, str | None]
     #: Deaths of its workers after which a task's attempt fails (None: no limit).
     max_process_deaths: int | None
 
     if TYPE_CHECKING:  # provided by Worker and AttemptResults
-
-        def _poke(self) -> None: ...
-
-        def _maybe_done(self) -> None: ...
-
-        def _wake_later(self, delay: float) -> None: ...
-
-        def _callback(self, node: PlanNode, fn: Callable[..., Any], *args: Any) -> None: ...
 
         def _record(
             self,
